@@ -1,0 +1,59 @@
+"""``python -m ingest [SOURCE]``: load captions into the warehouse's raw tables."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ingest import load
+from ingest.readers import KARPATHY_SPLITS
+from ingest.sources import FORMATS
+from semspace import db
+from semspace.errors import SemspaceError
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m ingest",
+        description="Load image captions into raw.images and raw.captions (one transaction; "
+        "re-ingesting a dataset name replaces its rows and nothing else).",
+    )
+    p.add_argument(
+        "source", nargs="?",
+        help="caption file (BLIP JSON list, Karpathy dataset_*.json, COCO captions_*.json, CSV/TSV/Parquet/JSONL) "
+        "or hf:NAME[:SPLIT]; default: the COCO Karpathy test split "
+        "($SEMSPACE_CAPTIONS, data/cache/, ../shared/data/, then download)",
+    )
+    p.add_argument("--dataset", dest="name", help="dataset name (default: 'coco' for the default split, else the file stem)")
+    p.add_argument("--format", dest="fmt", choices=FORMATS, default="auto", help="source format (default: by extension and shape)")
+    p.add_argument("--split", choices=KARPATHY_SPLITS, default="test", help="Karpathy split to keep (default: test)")
+    p.add_argument("--image-col", help="table/HF sources: the column naming the image")
+    p.add_argument("--caption-col", help="table/HF sources: the column holding the caption(s)")
+    p.add_argument("--db", help=f"warehouse file (default: $SEMSPACE_DB or {db.DEFAULT_DB})")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        dataset = load(
+            args.source, args.db, name=args.name, fmt=args.fmt, split=args.split,
+            image_col=args.image_col, caption_col=args.caption_col,
+        )
+    except SemspaceError as exc:
+        print(f"ingest: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ingest: interrupted; the warehouse is unchanged", file=sys.stderr)
+        return 130
+    print(
+        f"ingested dataset {dataset.name!r} ({dataset.format}) from {dataset.source}: "
+        f"{len(dataset.images)} images, {dataset.n_captions} captions into {db.db_path(args.db)}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

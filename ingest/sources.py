@@ -1,0 +1,107 @@
+"""Where captions come from: resolving the default source and telling formats apart."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from ingest import readers
+from ingest.records import Dataset
+from semspace.errors import SemspaceError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FILE = "coco_karpathy_test.json"
+DEFAULT_DATASET = "coco"
+DEFAULT_URL = (
+    "https://storage.googleapis.com/sfr-vision-language-research/datasets/coco_karpathy_test.json"
+)
+CACHE_DIR = Path("data") / "cache"
+SHARED_DIR = Path("..") / "shared" / "data"
+FORMATS = ("auto", "blip", "karpathy", "coco", "table", "hf")
+
+
+def default_source(download: bool = True) -> Path:
+    """The default COCO Karpathy test split: ``$SEMSPACE_CAPTIONS``, the cache under ``data/``,
+    ``../shared/data/``, then a download into the cache."""
+    if env := os.environ.get("SEMSPACE_CAPTIONS"):
+        path = Path(env)
+        if not path.exists():
+            raise SemspaceError(f"SEMSPACE_CAPTIONS={env}: no such file")
+        return path
+    for candidate in (CACHE_DIR / DEFAULT_FILE, SHARED_DIR / DEFAULT_FILE):
+        if candidate.is_file():
+            return candidate
+    if not download:
+        raise SemspaceError(f"no local {DEFAULT_FILE}; pass a path: python -m ingest PATH")
+    return _download(DEFAULT_URL, CACHE_DIR / DEFAULT_FILE)
+
+
+def _download(url: str, target: Path) -> Path:
+    log.info("downloading %s to %s", url, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, \
+                tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+            shutil.copyfileobj(response, tmp)
+        Path(tmp.name).replace(target)
+    except OSError as exc:
+        raise SemspaceError(
+            f"could not download the default captions from {url} ({exc}); download {DEFAULT_FILE} yourself and "
+            f"pass its path (python -m ingest PATH), set SEMSPACE_CAPTIONS, or place it in {CACHE_DIR}/"
+        ) from exc
+    return target
+
+
+def dataset_name(source: str, split: str | None = None) -> str:
+    """A dataset name from a source: ``coco`` for the default file, else the file or dataset stem."""
+    if source.startswith("hf:"):
+        body, _, hf_split = source[3:].partition(":")
+        stem = Path(body.rstrip("/")).name
+        split = hf_split or None
+    else:
+        stem = Path(source).stem
+        if Path(source).name == DEFAULT_FILE:
+            return DEFAULT_DATASET
+    name = re.sub(r"[^a-z0-9]+", "_", stem.lower()).strip("_") or "dataset"
+    return f"{name}_{split}" if split else name
+
+
+def read(
+    source: str | os.PathLike[str] | None = None,
+    *,
+    name: str | None = None,
+    fmt: str = "auto",
+    split: str = "test",
+    image_col: str | None = None,
+    caption_col: str | None = None,
+) -> Dataset:
+    """Read and validate a caption source (nothing is written)."""
+    if fmt not in FORMATS:
+        raise SemspaceError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    source = str(source) if source is not None else str(default_source())
+    if source.startswith("hf:") or fmt == "hf":
+        spec = source if source.startswith("hf:") else f"hf:{source}"
+        return readers.read_hf(spec, name or dataset_name(spec), image_col, caption_col)
+    path = Path(source)
+    if not path.exists():
+        raise SemspaceError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if fmt == "table" or (fmt == "auto" and suffix in readers.TABLE_SUFFIXES):
+        return readers.read_table(path, name or dataset_name(source), image_col, caption_col)
+    karpathy_split = split if (fmt == "karpathy" or fmt == "auto") else None
+    if fmt == "blip":
+        return readers.read_blip(path, name or dataset_name(source))
+    if fmt == "coco":
+        return readers.read_coco(path, name or dataset_name(source))
+    if fmt == "karpathy":
+        return readers.read_karpathy(path, name or dataset_name(source, split), split)
+    dataset = readers.read_json_source(path, name or DEFAULT_DATASET, split)
+    if name is None:
+        dataset.name = dataset_name(source, karpathy_split if dataset.format == "karpathy" else None)
+    return dataset

@@ -1,0 +1,10 @@
+with corpora as (
+    select * from {{ ref('int_corpora') }}
+),
+
+final as (
+    select corpus, kind, dataset, tokenizer, source, created_at
+    from corpora
+)
+
+select * from final

@@ -1,0 +1,52 @@
+"""The one place that opens DuckDB connections and applies the warehouse settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+from semspace.errors import SemspaceError
+
+DEFAULT_DB = Path("data") / "semspace.duckdb"
+"""Default warehouse file, relative to the working directory (the repository root)."""
+
+
+def db_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The warehouse file: ``path`` if given, else ``$SEMSPACE_DB``, else ``data/semspace.duckdb``."""
+    if path is not None:
+        return Path(path)
+    return Path(os.environ.get("SEMSPACE_DB") or DEFAULT_DB)
+
+
+def connect(
+    path: str | os.PathLike[str] | None = None, *, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse with the project's settings.
+
+    Settings come from the environment: ``SEMSPACE_THREADS``, ``SEMSPACE_MEMORY_LIMIT`` (e.g.
+    ``8GB``) and ``SEMSPACE_TEMP_DIR``. A file held by another process raises a
+    :class:`SemspaceError` that names the file instead of DuckDB's lock error.
+    """
+    target = db_path(path)
+    if read_only and not target.exists():
+        raise SemspaceError(f"{target}: no warehouse here yet; run `make run` or `python -m ingest` first")
+    if not read_only:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    config: dict[str, str] = {}
+    if threads := os.environ.get("SEMSPACE_THREADS"):
+        config["threads"] = threads
+    if memory := os.environ.get("SEMSPACE_MEMORY_LIMIT"):
+        config["memory_limit"] = memory
+    if temp := os.environ.get("SEMSPACE_TEMP_DIR"):
+        config["temp_directory"] = temp
+    try:
+        return duckdb.connect(str(target), read_only=read_only, config=config)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise SemspaceError(
+                f"{target}: the warehouse is locked by another process "
+                f"(a dbt run, a notebook or another ingest?); close it and try again. DuckDB said: {exc}"
+            ) from exc
+        raise SemspaceError(f"{target}: cannot open the warehouse: {exc}") from exc
