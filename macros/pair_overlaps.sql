@@ -7,6 +7,9 @@
   Engines supply their own kernel through adapter.dispatch; every kernel must give the same rows.
 -#}
 {% macro pair_overlaps(token_sets, set_sizes) -%}
+    {%- if var('portable_sql', false) -%}
+        {{ return(default__pair_overlaps(token_sets, set_sizes)) }}
+    {%- endif -%}
     {{ return(adapter.dispatch('pair_overlaps', 'semspace')(token_sets, set_sizes)) }}
 {%- endmacro %}
 

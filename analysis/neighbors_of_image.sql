@@ -1,0 +1,80 @@
+{#-
+  The nearest neighbours of one image, with COCO ids, URLs and captions: the note's Table 2.
+    dbt compile --select neighbors_of_image --vars '{image_id: 100, corpus: coco}'
+  then run target/compiled/semspace/analysis/neighbors_of_image.sql in DuckDB, or in one step:
+    dbt show --select neighbors_of_image --limit 20
+-#}
+{%- set image_id = var('image_id', 100) | int -%}
+{%- set corpus = var('corpus', 'coco') -%}
+
+with neighbors as (
+    select * from {{ ref('image_neighbors') }}
+),
+
+corpora as (
+    select * from {{ ref('corpora') }}
+),
+
+images as (
+    select * from {{ ref('images') }}
+),
+
+captions as (
+    select * from {{ ref('stg_raw__captions') }}
+),
+
+image_captions as (
+    select
+        dataset,
+        image_id,
+        string_agg(caption, ' | ' order by caption_index) as captions
+    from captions
+    group by dataset, image_id
+),
+
+query_image as (
+    select
+        corpora.corpus,
+        corpora.dataset,
+        0 as rank,
+        {{ image_id }} as neighbor_id,
+        0 as symmetric_difference
+    from corpora
+    where corpora.corpus = '{{ corpus }}'
+),
+
+ranked as (
+    select * from query_image
+    union all
+    select
+        neighbors.corpus,
+        corpora.dataset,
+        neighbors.rank,
+        neighbors.neighbor_id,
+        neighbors.symmetric_difference
+    from neighbors
+    inner join corpora
+        on neighbors.corpus = corpora.corpus
+    where neighbors.corpus = '{{ corpus }}'
+        and neighbors.image_id = {{ image_id }}
+),
+
+final as (
+    select
+        ranked.rank,
+        ranked.symmetric_difference as distance,
+        ranked.neighbor_id as image_id,
+        images.coco_id,
+        images.url,
+        image_captions.captions
+    from ranked
+    inner join images
+        on ranked.dataset = images.dataset
+        and ranked.neighbor_id = images.image_id
+    left join image_captions
+        on ranked.dataset = image_captions.dataset
+        and ranked.neighbor_id = image_captions.image_id
+)
+
+select * from final
+order by rank

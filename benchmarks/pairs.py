@@ -1,0 +1,697 @@
+"""Benchmark of the all-pairs model `image_pairs` against a scipy reference, Python sets and the
+naive self-join SQL.
+
+For each scale (the real COCO Karpathy test split; a synthetic corpus of "Falcon scale") it builds a
+throw-away warehouse up to `set_sizes`, then times
+
+1. the dbt model `image_pairs` itself: `dbt run --select image_pairs`, N times, the model's
+   `execution_time` from dbt's run_results.json (dbt start-up and parsing excluded);
+2. a scipy reference that writes the same table (same 9 columns, same types, same rows) into the
+   same DuckDB file: token_sets -> CSR matrix X -> X @ X.T -> upper triangle -> Arrow ->
+   `create or replace table pairs_scipy`, timed from reading token_sets to the committed table;
+3. the research note's way, Python sets (len(a ^ b), len(a & b), len(a | b) per pair), on a random
+   sample of pairs, extrapolated to all pairs;
+4. the naive self-join SQL (a copy of `default__pair_overlaps` + the model's final select), COCO only.
+
+and checks that `image_pairs` equals `pairs_scipy` row for row (EXCEPT in both directions).
+Run from anywhere: `python benchmarks/pairs.py --help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # ingest, semspace: importable when run as a plain script
+
+from ingest.records import Dataset, ImageRecord  # noqa: E402
+from ingest.writer import write  # noqa: E402
+
+DEFAULT_COCO = ROOT.parent / "shared" / "data" / "coco_karpathy_test.json"
+SCALES = ("coco", "falcon")
+
+# The warehouse connection settings of profiles.yml (dbt's DuckDB connection uses the same).
+DUCKDB_CONFIG = {"preserve_insertion_order": False}
+
+PAIR_COLUMNS = (
+    "corpus, image_i, image_j, n_i, n_j, n_intersection, n_union, symmetric_difference, jaccard"
+)
+
+# naive self-join SQL: a copy of macros/pair_overlaps.sql `default__pair_overlaps` (the portable
+# reference kernel) followed by the final select of models/marts/image_pairs.sql.
+NAIVE_SELF_JOIN_SQL = """
+create or replace table pairs_naive as
+with overlap_counts as (
+    with shared as (
+        select
+            a.corpus,
+            a.image_id as image_i,
+            b.image_id as image_j,
+            count(*) as n_shared
+        from main.token_sets as a
+        inner join main.token_sets as b
+            on a.corpus = b.corpus
+            and a.token = b.token
+            and a.image_id < b.image_id
+        group by a.corpus, a.image_id, b.image_id
+    )
+
+    select
+        si.corpus,
+        si.image_id as image_i,
+        sj.image_id as image_j,
+        si.n_tokens as n_i,
+        sj.n_tokens as n_j,
+        coalesce(shared.n_shared, 0) as n_intersection
+    from main.set_sizes as si
+    inner join main.set_sizes as sj
+        on si.corpus = sj.corpus
+        and si.image_id < sj.image_id
+    left join shared
+        on shared.corpus = si.corpus
+        and shared.image_i = si.image_id
+        and shared.image_j = sj.image_id
+),
+
+final as (
+    select
+        corpus,
+        cast(image_i as integer) as image_i,
+        cast(image_j as integer) as image_j,
+        cast(n_i as integer) as n_i,
+        cast(n_j as integer) as n_j,
+        cast(n_intersection as integer) as n_intersection,
+        cast(n_i + n_j - n_intersection as integer) as n_union,
+        cast(n_i + n_j - 2 * n_intersection as integer) as symmetric_difference,
+        case
+            when n_i + n_j - n_intersection > 0
+                then cast(n_intersection as double) / (n_i + n_j - n_intersection)
+        end as jaccard
+    from overlap_counts
+)
+
+select * from final
+"""
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"median {median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f}, n={len(values)})"
+
+
+def connect(path: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(path), config=dict(DUCKDB_CONFIG))
+
+
+def dbt_executable() -> list[str]:
+    local = Path(sys.executable).parent / "dbt"
+    if local.exists():
+        return [str(local)]
+    found = shutil.which("dbt")
+    if found:
+        return [found]
+    sys.exit("pairs.py: no `dbt` executable next to this Python or on PATH")
+
+
+@dataclass
+class Warehouse:
+    scale: str
+    db: Path
+    work: Path  # dbt target/log dirs live here
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["SEMSPACE_DB"] = str(self.db)
+        env["SEMSPACE_EXPORT_DIR"] = str(self.work / "exports")
+        env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        env.pop("DBT_PROFILES_DIR", None)
+        return env
+
+    def dbt(self, *args: str) -> tuple[float, Path]:
+        """Run a dbt command on this warehouse; return (wall seconds, target dir)."""
+        target = self.work / "target"
+        cmd = [
+            *dbt_executable(), *args,
+            "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
+            "--target-path", str(target), "--log-path", str(self.work / "logs"),
+        ]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, env=self.env(), capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stdout[-6000:] + proc.stderr[-3000:])
+            sys.exit(f"pairs.py: `dbt {' '.join(args)}` failed on {self.db} (exit {proc.returncode})")
+        return wall, target
+
+
+KERNEL_FILES = ("macros/pair_overlaps.sql", "models/marts/image_pairs.sql", "dbt_project.yml")
+
+
+def kernel_fingerprint() -> str:
+    """Short hash of the files that decide what `image_pairs` computes, and whether they differ from HEAD."""
+    digest = hashlib.sha1()
+    for name in KERNEL_FILES:
+        path = ROOT / name
+        digest.update(path.read_bytes() if path.exists() else b"")
+    try:
+        dirty = subprocess.run(
+            ["git", "diff", "--quiet", "HEAD", "--", *KERNEL_FILES], cwd=ROOT, capture_output=True
+        ).returncode
+        state = {0: "as committed", 1: "with uncommitted changes"}.get(dirty, "git state unknown")
+    except OSError:
+        state = "git state unknown"
+    return f"{digest.hexdigest()[:10]} ({state})"
+
+
+# --------------------------------------------------------------------------------------------
+# building the warehouses
+
+
+def build_coco(wh: Warehouse, source: Path) -> None:
+    if not source.exists():
+        sys.exit(f"pairs.py: {source}: no such file (give --coco PATH)")
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "ingest", str(source)], cwd=ROOT, env=wh.env(),
+        capture_output=True, text=True,
+    )
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        sys.exit("pairs.py: ingest of the COCO split failed")
+    log(f"coco: ingested {source.name} in {time.perf_counter() - start:.1f} s")
+
+
+def synthetic_dataset(
+    n_images: int, vocab: int, mean_tokens: float, zipf_s: float, seed: int
+) -> Dataset:
+    """Token sets of Falcon scale: set sizes ~ Normal(mean, 30) clipped to [10, 400]; each image draws
+    its tokens without replacement with probability ~ 1 / rank**s (Zipf), by the Gumbel top-k trick."""
+    rng = np.random.default_rng(seed)
+    logp = (-zipf_s * np.log(np.arange(1, vocab + 1, dtype=np.float64))).astype(np.float32)
+    sizes = np.clip(np.rint(rng.normal(mean_tokens, 30.0, n_images)), 10, min(400, vocab)).astype(int)
+    names = np.array([f"w{rank:05d}" for rank in range(vocab)], dtype=object)
+    images: list[ImageRecord] = []
+    chunk = 250
+    for start in range(0, n_images, chunk):
+        stop = min(start + chunk, n_images)
+        keys = rng.gumbel(size=(stop - start, vocab)).astype(np.float32) + logp
+        kmax = int(sizes[start:stop].max())
+        top = np.argpartition(-keys, kmax - 1, axis=1)[:, :kmax]
+        for r in range(stop - start):
+            row = top[r]
+            k = int(sizes[start + r])
+            chosen = row[np.argsort(-keys[r, row], kind="stable")[:k]]
+            tokens = names[np.sort(chosen)].tolist()
+            images.append(ImageRecord(key=f"synthetic-{start + r:05d}", captions=[" ".join(tokens)], tokens=[tokens]))
+    return Dataset(name="falcon_synthetic", source=f"benchmarks/pairs.py seed={seed}", format="synthetic", images=images)
+
+
+def build_falcon(wh: Warehouse, args: argparse.Namespace) -> None:
+    start = time.perf_counter()
+    dataset = synthetic_dataset(args.falcon_images, args.falcon_vocab, args.falcon_tokens, args.zipf, args.seed)
+    con = connect(wh.db)
+    try:
+        write(con, dataset)
+    finally:
+        con.close()
+    log(f"falcon: generated and wrote {len(dataset.images)} synthetic images in {time.perf_counter() - start:.1f} s")
+
+
+def build_upstream(wh: Warehouse) -> float:
+    # cautious: leave out the tests that also read image_pairs (not built yet).
+    wall, _ = wh.dbt("build", "--select", "+set_sizes", "--indirect-selection", "cautious")
+    log(f"{wh.scale}: dbt build --select +set_sizes in {wall:.1f} s")
+    return wall
+
+
+# --------------------------------------------------------------------------------------------
+# 1. the dbt model
+
+
+def time_dbt_model(wh: Warehouse, repeats: int) -> tuple[list[float], list[float], str]:
+    """execution_time of model.semspace.image_pairs over `repeats` runs; also the wall times."""
+    times, walls = [], []
+    compiled_versions: set[str] = set()
+    for r in range(repeats):
+        wall, target = wh.dbt("run", "--select", "image_pairs")
+        results = json.loads((target / "run_results.json").read_text())["results"]
+        (res,) = [x for x in results if x["unique_id"] == "model.semspace.image_pairs"]
+        if res["status"] != "success":
+            sys.exit(f"pairs.py: image_pairs: {res['status']}: {res.get('message')}")
+        times.append(float(res["execution_time"]))
+        compiled_versions.add(
+            (target / "compiled" / "semspace" / "models" / "marts" / "image_pairs.sql").read_text())
+        walls.append(wall)
+        log(f"{wh.scale}: dbt run image_pairs #{r + 1}: model {times[-1]:.2f} s (dbt process {wall:.1f} s)")
+    compiled = (target / "compiled" / "semspace" / "models" / "marts" / "image_pairs.sql").read_text()
+    if len(compiled_versions) > 1:
+        log(f"WARNING {wh.scale}: the compiled image_pairs SQL changed between runs (files edited during the benchmark?)")
+    return times, walls, compiled
+
+
+def time_model_sql_without_write(con: duckdb.DuckDBPyConnection, compiled: str, repeats: int) -> list[float]:
+    """The model's compiled SELECT, consumed by a cheap aggregate instead of written to a table."""
+    sql = (
+        "select count(*), sum(n_intersection), sum(n_union), sum(symmetric_difference), sum(jaccard) "
+        f"from ({compiled}) as model"
+    )
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        con.execute(sql).fetchall()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def time_copy_table(con: duckdb.DuckDBPyConnection) -> float:
+    """Writing the finished image_pairs rows once more (DuckDB reading + writing, no computing)."""
+    start = time.perf_counter()
+    con.execute("create or replace table pairs_copy as select * from image_pairs")
+    elapsed = time.perf_counter() - start
+    con.execute("drop table pairs_copy")
+    con.execute("checkpoint")
+    return elapsed
+
+
+# --------------------------------------------------------------------------------------------
+# 2. the scipy reference
+
+
+def scipy_pairs(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
+    """token_sets -> CSR -> X @ X.T -> upper triangle -> `pairs_scipy` in the same file. Returns phase times."""
+    phases: dict[str, float] = {}
+    t0 = time.perf_counter()
+    tokens = con.sql("select corpus, image_id, token from main.token_sets").to_arrow_table()
+    sizes = con.sql("select corpus, image_id from main.set_sizes order by corpus, image_id").to_arrow_table()
+    t1 = time.perf_counter()
+    phases["read"] = t1 - t0
+
+    pieces = []
+    matmul = 0.0
+    for corpus in pc.unique(sizes["corpus"]).to_pylist():
+        image_ids = pc.filter(sizes["image_id"], pc.equal(sizes["corpus"], corpus)).to_numpy()
+        mine = tokens.filter(pc.equal(tokens["corpus"], corpus))
+        rows = np.searchsorted(image_ids, mine["image_id"].to_numpy()).astype(np.int32)
+        cols = pc.dictionary_encode(mine["token"].combine_chunks()).indices.to_numpy().astype(np.int32)
+        n = len(image_ids)
+        n_tokens = int(cols.max()) + 1 if len(cols) else 0
+        x = sp.csr_matrix((np.ones(len(rows), np.int32), (rows, cols)), shape=(n, n_tokens))
+        m0 = time.perf_counter()
+        gram = (x @ x.T).toarray()  # |A ∩ B| for every pair; the diagonal is |A|
+        matmul += time.perf_counter() - m0
+        set_size = np.ascontiguousarray(np.diagonal(gram)).astype(np.int32)
+        upper = np.triu(np.ones((n, n), dtype=bool), 1)  # image_i < image_j, row-major
+        inter = gram[upper].astype(np.int32)
+        del gram
+        positions = np.arange(n, dtype=np.int32)
+        ii = np.broadcast_to(positions[:, None], (n, n))[upper]
+        jj = np.broadcast_to(positions[None, :], (n, n))[upper]
+        del upper
+        if np.array_equal(image_ids, positions):  # ids 0..n-1: positions are the ids
+            image_i, image_j = ii, jj
+        else:
+            image_i, image_j = image_ids[ii].astype(np.int32), image_ids[jj].astype(np.int32)
+        n_i, n_j = set_size[ii], set_size[jj]
+        union = n_i + n_j - inter
+        with np.errstate(invalid="ignore", divide="ignore"):
+            jaccard = inter / union
+        pieces.append(pa.table({
+            "corpus": pa.repeat(pa.scalar(corpus, pa.string()), len(ii)),
+            "image_i": image_i,
+            "image_j": image_j,
+            "n_i": n_i,
+            "n_j": n_j,
+            "n_intersection": inter,
+            "n_union": union,
+            "symmetric_difference": n_i + n_j - 2 * inter,
+            "jaccard": pa.array(jaccard, pa.float64(), mask=(union == 0)),
+        }))
+    arrow_table = pa.concat_tables(pieces)
+    t2 = time.perf_counter()
+    phases["matmul"] = matmul
+    phases["csr+columns"] = t2 - t1 - matmul
+
+    con.register("arrow_table", arrow_table)
+    try:
+        con.execute("create or replace table pairs_scipy as select * from arrow_table")  # autocommit
+    finally:
+        con.unregister("arrow_table")
+    t3 = time.perf_counter()
+    phases["write"] = t3 - t2
+    phases["total"] = t3 - t0
+    return phases
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Python sets
+
+
+def python_sets(con: duckdb.DuckDBPyConnection, sample: int, seed: int) -> dict[str, float]:
+    """The note's way on a random sample of pairs; returns the timings and the extrapolation."""
+    start = time.perf_counter()
+    sets: dict[str, dict[int, set[str]]] = {}
+    for corpus, image_id in con.execute("select corpus, image_id from main.set_sizes").fetchall():
+        sets.setdefault(corpus, {})[image_id] = set()
+    for corpus, image_id, token in con.execute("select corpus, image_id, token from main.token_sets").fetchall():
+        sets[corpus][image_id].add(token)
+    build = time.perf_counter() - start
+
+    rng = np.random.default_rng(seed)
+    corpora = sorted(sets)
+    sizes = np.array([len(sets[c]) * (len(sets[c]) - 1) // 2 for c in corpora], dtype=np.float64)
+    n_pairs = int(sizes.sum())
+    which = rng.choice(len(corpora), size=sample, p=sizes / sizes.sum())
+    pairs = []
+    for k, corpus in enumerate(corpora):
+        ids = np.array(sorted(sets[corpus]))
+        m = int((which == k).sum())
+        if m == 0 or len(ids) < 2:
+            continue
+        i = rng.integers(0, len(ids), m)
+        j = rng.integers(0, len(ids) - 1, m)
+        j = j + (j >= i)  # j != i, uniform over the other images
+        lo, hi = ids[np.minimum(i, j)].tolist(), ids[np.maximum(i, j)].tolist()
+        pool = sets[corpus]
+        pairs.extend((pool[a], pool[b], corpus, a, b) for a, b in zip(lo, hi))
+    sample = len(pairs)
+
+    start = time.perf_counter()
+    out = []
+    for a, b, _corpus, _i, _j in pairs:
+        out.append((len(a ^ b), len(a & b), len(a | b)))
+    loop = time.perf_counter() - start
+
+    # the sample's answers must match the dbt table
+    sample_table = pa.table({
+        "corpus": [p[2] for p in pairs], "image_i": pa.array([p[3] for p in pairs], pa.int32()),
+        "image_j": pa.array([p[4] for p in pairs], pa.int32()),
+        "sd": pa.array([o[0] for o in out], pa.int32()), "inter": pa.array([o[1] for o in out], pa.int32()),
+        "uni": pa.array([o[2] for o in out], pa.int32()),
+    })
+    con.register("python_sample", sample_table)
+    try:
+        (mismatches,) = con.execute("""
+            select count(*) from python_sample as s
+            left join image_pairs as p using (corpus, image_i, image_j)
+            where p.symmetric_difference is distinct from s.sd
+               or p.n_intersection is distinct from s.inter
+               or p.n_union is distinct from s.uni
+        """).fetchall()[0]
+    finally:
+        con.unregister("python_sample")
+    per_pair = loop / sample
+    return {
+        "build": build, "loop": loop, "sample": sample, "per_pair": per_pair, "n_pairs": n_pairs,
+        "extrapolated": build + per_pair * n_pairs, "mismatches": mismatches,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# checks
+
+
+def compare_tables(con: duckdb.DuckDBPyConnection, left: str, right: str) -> tuple[int, int, int, int]:
+    """(rows of left, rows of right, rows in left not in right, rows in right not in left)."""
+    (n_left,) = con.execute(f"select count(*) from {left}").fetchall()[0]
+    (n_right,) = con.execute(f"select count(*) from {right}").fetchall()[0]
+    (only_left,) = con.execute(
+        f"select count(*) from (select {PAIR_COLUMNS} from {left} except all select {PAIR_COLUMNS} from {right})"
+    ).fetchall()[0]
+    (only_right,) = con.execute(
+        f"select count(*) from (select {PAIR_COLUMNS} from {right} except all select {PAIR_COLUMNS} from {left})"
+    ).fetchall()[0]
+    return n_left, n_right, only_left, only_right
+
+
+def checksum(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]:
+    return con.execute(
+        f"select count(*), sum(hash({PAIR_COLUMNS})::hugeint) from {table}"
+    ).fetchall()[0]
+
+
+def column_types(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in con.execute(f"describe {table}").fetchall()]
+
+
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    scale: str
+    n_images: int = 0
+    mean_tokens: float = 0.0
+    vocab: int = 0
+    n_pairs: int = 0
+    dbt: list[float] = field(default_factory=list)
+    dbt_wall: list[float] = field(default_factory=list)
+    model_sql_only: list[float] = field(default_factory=list)
+    copy_table: float = float("nan")
+    scipy: list[float] = field(default_factory=list)
+    scipy_phases: dict[str, float] = field(default_factory=dict)
+    sets: dict[str, float] = field(default_factory=dict)
+    naive: list[float] = field(default_factory=list)
+    naive_check: str = ""
+    check: tuple[int, int, int, int] = (0, 0, 0, 0)
+    types_equal: bool = False
+    setup: float = 0.0
+
+
+def run_scale(scale: str, work: Path, args: argparse.Namespace) -> Result:
+    work.mkdir(parents=True, exist_ok=True)
+    wh = Warehouse(scale, work / f"{scale}.duckdb", work / f"{scale}-dbt")
+    for stale in (wh.db, Path(f"{wh.db}.wal")):
+        stale.unlink(missing_ok=True)
+    res = Result(scale)
+    start = time.perf_counter()
+    if scale == "coco":
+        build_coco(wh, Path(args.coco))
+    else:
+        build_falcon(wh, args)
+    build_upstream(wh)
+    res.setup = time.perf_counter() - start
+
+    con = connect(wh.db)
+    try:
+        res.n_images, res.mean_tokens = con.execute(
+            "select count(*), avg(n_tokens) from main.set_sizes").fetchall()[0]
+        (res.vocab,) = con.execute("select count(distinct token) from main.token_sets").fetchall()[0]
+        res.n_pairs = con.execute(
+            "select sum(n * (n - 1) // 2) from (select count(*) as n from main.set_sizes group by corpus)"
+        ).fetchall()[0][0]
+    finally:
+        con.close()
+    log(f"{scale}: {res.n_images} images, {res.mean_tokens:.1f} tokens/image, {res.vocab} distinct tokens, "
+        f"{res.n_pairs} pairs")
+
+    # 1. dbt (the benchmark's own connection is closed: dbt needs the file's write lock)
+    res.dbt, res.dbt_wall, compiled = time_dbt_model(wh, args.repeats)
+
+    con = connect(wh.db)
+    try:
+        res.model_sql_only = time_model_sql_without_write(con, compiled, min(args.repeats, 3))
+        res.copy_table = time_copy_table(con)
+        log(f"{scale}: model SQL without the write {spread(res.model_sql_only)}; "
+            f"copying the finished table {res.copy_table:.2f} s")
+
+        # 2. scipy
+        for r in range(args.repeats):
+            phases = scipy_pairs(con)
+            res.scipy.append(phases["total"])
+            res.scipy_phases = phases
+            log(f"{scale}: scipy #{r + 1}: {phases['total']:.2f} s "
+                + ", ".join(f"{k} {v:.2f}" for k, v in phases.items() if k != "total"))
+
+        res.check = compare_tables(con, "image_pairs", "pairs_scipy")
+        res.types_equal = column_types(con, "image_pairs") == column_types(con, "pairs_scipy")
+        log(f"{scale}: image_pairs vs pairs_scipy: {res.check}, types equal: {res.types_equal}")
+
+        # 3. python sets
+        res.sets = python_sets(con, args.sample_pairs, args.seed)
+        log(f"{scale}: python sets: {res.sets['sample']} pairs in {res.sets['loop']:.2f} s, "
+            f"extrapolated {res.sets['extrapolated']:.0f} s, mismatches {res.sets['mismatches']}")
+
+        # 4. naive self-join SQL
+        if scale == "coco" and args.naive_repeats > 0:
+            for r in range(args.naive_repeats):
+                start = time.perf_counter()
+                con.execute(NAIVE_SELF_JOIN_SQL)
+                res.naive.append(time.perf_counter() - start)
+                log(f"{scale}: naive self-join SQL #{r + 1}: {res.naive[-1]:.2f} s")
+            same = checksum(con, "pairs_naive") == checksum(con, "image_pairs")
+            res.naive_check = "same rows as image_pairs (count + hash sum)" if same else "DIFFERS from image_pairs"
+            con.execute("drop table pairs_naive")
+        if not args.keep:
+            con.execute("drop table if exists pairs_scipy")
+    finally:
+        con.close()
+    return res
+
+
+def fmt(value: float, digits: int = 2) -> str:
+    return "-" if value != value else f"{value:.{digits}f}"
+
+
+def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> None:
+    cores = os.cpu_count()
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = cores
+    threads = duckdb.connect().execute("select current_setting('threads')").fetchall()[0][0]
+    print()
+    print("image_pairs benchmark (benchmarks/pairs.py)")
+    print(f"machine: {cores} CPU cores ({usable} usable), DuckDB {duckdb.__version__} with {threads} threads, "
+          f"Python {sys.version.split()[0]}, numpy {np.__version__}, scipy {__import__('scipy').__version__}")
+    print(f"load average (1/5/15 min): {' '.join(f'{x:.2f}' for x in args.load_before)} at start, "
+          f"{' '.join(f'{x:.2f}' for x in args.load_after)} at end (other work on the machine skews timings)")
+    print(f"repeats: {args.repeats} (medians); python sets: {args.sample_pairs} random pairs, extrapolated")
+    kernel = ", ".join(KERNEL_FILES)
+    if args.kernel_before == args.kernel_after:
+        print(f"kernel files ({kernel}): {args.kernel_before}")
+    else:
+        print(f"WARNING kernel files ({kernel}) CHANGED during the run: {args.kernel_before} -> {args.kernel_after}")
+    print()
+    head = ("scale", "images", "tok/img", "vocab", "pairs", "dbt model s", "scipy s",
+            "py sets s (extrap.)", "naive SQL s", "dbt/scipy", "speed-up vs py sets")
+    rows = []
+    for r in results:
+        dbt, sci = median(r.dbt), median(r.scipy)
+        sets = r.sets.get("extrapolated", float("nan"))
+        rows.append((
+            r.scale, str(r.n_images), f"{r.mean_tokens:.1f}", str(r.vocab), str(r.n_pairs),
+            fmt(dbt), fmt(sci), fmt(sets, 1), fmt(median(r.naive)) if r.naive else "-",
+            fmt(dbt / sci), f"{sets / dbt:.0f}x",
+        ))
+    widths = [max(len(h), *(len(row[k]) for row in rows)) for k, h in enumerate(head)]
+    line = lambda cells: "  ".join(c.rjust(w) if k else c.ljust(w) for k, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    print(line(head))
+    print(line(["-" * w for w in widths]))
+    for row in rows:
+        print(line(row))
+    print()
+    print("dbt model s: median execution_time of model.semspace.image_pairs in run_results.json "
+          "(dbt start-up excluded); scipy s: token_sets -> CSR -> X @ X.T -> upper triangle -> "
+          "Arrow -> table pairs_scipy in the same file, end to end; py sets s: time for a sample "
+          "of pairs scaled to all pairs (+ building the sets), not run in full; naive SQL s: "
+          "default__pair_overlaps' self-join run by hand in DuckDB, COCO only.")
+    print("targets: dbt/scipy <= 1.0 at every scale; speed-up vs Python sets >= 30x")
+    for r in results:
+        dbt, sci = median(r.dbt), median(r.scipy)
+        sets = r.sets.get("extrapolated", float("nan"))
+        ratio_ok = "MET" if dbt / sci <= 1.0 else "MISSED"
+        speed_ok = "MET" if sets / dbt >= 30 else "MISSED"
+        print(f"  {r.scale}: dbt/scipy = {dbt / sci:.2f} -> {ratio_ok}; speed-up = {sets / dbt:.0f}x -> {speed_ok}")
+    print()
+    print("details")
+    for r in results:
+        n_left, n_right, only_left, only_right = r.check
+        ok = n_left == n_right == r.n_pairs and only_left == only_right == 0 and r.types_equal
+        print(f"  {r.scale}:")
+        print(f"    dbt model (run_results execution_time): {spread(r.dbt)}; "
+              f"whole `dbt run` process median {median(r.dbt_wall):.1f} s")
+        sql_only = median(r.model_sql_only)
+        print(f"    model's compiled SELECT without the write (aggregated, not stored): {spread(r.model_sql_only)}"
+              f" -> writing the table is ~{max(0.0, median(r.dbt) - sql_only):.2f} s "
+              f"({max(0.0, 1 - sql_only / median(r.dbt)):.0%}) of the model")
+        print(f"    copying the finished image_pairs into a new table (read + write only): {r.copy_table:.2f} s")
+        phases = ", ".join(f"{k} {v:.2f}" for k, v in r.scipy_phases.items() if k != "total")
+        print(f"    scipy: {spread(r.scipy)}; last run: {phases}")
+        s = r.sets
+        if s:
+            print(f"    python sets: built the sets in {s['build']:.2f} s; {s['sample']} pairs in {s['loop']:.2f} s "
+                  f"= {s['per_pair'] * 1e6:.2f} us/pair; x {s['n_pairs']} pairs = {s['extrapolated']:.1f} s "
+                  f"EXTRAPOLATED; sample vs image_pairs: {s['mismatches']} mismatches")
+        if r.naive:
+            print(f"    naive self-join SQL: {spread(r.naive)}; {r.naive_check}")
+        print(f"    check image_pairs == pairs_scipy: {'OK' if ok else 'FAILED'} "
+              f"(rows {n_left} vs {n_right}, expected {r.n_pairs}; image_pairs EXCEPT ALL pairs_scipy = "
+              f"{only_left}, pairs_scipy EXCEPT ALL image_pairs = {only_right}; column types "
+              f"{'equal' if r.types_equal else 'DIFFER'})")
+        print(f"    setup (ingest/generate + dbt build up to set_sizes): {r.setup:.1f} s")
+    print()
+    print(f"total benchmark time: {elapsed:.0f} s")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python benchmarks/pairs.py",
+        description="Time the dbt model image_pairs against a scipy reference that writes the same table, "
+        "Python sets (sampled, extrapolated) and the naive self-join SQL, on the COCO split and a "
+        "synthetic Falcon-scale corpus. Builds throw-away warehouses in a temp dir.",
+    )
+    p.add_argument("--repeats", type=int, default=5, help="timed runs of the dbt model and of scipy (default 5; medians)")
+    p.add_argument("--scales", default="coco,falcon", help="comma-separated, of: coco, falcon (default: both)")
+    p.add_argument("--keep", metavar="DIR", help="build the warehouses in DIR and keep them (default: a temp dir, removed)")
+    p.add_argument("--coco", default=str(DEFAULT_COCO), help=f"COCO Karpathy test split JSON (default: {DEFAULT_COCO})")
+    p.add_argument("--sample-pairs", type=int, default=200_000, help="pairs timed with Python sets (default 200000)")
+    p.add_argument("--naive-repeats", type=int, default=1, help="runs of the naive self-join SQL on COCO (default 1; 0 skips)")
+    p.add_argument("--falcon-images", type=int, default=5000, help="synthetic corpus: images (default 5000)")
+    p.add_argument("--falcon-tokens", type=float, default=122.0, help="synthetic corpus: mean tokens per image (default 122)")
+    p.add_argument("--falcon-vocab", type=int, default=20_000, help="synthetic corpus: vocabulary size (default 20000)")
+    p.add_argument("--zipf", type=float, default=1.0, help="synthetic corpus: Zipf exponent of token frequencies (default 1.0)")
+    p.add_argument("--seed", type=int, default=20240, help="random seed (synthetic corpus, pair sample; default 20240)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    scales = [s.strip() for s in args.scales.split(",") if s.strip()]
+    unknown = [s for s in scales if s not in SCALES]
+    if unknown or not scales:
+        parser().error(f"--scales: unknown {unknown}; choose from {', '.join(SCALES)}")
+    if args.repeats < 1:
+        parser().error("--repeats must be >= 1")
+    start = time.perf_counter()
+    args.kernel_before = kernel_fingerprint()
+    args.load_before = os.getloadavg()
+    results = []
+    if args.keep:
+        work = Path(args.keep).resolve()
+        for scale in scales:
+            results.append(run_scale(scale, work, args))
+        log(f"warehouses kept in {work}")
+    else:
+        with tempfile.TemporaryDirectory(prefix="semspace-bench-") as tmp:
+            for scale in scales:
+                results.append(run_scale(scale, Path(tmp), args))
+                for stale in Path(tmp).glob(f"{scale}.duckdb*"):
+                    stale.unlink()  # free the disk before the next scale
+    args.kernel_after = kernel_fingerprint()
+    args.load_after = os.getloadavg()
+    report(results, args, time.perf_counter() - start)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+{#-
+  nearest_neighbors(image_pairs, k): the k nearest images of every image of every corpus, from a
+  relation of unordered pairs (image_i < image_j). Columns: corpus, image_id, neighbor_rank,
+  neighbor_id, symmetric_difference, n_intersection, jaccard. Ties go to the smaller neighbor_id.
+-#}
+{% macro nearest_neighbors(image_pairs, k) -%}
+    {%- if var('portable_sql', false) -%}
+        {{ return(default__nearest_neighbors(image_pairs, k)) }}
+    {%- endif -%}
+    {{ return(adapter.dispatch('nearest_neighbors', 'semspace')(image_pairs, k)) }}
+{%- endmacro %}
+
+
+{#- Portable: both directions of every pair, ranked by a window. -#}
+{% macro default__nearest_neighbors(image_pairs, k) %}
+    with both_directions as (
+        select corpus, image_i as image_id, image_j as neighbor_id, symmetric_difference, n_intersection, jaccard
+        from {{ image_pairs }}
+        union all
+        select corpus, image_j as image_id, image_i as neighbor_id, symmetric_difference, n_intersection, jaccard
+        from {{ image_pairs }}
+    ),
+
+    ranked as (
+        select
+            corpus,
+            image_id,
+            row_number() over (
+                partition by corpus, image_id
+                order by symmetric_difference, neighbor_id
+            ) as neighbor_rank,
+            neighbor_id,
+            symmetric_difference,
+            n_intersection,
+            jaccard
+        from both_directions
+    )
+
+    select *
+    from ranked
+    where neighbor_rank <= {{ k }}
+{% endmacro %}
+
+
+{#-
+  DuckDB: a bounded top-k aggregate (min_by with n keeps a heap of k per group) over each
+  direction separately, so the 2 × n_pairs rows are never materialised or sorted; the two short
+  lists per image are merged by a window over 2k rows. ~5× faster than the window on COCO 5k.
+  The sort key packs (symmetric_difference, neighbor_id) into one bigint.
+-#}
+{% macro duckdb__nearest_neighbors(image_pairs, k) %}
+    with from_smaller as (
+        select
+            corpus,
+            image_i as image_id,
+            min_by(
+                {'neighbor_id': image_j, 'symmetric_difference': symmetric_difference,
+                 'n_intersection': n_intersection, 'jaccard': jaccard},
+                symmetric_difference::bigint * 4294967296 + image_j,
+                {{ k }}
+            ) as candidates
+        from {{ image_pairs }}
+        group by corpus, image_i
+    ),
+
+    from_larger as (
+        select
+            corpus,
+            image_j as image_id,
+            min_by(
+                {'neighbor_id': image_i, 'symmetric_difference': symmetric_difference,
+                 'n_intersection': n_intersection, 'jaccard': jaccard},
+                symmetric_difference::bigint * 4294967296 + image_i,
+                {{ k }}
+            ) as candidates
+        from {{ image_pairs }}
+        group by corpus, image_j
+    ),
+
+    candidate_lists as (
+        select * from from_smaller
+        union all
+        select * from from_larger
+    ),
+
+    candidates as (
+        select corpus, image_id, unnest(candidates, recursive := true)
+        from candidate_lists
+    ),
+
+    ranked as (
+        select
+            corpus,
+            image_id,
+            row_number() over (
+                partition by corpus, image_id
+                order by symmetric_difference, neighbor_id
+            ) as neighbor_rank,
+            neighbor_id,
+            symmetric_difference,
+            n_intersection,
+            jaccard
+        from candidates
+    )
+
+    select *
+    from ranked
+    where neighbor_rank <= {{ k }}
+{% endmacro %}
