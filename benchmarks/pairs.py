@@ -440,17 +440,22 @@ def python_sets(con: duckdb.DuckDBPyConnection, sample: int, seed: int) -> dict[
 # checks
 
 
-def compare_tables(con: duckdb.DuckDBPyConnection, left: str, right: str) -> tuple[int, int, int, int]:
-    """(rows of left, rows of right, rows in left not in right, rows in right not in left)."""
-    (n_left,) = con.execute(f"select count(*) from {left}").fetchall()[0]
-    (n_right,) = con.execute(f"select count(*) from {right}").fetchall()[0]
-    (only_left,) = con.execute(
-        f"select count(*) from (select {PAIR_COLUMNS} from {left} except all select {PAIR_COLUMNS} from {right})"
-    ).fetchall()[0]
-    (only_right,) = con.execute(
-        f"select count(*) from (select {PAIR_COLUMNS} from {right} except all select {PAIR_COLUMNS} from {left})"
-    ).fetchall()[0]
-    return n_left, n_right, only_left, only_right
+def compare_tables(con: duckdb.DuckDBPyConnection, left: str, right: str) -> dict[str, int]:
+    """Exact equality of two pair tables: row counts, distinct (corpus, image_i, image_j) keys, and
+    EXCEPT (set) in both directions. With keys unique in both, empty EXCEPTs both ways mean the same
+    rows (EXCEPT ALL gives the same answer, ~5x slower)."""
+    out = {}
+    for name, table in (("left", left), ("right", right)):
+        out[f"rows_{name}"] = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+        out[f"keys_{name}"] = con.execute(
+            f"select count(*) from (select distinct corpus, image_i, image_j from {table})").fetchall()[0][0]
+    out["only_left"] = con.execute(
+        f"select count(*) from (select {PAIR_COLUMNS} from {left} except select {PAIR_COLUMNS} from {right})"
+    ).fetchall()[0][0]
+    out["only_right"] = con.execute(
+        f"select count(*) from (select {PAIR_COLUMNS} from {right} except select {PAIR_COLUMNS} from {left})"
+    ).fetchall()[0][0]
+    return out
 
 
 def checksum(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]:
@@ -482,7 +487,7 @@ class Result:
     sets: dict[str, float] = field(default_factory=dict)
     naive: list[float] = field(default_factory=list)
     naive_check: str = ""
-    check: tuple[int, int, int, int] = (0, 0, 0, 0)
+    check: dict[str, int] = field(default_factory=dict)
     types_equal: bool = False
     setup: float = 0.0
 
@@ -558,6 +563,14 @@ def run_scale(scale: str, work: Path, args: argparse.Namespace) -> Result:
     return res
 
 
+def check_ok(r: Result) -> bool:
+    c = r.check
+    return bool(c) and (
+        c["rows_left"] == c["rows_right"] == c["keys_left"] == c["keys_right"] == r.n_pairs
+        and c["only_left"] == c["only_right"] == 0 and r.types_equal
+    )
+
+
 def fmt(value: float, digits: int = 2) -> str:
     return "-" if value != value else f"{value:.{digits}f}"
 
@@ -611,12 +624,12 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> N
         sets = r.sets.get("extrapolated", float("nan"))
         ratio_ok = "MET" if dbt / sci <= 1.0 else "MISSED"
         speed_ok = "MET" if sets / dbt >= 30 else "MISSED"
-        print(f"  {r.scale}: dbt/scipy = {dbt / sci:.2f} -> {ratio_ok}; speed-up = {sets / dbt:.0f}x -> {speed_ok}")
+        print(f"  {r.scale}: dbt/scipy = {dbt / sci:.2f} -> {ratio_ok}; speed-up = {sets / dbt:.0f}x -> {speed_ok}; "
+              f"image_pairs == pairs_scipy: {'OK' if check_ok(r) else 'FAILED'}")
     print()
     print("details")
     for r in results:
-        n_left, n_right, only_left, only_right = r.check
-        ok = n_left == n_right == r.n_pairs and only_left == only_right == 0 and r.types_equal
+        c, ok = r.check, check_ok(r)
         print(f"  {r.scale}:")
         print(f"    dbt model (run_results execution_time): {spread(r.dbt)}; "
               f"whole `dbt run` process median {median(r.dbt_wall):.1f} s")
@@ -635,8 +648,9 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> N
         if r.naive:
             print(f"    naive self-join SQL: {spread(r.naive)}; {r.naive_check}")
         print(f"    check image_pairs == pairs_scipy: {'OK' if ok else 'FAILED'} "
-              f"(rows {n_left} vs {n_right}, expected {r.n_pairs}; image_pairs EXCEPT ALL pairs_scipy = "
-              f"{only_left}, pairs_scipy EXCEPT ALL image_pairs = {only_right}; column types "
+              f"(rows {c['rows_left']} vs {c['rows_right']}, distinct keys {c['keys_left']} vs {c['keys_right']}, "
+              f"expected {r.n_pairs}; image_pairs EXCEPT pairs_scipy = {c['only_left']} rows, "
+              f"pairs_scipy EXCEPT image_pairs = {c['only_right']} rows; column names and types "
               f"{'equal' if r.types_equal else 'DIFFER'})")
         print(f"    setup (ingest/generate + dbt build up to set_sizes): {r.setup:.1f} s")
     print()
