@@ -1,10 +1,12 @@
 {#-
   pair_overlaps(token_sets, set_sizes): one row per image pair (image_i < image_j) of each corpus,
-  with columns corpus, image_i, image_j, n_i, n_j, n_intersection.
+  with columns corpus_id, image_i, image_j, n_i, n_j, n_intersection.
 
-  `token_sets` has (corpus, image_id, token), distinct; `set_sizes` has (corpus, image_id, n_tokens)
-  and lists every image, including those whose set is empty.
+  `token_sets` has (corpus_id, image_id, token), distinct; `set_sizes` has (corpus_id, image_id,
+  n_tokens) and lists every image, including those whose set is empty. Corpora are keyed by a
+  small integer here: joins and the stored table stay narrow.
   Engines supply their own kernel through adapter.dispatch; every kernel must give the same rows.
+  var('portable_sql') forces the portable kernel (for cross-checks and benchmarks).
 -#}
 {% macro pair_overlaps(token_sets, set_sizes) -%}
     {%- if var('portable_sql', false) -%}
@@ -18,20 +20,20 @@
 {% macro default__pair_overlaps(token_sets, set_sizes) %}
     with shared as (
         select
-            a.corpus,
+            a.corpus_id,
             a.image_id as image_i,
             b.image_id as image_j,
             count(*) as n_shared
         from {{ token_sets }} as a
         inner join {{ token_sets }} as b
-            on a.corpus = b.corpus
+            on a.corpus_id = b.corpus_id
             and a.token = b.token
             and a.image_id < b.image_id
-        group by a.corpus, a.image_id, b.image_id
+        group by a.corpus_id, a.image_id, b.image_id
     )
 
     select
-        si.corpus,
+        si.corpus_id,
         si.image_id as image_i,
         sj.image_id as image_j,
         si.n_tokens as n_i,
@@ -39,18 +41,73 @@
         coalesce(shared.n_shared, 0) as n_intersection
     from {{ set_sizes }} as si
     inner join {{ set_sizes }} as sj
-        on si.corpus = sj.corpus
+        on si.corpus_id = sj.corpus_id
         and si.image_id < sj.image_id
     left join shared
-        on shared.corpus = si.corpus
+        on shared.corpus_id = si.corpus_id
         and shared.image_i = si.image_id
         and shared.image_j = sj.image_id
 {% endmacro %}
 
 
 {#-
+  pair_mask_words(token_sets, set_sizes): how many 64-bit mask words the hybrid kernel uses.
+  var('pair_mask_tokens') = a number fixes it (rounded up to whole words). 'auto' (the default)
+  asks the data at compile time: for 1, 2, 4, ... 32 words, the cross join costs ~ n_pairs × words
+  and the rare-token self-join ~ the pairs it emits, Σ df (df − 1) / 2 over the tokens left out of
+  the masks; it takes the cheapest. Weights measured on 2 cores (benchmarks/pairs.py): a mask word
+  over one pair costs about 1/80 of one emitted rare pair (join + aggregation + lookup).
+-#}
+{% macro pair_mask_words(token_sets, set_sizes) -%}
+    {%- set wanted = var('pair_mask_tokens', 'auto') -%}
+    {%- if wanted != 'auto' -%}
+        {{ return([((wanted | int) + 63) // 64, 1] | max) }}
+    {%- endif -%}
+    {%- if not execute -%}
+        {{ return(8) }}
+    {%- endif -%}
+    {%- set candidates = [1, 2, 4, 8, 16, 32] -%}
+    {%- set query -%}
+        with document_frequency as (
+            select corpus_id, token, count(*) as n_images
+            from {{ token_sets }}
+            group by corpus_id, token
+        ),
+        ranked as (
+            select
+                n_images,
+                row_number() over (partition by corpus_id order by n_images desc, token) - 1 as token_rank
+            from document_frequency
+        ),
+        pairs as (
+            select sum(n_images * (n_images - 1) / 2) as n_pairs
+            from (select corpus_id, count(*) as n_images from {{ set_sizes }} group by corpus_id) as per_corpus
+        )
+        select
+            (select n_pairs from pairs) as n_pairs
+            {%- for w in candidates %},
+            sum(case when token_rank >= {{ 64 * w }} and n_images > 1
+                     then n_images * (n_images - 1) / 2 else 0 end) as rare_pairs_{{ w }}
+            {%- endfor %}
+        from ranked
+    {%- endset -%}
+    {%- set row = run_query(query).rows[0] -%}
+    {%- set n_pairs = (row[0] or 0) | float -%}
+    {%- set ns = namespace(best=candidates[0], cost=none) -%}
+    {%- for w in candidates -%}
+        {%- set cost = n_pairs * w + 80 * ((row[loop.index] or 0) | float) -%}
+        {%- if ns.cost is none or cost < ns.cost -%}
+            {%- set ns.best = w -%}
+            {%- set ns.cost = cost -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(ns.best) }}
+{%- endmacro %}
+
+
+{#-
   DuckDB: a hybrid of two kernels, summed.
-  * Frequent tokens (the top `pair_mask_tokens` of each corpus by document frequency) become
+  * Frequent tokens (the top 64 × pair_mask_words of each corpus by document frequency) become
     bits of a few 64-bit masks per image; the all-pairs cross join counts them with
     bit_count(a & b), a handful of CPU instructions per pair and no per-token rows.
   * Rare tokens (document frequency >= 2 below that rank) go through the sparse self-join,
@@ -58,34 +115,33 @@
   On COCO 5k this is several times faster than the plain self-join (benchmarks/pairs.py).
 -#}
 {% macro duckdb__pair_overlaps(token_sets, set_sizes) %}
-    {%- set n_words = ((var('pair_mask_tokens') | int) + 63) // 64 -%}
-    {%- set n_words = [n_words, 1] | max -%}
+    {%- set n_words = pair_mask_words(token_sets, set_sizes) -%}
     with document_frequency as (
-        select corpus, token, count(*) as n_images
+        select corpus_id, token, count(*) as n_images
         from {{ token_sets }}
-        group by corpus, token
+        group by corpus_id, token
     ),
 
     token_rank as (
         select
-            corpus,
+            corpus_id,
             token,
             n_images,
-            row_number() over (partition by corpus order by n_images desc, token) - 1 as token_rank
+            row_number() over (partition by corpus_id order by n_images desc, token) - 1 as token_rank
         from document_frequency
     ),
 
     ranked_tokens as (
-        select ts.corpus, ts.image_id, ts.token, tr.token_rank, tr.n_images
+        select ts.corpus_id, ts.image_id, ts.token, tr.token_rank, tr.n_images
         from {{ token_sets }} as ts
         inner join token_rank as tr
-            on ts.corpus = tr.corpus
+            on ts.corpus_id = tr.corpus_id
             and ts.token = tr.token
     ),
 
     frequent_masks as (
         select
-            corpus,
+            corpus_id,
             image_id,
             {%- for w in range(n_words) %}
             bit_or(case when token_rank // 64 = {{ w }}
@@ -94,12 +150,12 @@
             {%- endfor %}
         from ranked_tokens
         where token_rank < {{ 64 * n_words }}
-        group by corpus, image_id
+        group by corpus_id, image_id
     ),
 
     image_masks as (
         select
-            sizes.corpus,
+            sizes.corpus_id,
             sizes.image_id,
             sizes.n_tokens,
             {%- for w in range(n_words) %}
@@ -107,30 +163,30 @@
             {%- endfor %}
         from {{ set_sizes }} as sizes
         left join frequent_masks
-            on sizes.corpus = frequent_masks.corpus
+            on sizes.corpus_id = frequent_masks.corpus_id
             and sizes.image_id = frequent_masks.image_id
     ),
 
     rare_tokens as (
-        select corpus, image_id, token
+        select corpus_id, image_id, token
         from ranked_tokens
         where token_rank >= {{ 64 * n_words }}
             and n_images > 1
     ),
 
     rare_shared as (
-        select a.corpus, a.image_id as image_i, b.image_id as image_j, count(*) as n_shared
+        select a.corpus_id, a.image_id as image_i, b.image_id as image_j, count(*) as n_shared
         from rare_tokens as a
         inner join rare_tokens as b
-            on a.corpus = b.corpus
+            on a.corpus_id = b.corpus_id
             and a.token = b.token
             and a.image_id < b.image_id
-        group by a.corpus, a.image_id, b.image_id
+        group by a.corpus_id, a.image_id, b.image_id
     ),
 
     all_pairs as (
         select
-            a.corpus,
+            a.corpus_id,
             a.image_id as image_i,
             b.image_id as image_j,
             a.n_tokens as n_i,
@@ -142,12 +198,12 @@
             ) as n_frequent
         from image_masks as a
         inner join image_masks as b
-            on a.corpus = b.corpus
+            on a.corpus_id = b.corpus_id
             and a.image_id < b.image_id
     )
 
     select
-        all_pairs.corpus,
+        all_pairs.corpus_id,
         all_pairs.image_i,
         all_pairs.image_j,
         all_pairs.n_i,
@@ -155,7 +211,7 @@
         all_pairs.n_frequent + coalesce(rare_shared.n_shared, 0) as n_intersection
     from all_pairs
     left join rare_shared
-        on all_pairs.corpus = rare_shared.corpus
+        on all_pairs.corpus_id = rare_shared.corpus_id
         and all_pairs.image_i = rare_shared.image_i
         and all_pairs.image_j = rare_shared.image_j
 {% endmacro %}

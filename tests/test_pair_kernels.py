@@ -31,11 +31,12 @@ def kernels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     sql: dict[str, str] = {}
     for flavour, portable in (("duckdb", False), ("portable", True)):
         out = work / flavour
-        dbt(["compile", "--select", "image_pairs", "image_neighbors"], db, out,
+        dbt(["compile", "--select", "int_pair_overlaps", "image_pairs", "image_neighbors"], db, out,
             vars={"pair_mask_tokens": 64, "neighbors_k": K, "portable_sql": portable})
-        sql[f"pairs_{flavour}"] = compiled_sql(out, "image_pairs")
+        sql[f"overlaps_{flavour}"] = compiled_sql(out, "int_pair_overlaps", folder="models/intermediate")
         sql[f"neighbors_{flavour}"] = compiled_sql(out, "image_neighbors")
-    assert "bit_count" in sql["pairs_duckdb"] and "bit_count" not in sql["pairs_portable"]
+        sql["image_pairs"] = compiled_sql(out, "image_pairs")
+    assert "bit_count" in sql["overlaps_duckdb"] and "bit_count" not in sql["overlaps_portable"]
     assert "min_by" in sql["neighbors_duckdb"] and "min_by" not in sql["neighbors_portable"]
     con = duckdb.connect(str(db))
     yield {"con": con, **sql}
@@ -43,21 +44,29 @@ def kernels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 
 def _load(con: duckdb.DuckDBPyConnection, corpora: dict[str, list[frozenset[int]]]) -> None:
-    rows = [(c, i, f"t{t}") for c, sets in corpora.items() for i, s in enumerate(sets) for t in s]
-    sizes = [(c, i, len(s)) for c, sets in corpora.items() for i, s in enumerate(sets)]
-    token_sets = pa.table({"corpus": [r[0] for r in rows], "image_id": pa.array([r[1] for r in rows], pa.int32()),
-                           "token": [r[2] for r in rows]})
-    set_sizes = pa.table({"corpus": [r[0] for r in sizes], "image_id": pa.array([r[1] for r in sizes], pa.int32()),
-                          "n_tokens": pa.array([r[2] for r in sizes], pa.int32())})
-    con.register("new_token_sets", token_sets)
-    con.register("new_set_sizes", set_sizes)
-    con.execute("create or replace table main.token_sets as select * from new_token_sets")
-    con.execute("create or replace table main.set_sizes as select * from new_set_sizes")
+    """The kernel's inputs, as dbt would have built them: int_corpora, int_pair_token_sets and
+    int_pair_set_sizes (corpus ids in name order)."""
+    ids = {name: k for k, name in enumerate(sorted(corpora), start=1)}
+    rows = [(ids[c], i, f"t{t}") for c, sets in corpora.items() for i, s in enumerate(sets) for t in s]
+    sizes = [(ids[c], i, len(s)) for c, sets in corpora.items() for i, s in enumerate(sets)]
+    tables = {
+        "int_corpora": pa.table({"corpus": list(ids), "corpus_id": pa.array(list(ids.values()), pa.int32())}),
+        "int_pair_token_sets": pa.table({"corpus_id": pa.array([r[0] for r in rows], pa.int32()),
+                                         "image_id": pa.array([r[1] for r in rows], pa.int32()),
+                                         "token": pa.array([r[2] for r in rows], pa.string())}),
+        "int_pair_set_sizes": pa.table({"corpus_id": pa.array([r[0] for r in sizes], pa.int32()),
+                                        "image_id": pa.array([r[1] for r in sizes], pa.int32()),
+                                        "n_tokens": pa.array([r[2] for r in sizes], pa.int32())}),
+    }
+    con.execute("create schema if not exists intermediate")
+    for name, table in tables.items():
+        con.register(f"new_{name}", table)
+        con.execute(f"create or replace table intermediate.{name} as select * from new_{name}")
 
 
 def _expected_pairs(corpora: dict[str, list[frozenset[int]]]) -> list[tuple]:
     out = []
-    for c, sets in corpora.items():
+    for c, sets in sorted(corpora.items()):
         for i, j in itertools.combinations(range(len(sets)), 2):
             a, b = sets[i], sets[j]
             jac = len(a & b) / len(a | b) if a | b else None
@@ -74,6 +83,12 @@ def _expected_neighbors(corpora: dict[str, list[frozenset[int]]]) -> list[tuple]
     return sorted(out)
 
 
+def _pairs(con: duckdb.DuckDBPyConnection, kernels: dict[str, object], flavour: str) -> None:
+    """int_pair_overlaps by one kernel, and the image_pairs view over it."""
+    con.execute(f"create or replace table intermediate.int_pair_overlaps as {kernels[f'overlaps_{flavour}']}")
+    con.execute(f"create or replace view main.image_pairs as {kernels['image_pairs']}")
+
+
 token_set = st.frozensets(st.integers(0, 150), max_size=90)
 corpora_strategy = st.dictionaries(
     st.sampled_from(["coco", "falcon"]), st.lists(token_set, min_size=2, max_size=12), min_size=1, max_size=2)
@@ -86,7 +101,7 @@ def test_kernels_equal_python_sets(kernels: dict[str, object], corpora: dict[str
     _load(con, corpora)
     expected = _expected_pairs(corpora)
     for flavour in ("portable", "duckdb"):  # duckdb last: its table feeds the neighbour kernels
-        con.execute(f"create or replace table main.image_pairs as {kernels[f'pairs_{flavour}']}")
+        _pairs(con, kernels, flavour)
         got = con.execute("select * from main.image_pairs order by corpus, image_i, image_j").fetchall()
         assert [r[:8] for r in got] == [r[:8] for r in expected], flavour
         assert [r[8] for r in got] == pytest.approx([r[8] for r in expected]), flavour
@@ -119,8 +134,9 @@ def test_symmetric_difference_is_a_metric(kernels: dict[str, object], sets: list
     d(a, b) = 0 only for equal sets; the triangle inequality holds; sizes add up."""
     con: duckdb.DuckDBPyConnection = kernels["con"]  # type: ignore[assignment]
     _load(con, {"coco": sets})
-    rows = con.execute(f"select image_i, image_j, n_i, n_j, n_intersection, n_union, symmetric_difference "
-                       f"from ({kernels['pairs_duckdb']})").fetchall()
+    _pairs(con, kernels, "duckdb")
+    rows = con.execute("select image_i, image_j, n_i, n_j, n_intersection, n_union, symmetric_difference "
+                       "from main.image_pairs").fetchall()
     d = {}
     for i, j, n_i, n_j, n_inter, n_union, sym in rows:
         assert n_union == n_i + n_j - n_inter

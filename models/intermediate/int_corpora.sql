@@ -23,6 +23,7 @@ tokenizers as (
 final as (
     select
         datasets.dataset as corpus,
+        cast(row_number() over (order by datasets.dataset) as integer) as corpus_id,
         'captions' as kind,
         datasets.dataset,
         coalesce(tokenizers.tokenizer, 'karpathy') as tokenizer,

@@ -1,25 +1,33 @@
 {#- Every pair of images of every corpus with the sizes of their token sets' intersection, union
-    and symmetric difference (the note's distance). The set-overlap kernel is engine-specific:
-    see macros/pair_overlaps.sql. -#}
-with overlap_counts as (
-    {{ pair_overlaps(ref('token_sets'), ref('set_sizes')) }}
+    and symmetric difference (the note's distance). A view: the counts are stored once, narrow, in
+    int_pair_overlaps; the corpus name and the derived measures cost nothing to compute on read. -#}
+{{ config(materialized='view') }}
+
+with pair_counts as (
+    select * from {{ ref('int_pair_overlaps') }}
+),
+
+corpora as (
+    select * from {{ ref('int_corpora') }}
 ),
 
 final as (
     select
-        corpus,
-        cast(image_i as integer) as image_i,
-        cast(image_j as integer) as image_j,
-        cast(n_i as integer) as n_i,
-        cast(n_j as integer) as n_j,
-        cast(n_intersection as integer) as n_intersection,
-        cast(n_i + n_j - n_intersection as integer) as n_union,
-        cast(n_i + n_j - 2 * n_intersection as integer) as symmetric_difference,
+        corpora.corpus,
+        pair_counts.image_i,
+        pair_counts.image_j,
+        pair_counts.n_i,
+        pair_counts.n_j,
+        pair_counts.n_intersection,
+        pair_counts.n_i + pair_counts.n_j - pair_counts.n_intersection as n_union,
+        pair_counts.n_i + pair_counts.n_j - 2 * pair_counts.n_intersection as symmetric_difference,
         case
-            when n_i + n_j - n_intersection > 0
-                then cast(n_intersection as double) / (n_i + n_j - n_intersection)
+            when pair_counts.n_i + pair_counts.n_j - pair_counts.n_intersection > 0
+                then cast(pair_counts.n_intersection as double) / (pair_counts.n_i + pair_counts.n_j - pair_counts.n_intersection)
         end as jaccard
-    from overlap_counts
+    from pair_counts
+    inner join corpora
+        on pair_counts.corpus_id = corpora.corpus_id
 )
 
 select * from final
