@@ -2,7 +2,9 @@
     12.5M rows for 5000 images: the narrow integer layout (no corpus string, no derived columns)
     writes in a third of the time of the full 9-column table. The set-overlap kernel is
     engine-specific: see macros/pair_overlaps.sql. -#}
-{{ config(materialized='table') }}
+{#- No persisted comments here: on a 12.5M-row table each COMMENT ON costs like an ALTER
+    (~0.3 s in all); the docs users read are on image_pairs. -#}
+{{ config(materialized='table', persist_docs={'relation': false, 'columns': false}) }}
 
 with overlap_counts as (
     {{ pair_overlaps(ref('int_pair_token_sets'), ref('int_pair_set_sizes')) }}
