@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
             image_col=args.image_col, caption_col=args.caption_col,
         )
     except SemspaceError as exc:
-        print(f"ingest: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line: DuckDB's messages span several
+        print(f"ingest: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("ingest: interrupted; the warehouse is unchanged", file=sys.stderr)

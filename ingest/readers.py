@@ -143,6 +143,7 @@ def read_karpathy(path: Path, name: str, split: str = "test", data: Any | None =
         raise SemspaceError(f"{path}: expected an object with an 'images' list (Karpathy dataset_*.json)")
     entries = data["images"]
     images = []
+    seen: dict[str, int] = {}
     for i, item in enumerate(_progress(entries, len(entries), f"read {path.name}")):
         where = f"record {i}"
         if not isinstance(item, dict):
@@ -169,6 +170,9 @@ def read_karpathy(path: Path, name: str, split: str = "test", data: Any | None =
         has_tokens = all(isinstance(t, list) for t in tokens)
         folder = item.get("filepath")
         key = f"{folder}/{file_name}" if folder else file_name
+        if key in seen:
+            raise SemspaceError(f"{path}: {where}: duplicate image key {key!r} (first seen at record {seen[key]})")
+        seen[key] = i
         coco_id, url = coco_fields(key)
         if item.get("cocoid") is not None:
             coco_id = int(item["cocoid"])
@@ -202,6 +206,7 @@ def read_coco(path: Path, name: str, data: Any | None = None) -> Dataset:
                 raise SemspaceError(f"{path}: annotation {k}: missing field {key!r}")
         by_image.setdefault(ann["image_id"], []).append(ann["caption"])
     images = []
+    seen: dict[str, int] = {}
     entries = data["images"]
     for i, item in enumerate(_progress(entries, len(entries), f"read {path.name}")):
         where = f"image {i}"
@@ -210,6 +215,9 @@ def read_coco(path: Path, name: str, data: Any | None = None) -> Dataset:
         coco_id = item["id"]
         file_name = item.get("file_name")
         where = f"image {i} (id {coco_id})"
+        if str(coco_id) in seen:
+            raise SemspaceError(f"{path}: {where}: duplicate image id {coco_id!r} (first seen at image {seen[str(coco_id)]})")
+        seen[str(coco_id)] = i
         captions = _captions(path, where, by_image.pop(coco_id, []))
         url = item.get("coco_url") or coco_fields(file_name)[1]
         images.append(
@@ -305,14 +313,15 @@ def read_table(path: Path, name: str, image_col: str | None = None, caption_col:
     if kind is None:
         raise SemspaceError(f"{path}: unknown table format {path.suffix!r}; use .csv, .tsv, .parquet or .jsonl")
     if not path.is_file():
-        raise SemspaceError(f"{path}: no such file")
+        raise SemspaceError(f"{path}: cannot read the file: " + ("is a directory" if path.is_dir() else "no such file"))
     if kind != "parquet":
         read_text(path)  # strict UTF-8 check with a precise position
     con = duckdb.connect()
     reader = {"csv": "read_csv", "parquet": "read_parquet", "json": "read_json"}[kind]
-    options = ", header = true" if kind == "csv" else (", format = 'newline_delimited'" if kind == "json" else "")
+    options = ", header = true, all_varchar = true" if kind == "csv" else (", format = 'newline_delimited'" if kind == "json" else "")
     try:
-        con.execute(f"create view source as select * from {reader}(?{options})", [str(path)])
+        literal = "'" + str(path).replace("'", "''") + "'"  # a view cannot take a prepared parameter
+        con.execute(f"create view source as select * from {reader}({literal}{options})")
         columns = [row[0] for row in con.execute("describe source").fetchall()]
         n_rows = con.execute("select count(*) from source").fetchone()[0]
     except Exception as exc:  # duckdb raises many error classes for unreadable files
@@ -320,9 +329,12 @@ def read_table(path: Path, name: str, image_col: str | None = None, caption_col:
 
     def rows(cols: list[str]) -> Iterator[tuple[Any, Any]]:
         quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
-        cursor = con.execute(f"select {quoted} from source")
-        while batch := cursor.fetchmany(10_000):
-            yield from batch
+        try:
+            cursor = con.execute(f"select {quoted} from source")
+            while batch := cursor.fetchmany(10_000):
+                yield from batch
+        except duckdb.Error as exc:
+            raise SemspaceError(f"{path}: cannot read as {kind}: {exc}") from exc
 
     return records_from_rows(path, name, kind, columns, rows, n_rows, image_col, caption_col)
 

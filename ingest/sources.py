@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import re
@@ -45,12 +46,16 @@ def default_source(download: bool = True) -> Path:
 def _download(url: str, target: Path) -> Path:
     log.info("downloading %s to %s", url, target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    tmp_name = None
     try:
         with urllib.request.urlopen(url, timeout=60) as response, \
                 tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+            tmp_name = tmp.name
             shutil.copyfileobj(response, tmp)
         Path(tmp.name).replace(target)
-    except OSError as exc:
+    except (OSError, http.client.HTTPException) as exc:
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
         raise SemspaceError(
             f"could not download the default captions from {url} ({exc}); download {DEFAULT_FILE} yourself and "
             f"pass its path (python -m ingest PATH), set SEMSPACE_CAPTIONS, or place it in {CACHE_DIR}/"

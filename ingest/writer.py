@@ -90,7 +90,10 @@ def write(con: duckdb.DuckDBPyConnection, dataset: Dataset) -> None:
         )
         con.execute("commit")
     except BaseException as exc:
-        con.execute("rollback")
+        try:
+            con.execute("rollback")
+        except duckdb.Error:
+            pass  # a failed commit has already ended the transaction
         if isinstance(exc, duckdb.Error):
             raise SemspaceError(f"writing dataset {dataset.name!r} failed, nothing was changed: {exc}") from exc
         raise

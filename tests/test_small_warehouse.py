@@ -1,0 +1,89 @@
+"""A small warehouse end to end: two datasets ingested side by side, `dbt build`, the file exports,
+and re-ingesting one dataset without touching the other's marts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import ingest
+from tests import reference
+from tests.dbt_helpers import SHARED_CAPTIONS, dbt
+
+EXPORTED = ("image_pairs", "image_neighbors", "token_sets", "set_sizes", "corpus_summary", "pair_summary")
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[dict]]:
+    work = tmp_path_factory.mktemp("small")
+    records = json.loads(SHARED_CAPTIONS.read_text(encoding="utf-8"))[:60]
+    source = work / "coco_small.json"
+    source.write_text(json.dumps(records), encoding="utf-8")
+    other = work / "other.csv"
+    other.write_text("image,caption\nx.jpg,A cat on a mat.\nx.jpg,The cat sleeps.\ny.jpg,A dog on a mat!\n"
+                     "z.jpg,Nothing but sky\n", encoding="utf-8")
+    db = work / "small.duckdb"
+    ingest.load(source, db, name="coco")
+    ingest.load(other, db, name="other")
+    dbt(["build"], db, work, vars={"neighbors_k": 3})
+    dbt(["run", "--select", "exports"], db, work, vars={"neighbors_k": 3})
+    return db, work, records
+
+
+def test_every_corpus_gets_all_pairs(small) -> None:
+    db, _, _ = small
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute("select corpus, n_pairs from pair_summary order by corpus").fetchall()
+        corpora = con.execute("select corpus, corpus_id, kind, tokenizer from corpora order by corpus").fetchall()
+    assert rows == [("coco", 60 * 59 // 2), ("other", 3)]
+    assert corpora == [("coco", 1, "captions", "karpathy"), ("other", 2, "captions", "karpathy")]
+
+
+def test_small_pairs_match_reference(small) -> None:
+    db, _, records = small
+    sets = [{t for c in r["caption"] for t in reference.tokenize(c)} for r in records]
+    with duckdb.connect(str(db), read_only=True) as con:
+        got = con.execute("select image_i, image_j, n_intersection, symmetric_difference from image_pairs "
+                          "where corpus = 'coco' order by image_i, image_j").fetchall()
+        other = con.execute("select image_i, image_j, n_intersection, symmetric_difference from image_pairs "
+                            "where corpus = 'other' order by all").fetchall()
+    assert got == [(i, j, len(sets[i] & sets[j]), len(sets[i] ^ sets[j]))
+                   for i in range(60) for j in range(i + 1, 60)]
+    # x = {a, cat, on, mat, the, sleeps}, y = {a, dog, on, mat}, z = {nothing, but, sky}
+    assert other == [(0, 1, 3, 4), (0, 2, 0, 9), (1, 2, 0, 7)]
+
+
+def test_exports_equal_the_marts(small) -> None:
+    db, work, _ = small
+    exports = work / "exports"
+    with duckdb.connect(str(db), read_only=True) as con:
+        for name in EXPORTED:
+            table = con.execute(f"select * from {name} order by all").fetchall()
+            for fmt, reader in (("parquet", "read_parquet"), ("csv", "read_csv")):
+                path = exports / f"{name}.{fmt}"
+                assert path.is_file(), path
+                exported = con.execute(f"select * from {reader}(?) order by all", [str(path)]).fetchall()
+                assert len(exported) == len(table), path
+                if fmt == "parquet":
+                    assert exported == table, path
+
+
+def test_reingest_replaces_one_dataset_only(small, tmp_path: Path) -> None:
+    db, work, _ = small
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(db.read_bytes())
+    replacement = tmp_path / "other.csv"
+    replacement.write_text("image,caption\nq.jpg,Two red buses.\nr.jpg,Two blue buses.\n", encoding="utf-8")
+    ingest.load(replacement, copy, name="other")
+    dbt(["build", "--select", "corpus_summary", "pair_summary", "+corpus_summary", "+pair_summary"],
+        copy, tmp_path, vars={"neighbors_k": 3})
+    with duckdb.connect(str(copy), read_only=True) as con:
+        summary = con.execute("select corpus, n_images, n_captions, n_distinct_tokens from corpus_summary "
+                              "order by corpus").fetchall()
+    assert summary[1] == ("other", 2, 2, 4)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select n_images, n_captions from corpus_summary where corpus = 'coco'").fetchone() \
+            == summary[0][1:3]
