@@ -52,6 +52,9 @@ def _download(url: str, target: Path) -> Path:
                 tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
             tmp_name = tmp.name
             shutil.copyfileobj(response, tmp)
+            expected = response.headers.get("Content-Length")
+            if expected is not None and expected.isdigit() and int(expected) != tmp.tell():
+                raise OSError(f"incomplete download: got {tmp.tell()} of {expected} bytes")
         Path(tmp.name).replace(target)
     except (OSError, http.client.HTTPException) as exc:
         if tmp_name is not None:
