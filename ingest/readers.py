@@ -98,6 +98,16 @@ def _dataset(name: str, path: Path | str, fmt: str, images: list[ImageRecord]) -
     return Dataset(name=name, source=str(path), format=fmt, images=images)
 
 
+def _int_id(path: Path, where: str, field: str, value: Any) -> int:
+    """An integer image id (COCO ``id``, Karpathy ``cocoid``), or an error naming the record."""
+    try:
+        if isinstance(value, (bool, float)):
+            raise TypeError
+        return int(value)
+    except (TypeError, ValueError):
+        raise SemspaceError(f"{path}: {where}: field {field!r} must be an integer id, got {value!r}") from None
+
+
 # --- ALBEF/BLIP list -------------------------------------------------------------------------------
 
 
@@ -175,7 +185,7 @@ def read_karpathy(path: Path, name: str, split: str = "test", data: Any | None =
         seen[key] = i
         coco_id, url = coco_fields(key)
         if item.get("cocoid") is not None:
-            coco_id = int(item["cocoid"])
+            coco_id = _int_id(path, where, "cocoid", item["cocoid"])
         images.append(
             ImageRecord(key=key, captions=captions, coco_id=coco_id, file_name=file_name, url=url,
                         tokens=[[str(t) for t in ts] for ts in tokens] if has_tokens else None)
@@ -204,6 +214,8 @@ def read_coco(path: Path, name: str, data: Any | None = None) -> Dataset:
         for key in ("image_id", "caption"):
             if key not in ann:
                 raise SemspaceError(f"{path}: annotation {k}: missing field {key!r}")
+        if isinstance(ann["image_id"], (list, dict)):
+            raise SemspaceError(f"{path}: annotation {k}: field 'image_id' must be an image id, got {ann['image_id']!r}")
         by_image.setdefault(ann["image_id"], []).append(ann["caption"])
     images = []
     seen: dict[str, int] = {}
@@ -213,6 +225,7 @@ def read_coco(path: Path, name: str, data: Any | None = None) -> Dataset:
         if not isinstance(item, dict) or "id" not in item:
             raise SemspaceError(f"{path}: {where}: missing field 'id'")
         coco_id = item["id"]
+        coco_int = _int_id(path, where, "id", coco_id)
         file_name = item.get("file_name")
         where = f"image {i} (id {coco_id})"
         if str(coco_id) in seen:
@@ -221,7 +234,7 @@ def read_coco(path: Path, name: str, data: Any | None = None) -> Dataset:
         captions = _captions(path, where, by_image.pop(coco_id, []))
         url = item.get("coco_url") or coco_fields(file_name)[1]
         images.append(
-            ImageRecord(key=str(coco_id), captions=captions, coco_id=int(coco_id), file_name=file_name, url=url)
+            ImageRecord(key=str(coco_id), captions=captions, coco_id=coco_int, file_name=file_name, url=url)
         )
     if by_image:
         orphan = next(iter(by_image))
@@ -268,6 +281,11 @@ def records_from_rows(
         where = f"row {i}"
         if image is None or (isinstance(image, str) and not image.strip()):
             raise SemspaceError(f"{path}: {where}: missing image in column {image_col!r}")
+        if isinstance(image, (dict, list, tuple, bytes)):
+            raise SemspaceError(
+                f"{path}: {where}: column {image_col!r} holds {type(image).__name__} values (image data?), "
+                "not image names or ids; pass --image-col"
+            )
         key = str(image)
         where = f"row {i} ({key})"
         if caption is None:
@@ -277,6 +295,8 @@ def records_from_rows(
             if "raw" not in caption:
                 raise SemspaceError(f"{path}: {where}: caption struct has no 'raw' field")
             tokens = caption.get("tokens")
+            if tokens is not None and not isinstance(tokens, (list, tuple)):
+                raise SemspaceError(f"{path}: {where}: caption struct field 'tokens' must be a list")
             caption = caption["raw"]
         if isinstance(caption, (list, tuple)):
             if key in grouped:
@@ -290,7 +310,7 @@ def records_from_rows(
         entry = grouped.setdefault(key, {"row": i, "captions": [], "tokens": []})
         entry["captions"].append(caption)
         if entry["tokens"] is not None:
-            entry["tokens"] = entry["tokens"] + [list(tokens)] if tokens is not None else None
+            entry["tokens"] = entry["tokens"] + [[str(t) for t in tokens]] if tokens is not None else None
     images = []
     for key, entry in grouped.items():
         coco_id, url = coco_fields(key)
@@ -322,7 +342,9 @@ def read_table(path: Path, name: str, image_col: str | None = None, caption_col:
     try:
         literal = "'" + str(path).replace("'", "''") + "'"  # a view cannot take a prepared parameter
         con.execute(f"create view source as select * from {reader}({literal}{options})")
-        columns = [row[0] for row in con.execute("describe source").fetchall()]
+        described = con.execute("describe source").fetchall()
+        columns = [row[0] for row in described]
+        json_columns = {row[0] for row in described if str(row[1]).upper() == "JSON"}
         n_rows = con.execute("select count(*) from source").fetchone()[0]
     except Exception as exc:  # duckdb raises many error classes for unreadable files
         raise SemspaceError(f"{path}: cannot read as {kind}: {exc}") from exc
@@ -331,7 +353,11 @@ def read_table(path: Path, name: str, image_col: str | None = None, caption_col:
         quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
         try:
             cursor = con.execute(f"select {quoted} from source")
+            decode = [c in json_columns for c in cols]
             while batch := cursor.fetchmany(10_000):
+                if any(decode):  # mixed-type JSON values: DuckDB hands back their JSON text
+                    batch = [tuple(json.loads(v) if d and isinstance(v, str) else v for v, d in zip(row, decode))
+                             for row in batch]
                 yield from batch
         except duckdb.Error as exc:
             raise SemspaceError(f"{path}: cannot read as {kind}: {exc}") from exc
@@ -361,6 +387,9 @@ def read_hf(spec: str, name: str, image_col: str | None = None, caption_col: str
     except Exception as exc:
         raise SemspaceError(f"{spec}: cannot load the Hugging Face dataset: {exc}") from exc
     columns = list(loaded.column_names)
+    if image_col is None:  # an Image feature (e.g. HuggingFaceM4/COCO's 'image') holds pixels, not a name
+        names = [c for c in columns if not isinstance(loaded.features.get(c), datasets.Image)]
+        image_col = _pick(spec, names, None, IMAGE_COLUMNS, "image")
 
     def rows(cols: list[str]) -> Iterator[tuple[Any, Any]]:
         table = loaded.select_columns(cols).with_format("arrow")

@@ -366,6 +366,28 @@ def test_table_struct_caption_column(tmp_path: Path, warehouse: Path, suffix: st
     ]
 
 
+def test_jsonl_mixed_value_types_are_values_not_json_text(tmp_path: Path, warehouse: Path) -> None:
+    """DuckDB reads a JSON column of mixed types as JSON text: the caption must not keep its quotes,
+    nor a string image key its quotes."""
+    source = tmp_path / "mixed.jsonl"
+    source.write_text("\n".join(json.dumps(row) for row in [
+        {"image": 7, "caption": ["seven a", "seven b"]},
+        {"image": "b.jpg", "caption": "b one"},
+        {"image": "b.jpg", "caption": "b two"},
+    ]) + "\n")
+    ingest.load(source, database=warehouse)
+    assert [row[1:3] for row in images(warehouse, "mixed")] == [("7", 7), ("b.jpg", None)]
+    assert captions_by_image(warehouse, "mixed") == [["seven a", "seven b"], ["b one", "b two"]]
+
+
+def test_table_struct_tokens_are_stored_as_text(tmp_path: Path, warehouse: Path) -> None:
+    source = write_table(tmp_path / "numtok.parquet", {
+        "image": ["a.jpg"], "sentences": [{"raw": "Route 66.", "tokens": [66, 1]}],
+    })
+    ingest.load(source, database=warehouse)
+    assert captions(warehouse, "numtok") == [(0, 0, "Route 66.", ["66", "1"])]
+
+
 def test_csv_cells_are_kept_as_text(tmp_path: Path, warehouse: Path) -> None:
     """An image column whose first 30000 values look like integers still reads when later values do
     not (DuckDB sniffs types from a sample), and a zero-padded id there stays as written."""
@@ -445,6 +467,28 @@ def test_hf_dataset_named_split_and_columns(hf_folder: Path, warehouse: Path) ->
     # an explicit image column over the auto-detected one
     ingest.load(f"hf:{hf_folder}:test", database=warehouse, name="by_id", image_col="cocoid")
     assert [row[1:3] for row in images(warehouse, "by_id")] == [("101", 101), ("202", 202), ("473237", 473237)]
+
+
+@pytest.fixture()
+def hf_with_pixels(tmp_path: Path) -> Path:
+    """Like HuggingFaceM4/COCO: an ``image`` column of the Image feature (pixels) before ``filename``."""
+    datasets = pytest.importorskip("datasets")
+    test = datasets.Dataset.from_dict({
+        "image": [{"bytes": b"\x89PNG-not-really", "path": None}, {"bytes": b"\x89PNG-other", "path": None}],
+        "filename": ["COCO_val2014_000000000101.jpg", "COCO_val2014_000000000202.jpg"],
+        "sentences": [{"raw": "One.", "tokens": ["one"]}, {"raw": "Two.", "tokens": ["two"]}],
+    }).cast_column("image", datasets.Image())  # an arrow-level cast: no Pillow needed
+    folder = tmp_path / "hf_pixels"
+    datasets.DatasetDict({"test": test}).save_to_disk(str(folder))
+    return folder
+
+
+def test_hf_image_feature_is_not_the_image_key(hf_with_pixels: Path, warehouse: Path) -> None:
+    ingest.load(f"hf:{hf_with_pixels}", database=warehouse)
+    assert [row[1:3] for row in images(warehouse, "hf_pixels")] == [
+        ("COCO_val2014_000000000101.jpg", 101), ("COCO_val2014_000000000202.jpg", 202),
+    ]
+    assert captions(warehouse, "hf_pixels") == [(0, 0, "One.", ["one"]), (1, 0, "Two.", ["two"])]
 
 
 # --- the default source ------------------------------------------------------------------------------

@@ -167,6 +167,22 @@ BAD = {
         "captions_val.json", coco([{"id": 1}], [{"image_id": 1, "caption": "x"}, {"image_id": 9, "caption": "y"}]),
         ("image_id 9", "not in 'images'"),
     ),
+    "COCO non-integer image id": Bad(
+        "captions_val.json", coco([{"id": 1}, {"id": "abc"}], [{"image_id": 1, "caption": "x"}]),
+        ("image 1", "field 'id' must be an integer id", "'abc'"),
+    ),
+    "COCO list as annotation image_id": Bad(
+        "captions_val.json", coco([{"id": 1}], [{"image_id": 1, "caption": "x"}, {"image_id": [1], "caption": "y"}]),
+        ("annotation 1", "field 'image_id' must be an image id"),
+    ),
+    "Karpathy non-integer cocoid": Bad(
+        "dataset_coco.json", karpathy(k_image("a.jpg"), k_image("b.jpg", cocoid="b")),
+        ("record 1 (b.jpg)", "field 'cocoid' must be an integer id", "'b'"),
+    ),
+    "table struct caption with string tokens": Bad(
+        "tokstr.jsonl", b'{"image": "a.jpg", "sentences": {"raw": "A dog.", "tokens": "a dog"}}\n',
+        ("row 0 (a.jpg)", "field 'tokens' must be a list"),
+    ),
     "unknown table suffix with --format table": Bad(
         "table.txt", b"image,caption\na.jpg,x\n", ("unknown table format '.txt'",), {"fmt": "table"}
     ),
@@ -283,6 +299,22 @@ def test_bad_hf_dataset(
     for fragment in expect:
         assert fragment in message, message
     assert raw_snapshot(good_warehouse) == before
+
+
+def test_hf_image_data_column_as_the_image_key(tmp_path: Path, good_warehouse: Path, good_rows, raw_snapshot) -> None:
+    """An explicit image column that holds pixels (a struct of bytes) is an error, not a key of bytes."""
+    datasets = pytest.importorskip("datasets")
+    folder = tmp_path / "hf_pixels"
+    datasets.DatasetDict({"test": datasets.Dataset.from_dict({
+        "image": [{"bytes": b"\x89PNG", "path": None}], "caption": ["A cat."],
+    }).cast_column("image", datasets.Image())}).save_to_disk(str(folder))
+    spec = f"hf:{folder}"
+    with pytest.raises(SemspaceError) as info:
+        ingest.load(spec, database=good_warehouse, image_col="image")
+    message = str(info.value)
+    assert message.startswith(f"{spec}: row 0: column 'image' holds dict values"), message
+    assert "--image-col" in message
+    assert raw_snapshot(good_warehouse) == good_rows
 
 
 def test_hf_hub_name_offline(good_warehouse: Path, good_rows, raw_snapshot) -> None:
