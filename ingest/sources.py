@@ -71,7 +71,7 @@ def dataset_name(source: str, split: str | None = None) -> str:
     if source.startswith("hf:"):
         body, _, hf_split = source[3:].partition(":")
         stem = Path(body.rstrip("/")).name
-        split = hf_split or None
+        split = hf_split or "test"  # the split read_hf defaults to: hf:X and hf:X:test are one dataset
     else:
         stem = Path(source).stem
         if Path(source).name == DEFAULT_FILE:

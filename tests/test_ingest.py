@@ -444,14 +444,14 @@ def hf_folder(tmp_path: Path) -> Path:
 
 def test_hf_dataset_default_split_struct_captions(hf_folder: Path, warehouse: Path) -> None:
     dataset = ingest.load(f"hf:{hf_folder}", database=warehouse)
-    assert (dataset.name, dataset.format, dataset.source) == ("hf_coco", "hf", f"hf:{hf_folder}")
+    assert (dataset.name, dataset.format, dataset.source) == ("hf_coco_test", "hf", f"hf:{hf_folder}")
     url = "http://images.cocodataset.org/val2014/COCO_val2014_{:012d}.jpg"
-    assert images(warehouse, "hf_coco") == [
+    assert images(warehouse, "hf_coco_test") == [
         (0, "COCO_val2014_000000000101.jpg", 101, "COCO_val2014_000000000101.jpg", url.format(101)),
         (1, "COCO_val2014_000000000202.jpg", 202, "COCO_val2014_000000000202.jpg", url.format(202)),
         (2, "COCO_val2014_000000473237.jpg", 473237, "COCO_val2014_000000473237.jpg", url.format(473237)),
     ]
-    assert captions(warehouse, "hf_coco") == [
+    assert captions(warehouse, "hf_coco_test") == [
         (0, 0, "A cat on a mat.", ["a", "cat", "on", "a", "mat"]),
         (0, 1, "The cat again.", ["the", "cat", "again"]),
         (1, 0, "A kitten sleeping.", ["a", "kitten", "sleeping"]),
@@ -485,10 +485,10 @@ def hf_with_pixels(tmp_path: Path) -> Path:
 
 def test_hf_image_feature_is_not_the_image_key(hf_with_pixels: Path, warehouse: Path) -> None:
     ingest.load(f"hf:{hf_with_pixels}", database=warehouse)
-    assert [row[1:3] for row in images(warehouse, "hf_pixels")] == [
+    assert [row[1:3] for row in images(warehouse, "hf_pixels_test")] == [
         ("COCO_val2014_000000000101.jpg", 101), ("COCO_val2014_000000000202.jpg", 202),
     ]
-    assert captions(warehouse, "hf_pixels") == [(0, 0, "One.", ["one"]), (1, 0, "Two.", ["two"])]
+    assert captions(warehouse, "hf_pixels_test") == [(0, 0, "One.", ["one"]), (1, 0, "Two.", ["two"])]
 
 
 # --- the default source ------------------------------------------------------------------------------
