@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import http.client
+import hashlib
 import logging
 import os
 import re
-import shutil
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -22,6 +22,8 @@ DEFAULT_DATASET = "coco"
 DEFAULT_URL = (
     "https://storage.googleapis.com/sfr-vision-language-research/datasets/coco_karpathy_test.json"
 )
+DEFAULT_SHA256 = "5b202a235ee2a4e13f82b984ef9293b8e2d34f9b1f92147bf8340580f20faf15"
+"""The published file's checksum: a download that differs (an error page, another version) is not cached."""
 CACHE_DIR = Path("data") / "cache"
 SHARED_DIR = Path("..") / "shared" / "data"
 FORMATS = ("auto", "blip", "karpathy", "coco", "table", "hf")
@@ -40,10 +42,10 @@ def default_source(download: bool = True) -> Path:
             return candidate
     if not download:
         raise SemspaceError(f"no local {DEFAULT_FILE}; pass a path: python -m ingest PATH")
-    return _download(DEFAULT_URL, CACHE_DIR / DEFAULT_FILE)
+    return _download(DEFAULT_URL, CACHE_DIR / DEFAULT_FILE, DEFAULT_SHA256)
 
 
-def _download(url: str, target: Path) -> Path:
+def _download(url: str, target: Path, sha256: str | None = None) -> Path:
     log.info("downloading %s to %s", url, target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp_name = None
@@ -51,10 +53,15 @@ def _download(url: str, target: Path) -> Path:
         with urllib.request.urlopen(url, timeout=60) as response, \
                 tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
             tmp_name = tmp.name
-            shutil.copyfileobj(response, tmp)
+            digest = hashlib.sha256()
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                tmp.write(chunk)
             expected = response.headers.get("Content-Length")
             if expected is not None and expected.isdigit() and int(expected) != tmp.tell():
                 raise OSError(f"incomplete download: got {tmp.tell()} of {expected} bytes")
+            if sha256 is not None and digest.hexdigest() != sha256:
+                raise OSError(f"checksum mismatch: sha256 {digest.hexdigest()}, expected {sha256}")
         Path(tmp.name).replace(target)
     except (OSError, http.client.HTTPException) as exc:
         if tmp_name is not None:

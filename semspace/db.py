@@ -33,7 +33,10 @@ def connect(
     if read_only and not target.exists():
         raise SemspaceError(f"{target}: no warehouse here yet; run `make run` or `python -m ingest` first")
     if not read_only:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SemspaceError(f"{target}: cannot create the warehouse's folder: {exc.strerror or exc}") from exc
     config: dict[str, str] = {}
     if threads := os.environ.get("SEMSPACE_THREADS"):
         config["threads"] = threads

@@ -3,6 +3,7 @@ the default source (shared COCO split, $SEMSPACE_CAPTIONS, download) and the com
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
 import threading
@@ -605,10 +606,24 @@ def test_default_source_downloads_into_the_cache(
 ) -> None:
     http_server.body = json.dumps(BLIP_A).encode()
     monkeypatch.setattr(ingest.sources, "DEFAULT_URL", http_server.url)
+    monkeypatch.setattr(ingest.sources, "DEFAULT_SHA256", hashlib.sha256(http_server.body).hexdigest())
     dataset = ingest.load(None, warehouse)
     assert (dataset.name, len(dataset.images), dataset.n_captions) == ("coco", 3, 6)
     assert sorted(p.name for p in nowhere.iterdir()) == ["coco_karpathy_test.json"]
     assert json.loads((nowhere / "coco_karpathy_test.json").read_text()) == BLIP_A
+
+
+def test_download_with_another_checksum_is_not_cached(
+    good_warehouse: Path, good_rows, nowhere: Path, http_server, monkeypatch: pytest.MonkeyPatch, raw_snapshot
+) -> None:
+    """A complete download that is not the published file (an error page served with 200, another
+    version) is refused, so it is not cached and reused on every later run."""
+    http_server.body = b"<html>Service unavailable</html>"
+    monkeypatch.setattr(ingest.sources, "DEFAULT_URL", http_server.url)
+    with pytest.raises(SemspaceError, match="checksum mismatch"):
+        ingest.load(None, good_warehouse)
+    assert list(nowhere.iterdir()) == []
+    assert raw_snapshot(good_warehouse) == good_rows
 
 
 def test_truncated_download_leaves_nothing_behind(

@@ -468,3 +468,10 @@ def test_read_errors_happen_before_the_warehouse_is_opened(tmp_path: Path, wareh
     with pytest.raises(SemspaceError, match="duplicate image key"):
         ingest.load(write_blip(tmp_path / "dup.json", [BLIP_A[0], BLIP_A[0]]), database=warehouse)
     assert not warehouse.exists() and not warehouse.parent.exists()
+
+
+def test_warehouse_folder_that_is_a_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("not a folder")
+    with pytest.raises(SemspaceError, match=r"data/semspace.duckdb: cannot create the warehouse's folder"):
+        db.connect(blocker / "semspace.duckdb")
