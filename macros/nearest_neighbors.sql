@@ -22,18 +22,7 @@
     ),
 
     ranked as (
-        select
-            corpus,
-            image_id,
-            row_number() over (
-                partition by corpus, image_id
-                order by symmetric_difference, neighbor_id
-            ) as neighbor_rank,
-            neighbor_id,
-            symmetric_difference,
-            n_intersection,
-            jaccard
-        from both_directions
+        {{ rank_neighbor_candidates('both_directions') }}
     )
 
     select *
@@ -89,6 +78,17 @@
     ),
 
     ranked as (
+        {{ rank_neighbor_candidates('candidates') }}
+    )
+
+    select *
+    from ranked
+    where neighbor_rank <= {{ k }}
+{% endmacro %}
+
+
+{#- Rank candidate neighbours of each image: nearest first, ties by the smaller neighbor_id. -#}
+{% macro rank_neighbor_candidates(candidates) %}
         select
             corpus,
             image_id,
@@ -100,10 +100,5 @@
             symmetric_difference,
             n_intersection,
             jaccard
-        from candidates
-    )
-
-    select *
-    from ranked
-    where neighbor_rank <= {{ k }}
+        from {{ candidates }}
 {% endmacro %}
