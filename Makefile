@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 export SEMSPACE_DB ?= data/semspace.duckdb
 export DBT_PROFILES_DIR ?= $(CURDIR)
 
-.PHONY: setup run ingest build exports test bench clean
+.PHONY: setup run ingest build mds exports test bench clean
 
 setup: $(STAMP)
 
@@ -18,14 +18,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --editable '.[dev]'
 	touch $(STAMP)
 
-## make run: ingest the default captions and build every dbt model into $(SEMSPACE_DB).
-run: ingest build
+## make run: ingest the default captions, build every dbt model into $(SEMSPACE_DB), then MDS.
+run: ingest build mds
 
 ingest: setup
 	$(BIN)/python -m ingest
 
 build: setup
 	$(BIN)/dbt build
+
+mds: setup
+	$(BIN)/python -m analysis mds --corpus coco
 
 ## make exports: Parquet and CSV files of the marts under data/exports/.
 exports: setup

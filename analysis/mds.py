@@ -1,0 +1,175 @@
+"""Classical (Torgerson) MDS of a corpus's symmetric-difference distances.
+
+The note's central observation is that this space is not Euclidean: the double-centred matrix
+B = -1/2 J D² J has many negative eigenvalues. So the full spectrum's signature is kept
+(`mds_spectrum`, `mds_eigenvalues`), and only the top-k eigenvectors are computed, with a partial
+solver, for the coordinates (`mds_coordinates`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import scipy.linalg
+import scipy.sparse.linalg
+
+from semspace.errors import SemspaceError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MdsResult:
+    corpus: str
+    image_ids: np.ndarray
+    eigenvalues: np.ndarray  # all n, descending
+    coordinates: np.ndarray  # n × k
+    tolerance: float
+
+    @property
+    def n_positive(self) -> int:
+        return int((self.eigenvalues > self.tolerance).sum())
+
+    @property
+    def n_negative(self) -> int:
+        return int((self.eigenvalues < -self.tolerance).sum())
+
+    @property
+    def n_zero(self) -> int:
+        return len(self.eigenvalues) - self.n_positive - self.n_negative
+
+    @property
+    def sum_positive(self) -> float:
+        return float(self.eigenvalues[self.eigenvalues > self.tolerance].sum())
+
+    @property
+    def sum_abs_negative(self) -> float:
+        return float(-self.eigenvalues[self.eigenvalues < -self.tolerance].sum())
+
+
+def load_distances(con: duckdb.DuckDBPyConnection, corpus: str) -> tuple[np.ndarray, np.ndarray]:
+    """(image ids, n × n symmetric-difference matrix) of a corpus, straight from Arrow/NumPy."""
+    ids = con.execute(
+        "select image_id from set_sizes where corpus = ? order by image_id", [corpus]).fetchnumpy()["image_id"]
+    if len(ids) == 0:
+        known = [r[0] for r in con.execute("select corpus from corpora order by corpus").fetchall()]
+        raise SemspaceError(f"no corpus {corpus!r} in the warehouse; corpora: {', '.join(known) or 'none'}")
+    pairs = con.execute(
+        "select image_i, image_j, symmetric_difference from image_pairs where corpus = ?", [corpus]).fetchnumpy()
+    i = np.searchsorted(ids, pairs["image_i"])
+    j = np.searchsorted(ids, pairs["image_j"])
+    n = len(ids)
+    if len(i) != n * (n - 1) // 2:
+        raise SemspaceError(f"corpus {corpus!r}: image_pairs has {len(i)} pairs, expected {n * (n - 1) // 2}; "
+                            "rebuild with `dbt build`")
+    distances = np.zeros((n, n))
+    distances[i, j] = pairs["symmetric_difference"]
+    distances[j, i] = pairs["symmetric_difference"]
+    return ids, distances
+
+
+def double_centre(distances: np.ndarray) -> np.ndarray:
+    """B = -1/2 J D² J with J = I - 11ᵀ/n, without forming J."""
+    b = distances ** 2
+    row = b.mean(axis=1)
+    b -= row[:, None]
+    b -= row[None, :]
+    b += row.mean()
+    b *= -0.5
+    return b
+
+
+def classical_mds(distances: np.ndarray, k: int = 10, image_ids: np.ndarray | None = None,
+                  corpus: str = "") -> MdsResult:
+    """All eigenvalues (values only) and the top-k coordinates x_r = v_r √λ_r (partial solver).
+
+    Tolerance for calling an eigenvalue positive, negative or zero: n · eps · max|λ|, the usual
+    numerical-rank threshold. B always has the exact eigenvalue 0 of the constant vector (J·1 = 0);
+    in floating point it comes out as ±1e-9 or so, and a plain `> 0` counts it by chance (the note's
+    1266 on COCO is 1265 positive + that zero). Axes whose eigenvalue is not positive get zero
+    coordinates, as in the note."""
+    n = len(distances)
+    k = min(k, n - 1)
+    b = double_centre(distances)
+    start = time.perf_counter()
+    eigenvalues = scipy.linalg.eigvalsh(b, overwrite_a=False, check_finite=False)[::-1]
+    log.info("eigenvalues of %d × %d in %.1f s", n, n, time.perf_counter() - start)
+    tolerance = n * np.finfo(float).eps * float(np.abs(eigenvalues).max(initial=0.0))
+    start = time.perf_counter()
+    if n > 50:
+        top_values, top_vectors = scipy.sparse.linalg.eigsh(b, k=k, which="LA")
+    else:  # tiny inputs: the dense solver is exact and instant
+        values, vectors = scipy.linalg.eigh(b)
+        top_values, top_vectors = values[-k:], vectors[:, -k:]
+    order = np.argsort(top_values)[::-1]
+    top_values, top_vectors = top_values[order], top_vectors[:, order]
+    log.info("top %d eigenvectors in %.1f s", k, time.perf_counter() - start)
+    # a fixed sign per axis (largest |component| positive), so reruns give the same map
+    signs = np.sign(top_vectors[np.abs(top_vectors).argmax(axis=0), np.arange(k)])
+    signs[signs == 0] = 1
+    coordinates = top_vectors * signs * np.sqrt(np.clip(top_values, 0, None))
+    coordinates[:, top_values <= tolerance] = 0.0
+    return MdsResult(corpus=corpus, image_ids=np.arange(n) if image_ids is None else image_ids,
+                     eigenvalues=eigenvalues, coordinates=coordinates, tolerance=tolerance)
+
+
+def spectrum_table(result: MdsResult, n_shares: int) -> pa.Table:
+    shares = result.eigenvalues[:n_shares] / result.sum_positive if result.sum_positive else \
+        np.zeros(n_shares)
+    columns = {
+        "corpus": [result.corpus], "n_points": [len(result.eigenvalues)],
+        "n_positive": [result.n_positive], "n_negative": [result.n_negative], "n_zero": [result.n_zero],
+        "tolerance": [result.tolerance],
+        "sum_positive": [result.sum_positive], "sum_abs_negative": [result.sum_abs_negative],
+    }
+    for r in range(n_shares):
+        columns[f"axis_share_{r + 1}"] = [float(max(shares[r], 0.0)) if r < len(shares) else 0.0]
+    return pa.table(columns)
+
+
+def write(con: duckdb.DuckDBPyConnection, result: MdsResult) -> None:
+    """Replace the corpus's rows of mds_spectrum, mds_eigenvalues and mds_coordinates in one transaction."""
+    k = result.coordinates.shape[1]
+    spectrum = spectrum_table(result, k)
+    eigen = pa.table({"corpus": pa.array([result.corpus] * len(result.eigenvalues)),
+                      "rank": pa.array(np.arange(1, len(result.eigenvalues) + 1, dtype=np.int32)),
+                      "eigenvalue": pa.array(result.eigenvalues)})
+    coords = {"corpus": pa.array([result.corpus] * len(result.image_ids)),
+              "image_id": pa.array(result.image_ids.astype(np.int32))}
+    coords.update({f"x{r + 1}": pa.array(result.coordinates[:, r]) for r in range(k)})
+    tables = {"mds_spectrum": spectrum, "mds_eigenvalues": eigen, "mds_coordinates": pa.table(coords)}
+    con.execute("begin transaction")
+    try:
+        for name, table in tables.items():
+            con.register(f"new_{name}", table)
+            exists = con.execute(
+                "select count(*) from duckdb_tables() where schema_name = 'main' and table_name = ?", [name]
+            ).fetchone()[0]
+            same_shape = exists and [c[0] for c in con.execute(f"describe main.{name}").fetchall()] == table.column_names
+            if exists and not same_shape:  # k changed: the table's columns follow the new run
+                others = con.execute(f"select count(*) from main.{name} where corpus <> ?", [result.corpus]).fetchone()[0]
+                if others:
+                    raise SemspaceError(f"main.{name} holds other corpora with another number of axes; "
+                                        f"rerun with the same --k as they were ({len(table.column_names)} "
+                                        "columns asked for)")
+                con.execute(f"drop table main.{name}")
+                exists = False
+            if not exists:
+                con.execute(f"create table main.{name} as select * from new_{name} limit 0")
+            con.execute(f"delete from main.{name} where corpus = ?", [result.corpus])
+            con.execute(f"insert into main.{name} select * from new_{name}")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        for name in tables:
+            try:
+                con.unregister(f"new_{name}")
+            except duckdb.Error:
+                pass

@@ -1,0 +1,62 @@
+"""Classical MDS on metrics whose answer is known, and its tables."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+from scipy.spatial.distance import pdist, squareform
+
+from analysis.mds import classical_mds, double_centre, write
+
+
+def test_points_on_a_line_are_recovered() -> None:
+    x = np.random.default_rng(0).normal(size=40)
+    result = classical_mds(np.abs(x[:, None] - x[None, :]), k=3)
+    assert (result.n_positive, result.n_zero, result.n_negative) == (1, 39, 0)
+    centred = x - x.mean()
+    axis = result.coordinates[:, 0]
+    assert np.allclose(axis, centred) or np.allclose(axis, -centred)
+    assert np.all(result.coordinates[:, 1:] == 0)  # no positive eigenvalue, no coordinate
+
+
+def test_points_in_a_plane_keep_their_distances() -> None:
+    points = np.random.default_rng(1).normal(size=(60, 2)) * [5, 1]
+    distances = squareform(pdist(points))
+    result = classical_mds(distances, k=4)
+    assert (result.n_positive, result.n_negative) == (2, 0)
+    assert np.allclose(squareform(pdist(result.coordinates[:, :2])), distances)
+    assert result.eigenvalues[0] / result.sum_positive > 0.9  # the long axis first
+
+
+def test_symmetric_difference_is_not_euclidean() -> None:
+    """The note's point: set distances give negative eigenvalues; the spectrum still sums to trace(B)."""
+    rng = np.random.default_rng(2)
+    sets = [set(rng.choice(30, size=rng.integers(3, 12), replace=False).tolist()) for _ in range(80)]
+    distances = np.array([[len(a ^ b) for b in sets] for a in sets], dtype=float)
+    result = classical_mds(distances, k=5)
+    assert result.n_negative > 0 and result.n_positive > 0
+    assert result.n_zero >= 1  # the constant vector: J·1 = 0
+    assert result.eigenvalues.sum() == pytest.approx(np.trace(double_centre(distances)))
+    assert result.sum_positive - result.sum_abs_negative == pytest.approx(np.trace(double_centre(distances)))
+
+
+def test_tables_replace_one_corpus(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    for corpus, n in (("a", 12), ("b", 9), ("a", 10)):
+        points = rng.normal(size=(n, 3))
+        result = classical_mds(squareform(pdist(points)), k=4, corpus=corpus)
+        write(con, result)
+    rows = con.execute("select corpus, count(*) from mds_coordinates group by corpus order by corpus").fetchall()
+    assert rows == [("a", 10), ("b", 9)]
+    spectrum = con.execute("select corpus, n_points, n_positive, n_negative from mds_spectrum order by corpus").fetchall()
+    assert spectrum == [("a", 10, 3, 0), ("b", 9, 3, 0)]
+    assert con.execute("select count(*) from mds_eigenvalues where corpus = 'a'").fetchone() == (10,)
+    columns = [r[0] for r in con.execute("describe mds_coordinates").fetchall()]
+    assert columns == ["corpus", "image_id", "x1", "x2", "x3", "x4"]
+    shares = con.execute("select axis_share_1 + axis_share_2 + axis_share_3 from mds_spectrum where corpus = 'b'").fetchone()
+    assert shares[0] == pytest.approx(1.0)
