@@ -14,15 +14,9 @@ __all__ = ["MdsResult", "classical_mds", "mds"]
 def mds(corpus: str = "coco", database: str | os.PathLike[str] | None = None, k: int = 10) -> MdsResult:
     """Classical MDS of ``corpus`` from the warehouse; writes mds_spectrum, mds_eigenvalues and
     mds_coordinates (replacing that corpus's rows) and returns the result."""
-    con = db.connect(database, read_only=True)
-    try:
+    with db.connect(database, read_only=True) as con:
         image_ids, distances = load_distances(con, corpus)
-    finally:
-        con.close()
     result = classical_mds(distances, k=k, image_ids=image_ids, corpus=corpus)
-    con = db.connect(database)
-    try:
+    with db.connect(database) as con:
         write(con, result)
-    finally:
-        con.close()
     return result

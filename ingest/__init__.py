@@ -25,9 +25,6 @@ def load(
     dataset's rows in ``raw.*`` in one transaction. Options: ``name``, ``fmt``, ``split``,
     ``image_col``, ``caption_col`` (see :func:`ingest.sources.read`)."""
     dataset = read(source, **options)  # type: ignore[arg-type]
-    con = db.connect(database)
-    try:
+    with db.connect(database) as con:
         write(con, dataset)
-    finally:
-        con.close()
     return dataset
