@@ -25,6 +25,9 @@ def load(
     dataset's rows in ``raw.*`` in one transaction. Options: ``name``, ``fmt``, ``split``,
     ``image_col``, ``caption_col`` (see :func:`ingest.sources.read`)."""
     dataset = read(source, **options)  # type: ignore[arg-type]
-    with db.connect(database) as con:
+    con = db.connect(database)
+    try:
         write(con, dataset)
+    finally:
+        con.close()
     return dataset
