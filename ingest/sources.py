@@ -109,14 +109,14 @@ def read(
     suffix = path.suffix.lower()
     if fmt == "table" or (fmt == "auto" and suffix in readers.TABLE_SUFFIXES):
         return readers.read_table(path, name or dataset_name(source), image_col, caption_col)
-    karpathy_split = split if (fmt == "karpathy" or fmt == "auto") else None
     if fmt == "blip":
         return readers.read_blip(path, name or dataset_name(source))
     if fmt == "coco":
         return readers.read_coco(path, name or dataset_name(source))
     if fmt == "karpathy":
         return readers.read_karpathy(path, name or dataset_name(source, split), split)
+    # auto: the JSON's shape tells the layout, and only then is the default name known
     dataset = readers.read_json_source(path, name or DEFAULT_DATASET, split)
     if name is None:
-        dataset.name = dataset_name(source, karpathy_split if dataset.format == "karpathy" else None)
+        dataset.name = dataset_name(source, split if dataset.format == "karpathy" else None)
     return dataset

@@ -38,38 +38,28 @@
   The sort key packs (symmetric_difference, neighbor_id) into one bigint.
 -#}
 {% macro duckdb__nearest_neighbors(image_pairs, k) %}
-    with from_smaller as (
+    {#- each pair serves both its images: (image, neighbour) = (image_i, image_j), then (image_j, image_i) -#}
+    with
+    {%- for image, neighbor in [('image_i', 'image_j'), ('image_j', 'image_i')] %}
+    top_by_{{ image }} as (
         select
             corpus,
-            image_i as image_id,
+            {{ image }} as image_id,
             min_by(
-                {'neighbor_id': image_j, 'symmetric_difference': symmetric_difference,
+                {'neighbor_id': {{ neighbor }}, 'symmetric_difference': symmetric_difference,
                  'n_intersection': n_intersection, 'jaccard': jaccard},
-                symmetric_difference::bigint * 4294967296 + image_j,
+                symmetric_difference::bigint * 4294967296 + {{ neighbor }},
                 {{ k }}
             ) as candidates
         from {{ image_pairs }}
-        group by corpus, image_i
+        group by corpus, {{ image }}
     ),
-
-    from_larger as (
-        select
-            corpus,
-            image_j as image_id,
-            min_by(
-                {'neighbor_id': image_i, 'symmetric_difference': symmetric_difference,
-                 'n_intersection': n_intersection, 'jaccard': jaccard},
-                symmetric_difference::bigint * 4294967296 + image_i,
-                {{ k }}
-            ) as candidates
-        from {{ image_pairs }}
-        group by corpus, image_j
-    ),
+    {%- endfor %}
 
     candidate_lists as (
-        select * from from_smaller
+        select * from top_by_image_i
         union all
-        select * from from_larger
+        select * from top_by_image_j
     ),
 
     candidates as (
