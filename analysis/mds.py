@@ -30,6 +30,12 @@ class MdsResult:
     eigenvalues: np.ndarray  # all n, descending
     coordinates: np.ndarray  # n × k
     tolerance: float
+    method: str = "full"  # or "landmark": eigenvalues are then the m landmarks' spectrum
+    n_landmarks: int | None = None
+
+    @property
+    def n_points(self) -> int:
+        return len(self.image_ids)
 
     @property
     def n_positive(self) -> int:
@@ -61,15 +67,17 @@ def load_distances(con: duckdb.DuckDBPyConnection, corpus: str) -> tuple[np.ndar
         raise SemspaceError(f"no corpus {corpus!r} in the warehouse; corpora: {', '.join(known) or 'none'}")
     pairs = con.execute(
         "select image_i, image_j, symmetric_difference from image_pairs where corpus = ?", [corpus]).fetchnumpy()
-    i = np.searchsorted(ids, pairs["image_i"])
-    j = np.searchsorted(ids, pairs["image_j"])
+    position = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
+    position[ids] = np.arange(len(ids))
+    i, j = position[pairs["image_i"]], position[pairs["image_j"]]
     n = len(ids)
     if len(i) != n * (n - 1) // 2:
         raise SemspaceError(f"corpus {corpus!r}: image_pairs has {len(i)} pairs, expected {n * (n - 1) // 2}; "
                             "rebuild with `dbt build`")
+    # one triangle by flat index, then the mirror: two passes over n² instead of 2 scattered writes
     distances = np.zeros((n, n))
-    distances[i, j] = pairs["symmetric_difference"]
-    distances[j, i] = pairs["symmetric_difference"]
+    np.put(distances, i * n + j, pairs["symmetric_difference"])
+    distances += distances.T
     return ids, distances
 
 
@@ -82,6 +90,47 @@ def double_centre(distances: np.ndarray) -> np.ndarray:
     b += row.mean()
     b *= -0.5
     return b
+
+
+def _two_stage_solver():
+    """LAPACKE_dsyevd_2stage from the OpenBLAS that SciPy ships, or None where it is not there.
+
+    Values-only eigensolvers spend nearly all their time reducing the matrix to tridiagonal form;
+    LAPACK's two-stage reduction (dense → band → tridiagonal) does it with matrix-matrix kernels
+    instead of the one-stage's matrix-vector half, and only exists for eigenvalues alone (JOBZ='N'),
+    which is all the spectrum needs. SciPy does not wrap it, so it is called through ctypes."""
+    import ctypes
+    import glob
+    import os
+
+    folder = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
+    for path in sorted(glob.glob(os.path.join(folder, "libscipy_openblas*.so*"))):
+        if "64_" in os.path.basename(path):  # the ILP64 build takes 64-bit integers: not this signature
+            continue
+        try:
+            function = ctypes.CDLL(path).scipy_LAPACKE_dsyevd_2stage
+        except (OSError, AttributeError):
+            continue
+        function.restype = ctypes.c_int
+        function.argtypes = [ctypes.c_int, ctypes.c_char, ctypes.c_char, ctypes.c_int,
+                             ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+        return function
+    return None
+
+
+def eigenvalues_only(b: np.ndarray, overwrite: bool = False) -> np.ndarray:
+    """All eigenvalues of the symmetric matrix b, descending: LAPACK's two-stage values-only solver
+    where SciPy's OpenBLAS has it, else scipy.linalg.eigvalsh. ``overwrite`` lets it destroy b."""
+    n = len(b)
+    solver = _two_stage_solver() if n > 1 else None
+    if solver is None:
+        return scipy.linalg.eigvalsh(b, overwrite_a=overwrite, check_finite=False)[::-1]
+    work = b if overwrite and b.flags.c_contiguous and b.dtype == np.float64 else np.array(b, dtype=np.float64, order="C")
+    values = np.empty(n)
+    info = solver(101, b"N", b"L", n, work.ctypes.data, n, values.ctypes.data)  # 101: row-major
+    if info != 0:
+        raise SemspaceError(f"the eigenvalue solver failed (LAPACK info {info}) on a {n} × {n} matrix")
+    return values[::-1].copy()
 
 
 def classical_mds(distances: np.ndarray, k: int = 10, image_ids: np.ndarray | None = None,
@@ -97,7 +146,7 @@ def classical_mds(distances: np.ndarray, k: int = 10, image_ids: np.ndarray | No
     k = min(k, n - 1)
     b = double_centre(distances)
     start = time.perf_counter()
-    eigenvalues = scipy.linalg.eigvalsh(b, overwrite_a=False, check_finite=False)[::-1]
+    eigenvalues = eigenvalues_only(b)
     log.info("eigenvalues of %d × %d in %.1f s", n, n, time.perf_counter() - start)
     tolerance = n * np.finfo(float).eps * float(np.abs(eigenvalues).max(initial=0.0))
     start = time.perf_counter()
@@ -122,7 +171,9 @@ def spectrum_table(result: MdsResult, n_shares: int) -> pa.Table:
     shares = result.eigenvalues[:n_shares] / result.sum_positive if result.sum_positive else \
         np.zeros(n_shares)
     columns = {
-        "corpus": [result.corpus], "n_points": [len(result.eigenvalues)],
+        "corpus": [result.corpus], "n_points": [result.n_points], "method": [result.method],
+        "n_landmarks": pa.array([result.n_landmarks], type=pa.int64()),
+        "n_eigenvalues": [len(result.eigenvalues)],
         "n_positive": [result.n_positive], "n_negative": [result.n_negative], "n_zero": [result.n_zero],
         "tolerance": [result.tolerance],
         "sum_positive": [result.sum_positive], "sum_abs_negative": [result.sum_abs_negative],

@@ -60,3 +60,25 @@ def test_tables_replace_one_corpus(tmp_path: Path) -> None:
     assert columns == ["corpus", "image_id", "x1", "x2", "x3", "x4"]
     shares = con.execute("select axis_share_1 + axis_share_2 + axis_share_3 from mds_spectrum where corpus = 'b'").fetchone()
     assert shares[0] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("two_stage", [True, False])
+def test_eigenvalues_only_matches_scipy(two_stage: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The values-only solver (LAPACK two-stage through ctypes, or its SciPy fallback) agrees with
+    scipy.linalg.eigvalsh, on a symmetric matrix that is not positive definite."""
+    import importlib
+
+    import scipy.linalg
+
+    mds = importlib.import_module("analysis.mds")  # the module: `analysis.mds` is also the function
+
+    if two_stage:
+        assert mds._two_stage_solver() is not None, "SciPy's OpenBLAS should carry LAPACKE_dsyevd_2stage"
+    else:
+        monkeypatch.setattr(mds, "_two_stage_solver", lambda: None)
+    a = np.random.default_rng(4).normal(size=(257, 257))
+    a = a + a.T
+    values = mds.eigenvalues_only(a)
+    assert np.all(np.diff(values) <= 0)
+    assert np.allclose(values, scipy.linalg.eigvalsh(a)[::-1], atol=1e-10)
+    assert np.array_equal(a, a.T)  # the input is left alone
