@@ -38,3 +38,17 @@ def con(coco_db: Path) -> duckdb.DuckDBPyConnection:
     connection = duckdb.connect(str(coco_db), read_only=True)
     yield connection
     connection.close()
+
+
+@pytest.fixture(scope="session")
+def coco_analysed(coco_build: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the COCO warehouse after `python -m analysis mds --corpus coco` (k = 10): what the
+    figures, the report and the map read. A copy, so that the tests of the plain build stay apart."""
+    import shutil
+
+    import analysis
+
+    copy = tmp_path_factory.mktemp("analysed") / "warehouse.duckdb"
+    shutil.copy(coco_build[0], copy)
+    analysis.mds("coco", copy, k=10)
+    return copy

@@ -1,0 +1,60 @@
+"""The report on the COCO warehouse (after dbt build and MDS): the note's tables side by side with ours."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from analysis import report
+
+
+@pytest.fixture(scope="module")
+def coco_report(coco_analysed: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return report.build(coco_analysed, out_dir=tmp_path_factory.mktemp("report"))
+
+
+def test_tables_show_ours_beside_the_notes(coco_report: Path) -> None:
+    page = coco_report.read_text(encoding="utf-8")
+    markdown = coco_report.with_name("report.md").read_text(encoding="utf-8")
+    assert "| images | 5,000 | 5,000 | 0 |" in markdown
+    assert "| captions (texts) | 25,010 | 25,010 | 0 |" in markdown
+    assert "| distinct tokens (vocabulary) | 7,254 | 7,254 | 0 |" in markdown
+    # Our characters (the published BLIP file) beside the note's 1,310,066.
+    chars = re.search(r"\| caption characters \| ([\d,]+) \| 1,310,066 \| ([^|]+) \|", markdown)
+    assert chars, "the note's 1,310,066 is not beside ours"
+    assert int(chars[1].replace(",", "")) == 1_310_225
+    assert '<td class="num">1,310,066</td>' in page
+    for measure, value in (("symmetric difference \\|A Δ B\\|, min", 7), ("symmetric difference \\|A Δ B\\|, max", 95),
+                           ("intersection \\|A ∩ B\\|, max", 22), ("union \\|A ∪ B\\|, max", 101)):
+        assert f"| {measure} | {value} | {value} | 0 |" in markdown
+    assert "| correlation of symmetric difference with intersection | -0.20121 | -0.201 |" in markdown
+    assert "| positive + zero eigenvalues (the note's count, see below) | 1,266 | 1,266 | 0 |" in markdown
+    assert "| share of axes 1 + 2 in the positive sum | 5.5 % | 6 % | -0.5 pp |" in markdown
+
+
+def test_neighbours_of_image_100_in_the_notes_order(coco_report: Path) -> None:
+    markdown = coco_report.with_name("report.md").read_text(encoding="utf-8")
+    section = markdown.split("### Nearest neighbours of image 100 (Table 2 of the note)")[1]
+    rows = [line.split(" | ") for line in section.splitlines() if re.match(r"\| \d+ \|", line)]
+    # rank, distance, image id, COCO id
+    got = [(int(r[0][2:]), int(r[1]), int(r[4]), int(r[5])) for r in rows[:6]]
+    assert got == [(0, 0, 100, 473237), (1, 23, 82, 507065), (2, 24, 2353, 381051), (3, 25, 1725, 27570),
+                   (4, 25, 1876, 357096), (5, 25, 4065, 286981)]
+    assert all(r[3] == "0" for r in rows[:6])  # no difference from the note's distances
+    assert "young girl eating a slice of pizza" in rows[0][8]
+    assert "(<http://images.cocodataset.org/val2014/COCO_val2014_000000473237.jpg>)" in rows[0][9]
+    page = coco_report.read_text(encoding="utf-8")
+    assert "<td class=\"num\">473237</td>" in page
+
+
+def test_figures_exist(coco_report: Path) -> None:
+    out = coco_report.parent
+    for png in ("tokens_per_image.png", "coco/mds_map.png", "coco/pairs.png"):
+        path = out / png
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+        assert path.stat().st_size > 20_000
+    page = coco_report.read_text(encoding="utf-8")
+    assert page.count('src="data:image/png;base64,') == 3
+    assert not re.search(r"""src\s*=\s*["']?(https?:)?//""", page)

@@ -1,0 +1,304 @@
+"""The report and the figures on a tiny warehouse built here with SQL (no COCO, no dbt).
+
+The marts are created with the real warehouse's column names and types and filled from random token
+sets computed in Python, so every value the report shows can be predicted here."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+import shutil
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from analysis import figures, note, report
+from analysis.mds import classical_mds
+from semspace.errors import SemspaceError
+
+# Image ids include the note's Table 2 images so that its rows line up with some of ours.
+IMAGE_IDS = [0, 1, 2, 5, 7, 9, 82, 100, 1725, 1876, 2353, 4065]
+COCO_IDS = {100: 473237, 82: 507065, 2353: 381051, 1725: 27570, 4065: 286981, 1876: 357096}
+EVIL_CAPTION = '<script>alert("x")</script> & a girl eats pizza'
+BAD_URL_IMAGE = 1725  # its url is a javascript: address, which must not become a link
+K = len(IMAGE_IDS) - 1  # every other image is a neighbour, so every image shows up in the table
+
+SCHEMA = """
+create schema raw;
+create table raw.captions (dataset varchar not null, image_id integer not null, caption_index integer not null,
+    caption varchar not null, tokens varchar[]);
+create table corpora (corpus varchar, corpus_id integer, kind varchar, dataset varchar, tokenizer varchar,
+    source varchar, created_at timestamp);
+create table images (dataset varchar, image_id integer, coco_id bigint, image_key varchar, file_name varchar,
+    url varchar, n_captions integer);
+create table token_sets (corpus varchar, image_id integer, token varchar);
+create table set_sizes (corpus varchar, image_id integer, n_tokens integer);
+create table image_pairs (corpus varchar, image_i integer, image_j integer, n_i integer, n_j integer,
+    n_intersection integer, n_union integer, symmetric_difference integer, jaccard double);
+create table image_neighbors (corpus varchar, image_id integer, rank integer, neighbor_id integer,
+    symmetric_difference integer, n_intersection integer, jaccard double);
+create table corpus_summary (corpus varchar, n_images integer, n_captions integer, n_caption_chars bigint,
+    n_tokens bigint, n_distinct_tokens integer, mean_caption_chars double, mean_tokens double);
+create table pair_summary (corpus varchar, n_pairs bigint, min_symmetric_difference integer,
+    max_symmetric_difference integer, min_intersection integer, max_intersection integer, min_union integer,
+    max_union integer, corr_symmetric_difference_intersection double);
+create table mds_spectrum (corpus varchar, n_points bigint, n_positive bigint, n_negative bigint, n_zero bigint,
+    tolerance double, sum_positive double, sum_abs_negative double,
+    axis_share_1 double, axis_share_2 double, axis_share_3 double, axis_share_4 double, axis_share_5 double,
+    axis_share_6 double, axis_share_7 double, axis_share_8 double, axis_share_9 double, axis_share_10 double);
+create table mds_eigenvalues (corpus varchar, rank integer, eigenvalue double);
+create table mds_coordinates (corpus varchar, image_id integer, x1 double, x2 double, x3 double, x4 double,
+    x5 double, x6 double, x7 double, x8 double, x9 double, x10 double);
+"""
+
+
+def _captions(rng: np.random.Generator) -> dict[int, list[str]]:
+    words = ["a", "girl", "boy", "pizza", "eats", "dog", "on", "the", "table", "red", "bike", "street"]
+    captions = {}
+    for image in IMAGE_IDS:
+        captions[image] = [" ".join(rng.choice(words, size=rng.integers(4, 9))) for _ in range(rng.integers(5, 7))]
+    captions[82][1] = EVIL_CAPTION
+    return captions
+
+
+def _corpus(con: duckdb.DuckDBPyConnection, corpus: str, sets: dict[int, set[str]], captions: dict[int, list[str]],
+            with_mds: bool) -> None:
+    ids = sorted(sets)
+    for image in ids:
+        con.executemany("insert into token_sets values (?, ?, ?)", [(corpus, image, str(t)) for t in sorted(sets[image])])
+        con.execute("insert into set_sizes values (?, ?, ?)", [corpus, image, len(sets[image])])
+    pairs = []
+    for a, b in itertools.combinations(ids, 2):
+        inter, union = len(sets[a] & sets[b]), len(sets[a] | sets[b])
+        pairs.append((corpus, a, b, len(sets[a]), len(sets[b]), inter, union, len(sets[a] ^ sets[b]),
+                      inter / union if union else None))
+    if pairs:
+        con.executemany("insert into image_pairs values (?, ?, ?, ?, ?, ?, ?, ?, ?)", pairs)
+    for image in ids:
+        others = sorted((len(sets[image] ^ sets[o]), o) for o in ids if o != image)[:K]
+        if not others:
+            continue
+        con.executemany("insert into image_neighbors values (?, ?, ?, ?, ?, ?, ?)", [
+            (corpus, image, rank, o, d, len(sets[image] & sets[o]),
+             len(sets[image] & sets[o]) / len(sets[image] | sets[o]))
+            for rank, (d, o) in enumerate(others, start=1)])
+    n_chars = sum(len(c) for image in ids for c in captions[image])
+    n_captions = sum(len(captions[image]) for image in ids)
+    n_tokens = sum(len(sets[image]) for image in ids)
+    con.execute("insert into corpus_summary values (?, ?, ?, ?, ?, ?, ?, ?)", [
+        corpus, len(ids), n_captions, n_chars, n_tokens, len(set().union(*sets.values())),
+        n_chars / len(ids), n_tokens / len(ids)])
+    if pairs:
+        sd = np.array([p[7] for p in pairs])
+        inter = np.array([p[5] for p in pairs])
+        union = np.array([p[6] for p in pairs])
+        con.execute("insert into pair_summary values (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+            corpus, len(pairs), int(sd.min()), int(sd.max()), int(inter.min()), int(inter.max()),
+            int(union.min()), int(union.max()), float(np.corrcoef(sd, inter)[0, 1])])
+    else:
+        con.execute("insert into pair_summary values (?, 0, null, null, null, null, null, null, null)", [corpus])
+    if with_mds:
+        distances = np.array([[len(sets[a] ^ sets[b]) for b in ids] for a in ids], dtype=float)
+        result = classical_mds(distances, k=10, image_ids=np.array(ids), corpus=corpus)
+        shares = [float(max(v, 0) / result.sum_positive) for v in result.eigenvalues[:10]]
+        con.execute("insert into mds_spectrum values (" + ", ".join(["?"] * 18) + ")", [
+            corpus, result.n_points, result.n_positive, result.n_negative, result.n_zero, result.tolerance,
+            result.sum_positive, result.sum_abs_negative, *shares])
+        con.executemany("insert into mds_eigenvalues values (?, ?, ?)",
+                        [(corpus, r + 1, float(v)) for r, v in enumerate(result.eigenvalues)])
+        con.executemany("insert into mds_coordinates values (" + ", ".join(["?"] * 12) + ")",
+                        [(corpus, int(i), *map(float, row)) for i, row in zip(ids, result.coordinates)])
+
+
+@pytest.fixture(scope="module")
+def _tiny_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = np.random.default_rng(7)
+    database = tmp_path_factory.mktemp("tiny") / "tiny.duckdb"
+    con = duckdb.connect(str(database))
+    con.execute(SCHEMA)
+    captions = _captions(rng)
+    for image in IMAGE_IDS:
+        url = ("javascript:alert(1)" if image == BAD_URL_IMAGE
+               else f"http://images.example.org/val/{image:06d}.jpg")
+        con.execute("insert into images values ('tiny', ?, ?, ?, ?, ?, ?)", [
+            image, COCO_IDS.get(image, 900000 + image), f"val/{image}.jpg", f"{image}.jpg", url,
+            len(captions[image])])
+        con.executemany("insert into raw.captions values ('tiny', ?, ?, ?, null)",
+                        [(image, i, c) for i, c in enumerate(captions[image])])
+    for corpus_id, corpus in enumerate(["coco", "other", "solo"], start=1):
+        con.execute("insert into corpora values (?, ?, 'captions', 'tiny', 'karpathy', 'test', now())",
+                    [corpus, corpus_id])
+    small = {i: set(rng.choice(30, size=rng.integers(3, 11), replace=False).tolist()) for i in IMAGE_IDS}
+    large = {i: set(rng.choice(120, size=rng.integers(25, 60), replace=False).tolist()) for i in IMAGE_IDS}
+    _corpus(con, "coco", small, captions, with_mds=True)
+    _corpus(con, "other", large, captions, with_mds=False)
+    _corpus(con, "solo", {0: small[0]}, captions, with_mds=False)
+    con.close()
+    return database
+
+
+@pytest.fixture()
+def tiny(_tiny_template: Path, tmp_path: Path) -> Path:
+    """A warehouse of the test's own with three corpora over one dataset `tiny`: `coco` (small sets,
+    with MDS), `other` (larger sets, no MDS) and `solo` (one image, no pairs)."""
+    database = tmp_path / "tiny.duckdb"
+    shutil.copyfile(_tiny_template, database)
+    return database
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _valid_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+    with PILImage.open(path) as image:
+        image.verify()
+    with PILImage.open(path) as image:
+        assert image.size[0] > 800 and image.size[1] > 600  # ~200 dpi
+
+
+def test_build_writes_the_page_the_markdown_and_the_figures(tiny: Path, tmp_path: Path) -> None:
+    before = _digest(tiny)
+    out = tmp_path / "reports"
+    index = report.build(tiny, out_dir=out)
+    assert index == out / "index.html"
+    assert (out / "report.md").is_file()
+    for png in ("tokens_per_image.png", "coco/mds_map.png", "coco/pairs.png", "other/pairs.png"):
+        _valid_png(out / png)
+    assert not (out / "other" / "mds_map.png").exists()  # no MDS rows for it
+    assert not (out / "solo" / "pairs.png").exists()  # no pairs
+    assert _digest(tiny) == before  # opened read-only: the file is untouched
+
+    page = index.read_text(encoding="utf-8")
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "python -m analysis mds --corpus other" in page
+    assert "python -m analysis mds --corpus other" in markdown
+    assert "Image 100 is not in corpus solo" in page
+    for png in ("tokens_per_image.png", "coco/mds_map.png", "coco/pairs.png", "other/pairs.png"):
+        assert f"]({png})" in markdown  # relative links beside report.md
+    assert page.count('src="data:image/png;base64,') == 4
+
+
+def test_the_warehouse_numbers_are_shown_beside_the_notes(tiny: Path, tmp_path: Path) -> None:
+    with duckdb.connect(str(tiny)) as con:
+        con.execute("update corpus_summary set n_caption_chars = 1234567 where corpus = 'coco'")
+        con.execute("update pair_summary set max_union = 99 where corpus = 'coco'")
+        expected_vocabulary = con.execute(
+            "select n_distinct_tokens from corpus_summary where corpus = 'coco'").fetchall()[0][0]
+        spectrum = con.execute("select n_positive, n_zero, axis_share_1 + axis_share_2 from mds_spectrum "
+                               "where corpus = 'coco'").fetchall()[0]
+    out = report.build(tiny, out_dir=tmp_path / "r").parent
+    page = (out / "index.html").read_text(encoding="utf-8")
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "| caption characters | 1,234,567 | 1,310,066 | -75,499 (-5.76 %) |" in markdown
+    assert '<td>caption characters</td><td class="num">1,234,567</td><td class="num">1,310,066</td>' in page
+    assert "| union \\|A ∪ B\\|, max | 99 | 101 | -2 (-1.98 %) |" in markdown
+    assert f"| distinct tokens (vocabulary) | {expected_vocabulary:,} | 7,254 |" in markdown
+    n_positive, n_zero, share = spectrum
+    assert f"| positive eigenvalues (&gt; tolerance) | {n_positive:,} | 1,266 |" in markdown
+    assert f"| positive + zero eigenvalues (the note's count, see below) | {n_positive + n_zero:,} | 1,266 |" \
+        in markdown
+    assert f"| share of axes 1 + 2 in the positive sum | {100 * share:.1f} % | 6 % |" in markdown
+    # A corpus the note does not report: its note and difference columns are dashes.
+    other = markdown.split("## Corpus other")[1].split("## Corpus solo")[0]
+    assert re.search(r"\| images \| 12 \| — \| — \|", other)
+
+    # Change a number again: the page follows the warehouse, nothing is cached or hard-coded.
+    with duckdb.connect(str(tiny)) as con:
+        con.execute("update corpus_summary set n_caption_chars = 1310066 where corpus = 'coco'")
+    markdown = (report.build(tiny, out_dir=out).parent / "report.md").read_text(encoding="utf-8")
+    assert "| caption characters | 1,310,066 | 1,310,066 | 0 |" in markdown
+
+
+def test_the_page_is_self_contained_and_escapes_captions(tiny: Path, tmp_path: Path) -> None:
+    page = report.build(tiny, out_dir=tmp_path / "r").read_text(encoding="utf-8")
+    with duckdb.connect(str(tiny), read_only=True) as con:
+        urls = {u for (u,) in con.execute("select url from images").fetchall()}
+    lowered = page.lower()
+    for forbidden in ("<script", "<link", "<iframe", "@import", "url(", "srcset"):
+        assert forbidden not in lowered, forbidden
+    addresses = re.findall(r"""\b(src|href)\s*=\s*["']?([^"'\s>]*)""", page, re.IGNORECASE)
+    external = [(attr, value) for attr, value in addresses if re.match(r"(https?:)?//", value, re.IGNORECASE)]
+    assert external, "the neighbour tables link to the images"
+    assert all(attr.lower() == "href" and value in urls for attr, value in external), external
+    assert all(value.startswith(("data:image/png;base64,", "#")) for attr, value in addresses
+               if (attr, value) not in external)
+    assert 'href="javascript' not in lowered and "javascript:alert(1)" in page  # shown, not linked
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; a girl eats pizza" in page
+
+    markdown = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    assert "<script" not in markdown.lower()
+    assert "&lt;script&gt;" in markdown
+
+
+def test_neighbour_table_follows_image_neighbors(tiny: Path, tmp_path: Path) -> None:
+    with duckdb.connect(str(tiny), read_only=True) as con:
+        ours = con.execute("select rank, neighbor_id, symmetric_difference from image_neighbors "
+                           "where corpus = 'coco' and image_id = 100 order by rank").fetchall()
+    markdown = (report.build(tiny, out_dir=tmp_path / "r").parent / "report.md").read_text(encoding="utf-8")
+    section = markdown.split("### Nearest neighbours of image 100 (Table 2 of the note)")[1].split("###")[0]
+    rows = [line.split(" | ") for line in section.splitlines() if re.match(r"\| \d+ \|", line)]
+    assert [(int(r[0][2:]), int(r[4]), int(r[1])) for r in rows] == [(0, 100, 0), *ours]
+    table2 = {n.image_id: (row, n) for row, n in enumerate(note.NOTE["coco"].neighbours[100])}
+    for r in rows:
+        image = int(r[4])
+        if image in table2:
+            row, n = table2[image]
+            assert (r[2], r[5], r[6]) == (str(n.distance), str(n.coco_id), str(row))
+            assert r[3] == ("0" if int(r[1]) == n.distance else f"{int(r[1]) - n.distance:+,} "
+                            f"({100 * (int(r[1]) - n.distance) / n.distance:+.3g} %)")
+        else:
+            assert (r[2], r[3], r[6]) == ("—", "—", "—")
+
+    # Another image: the note lists none, so its columns are dashes.
+    markdown = (report.build(tiny, out_dir=tmp_path / "s", corpora=["coco"], image_id=7).parent
+                / "report.md").read_text(encoding="utf-8")
+    assert "### Nearest neighbours of image 7\n" in markdown
+    assert "The note lists no neighbours of this image" in markdown
+    assert "## Corpus other" not in markdown
+
+
+def test_unknown_corpus_is_an_error(tiny: Path, tmp_path: Path) -> None:
+    with pytest.raises(SemspaceError, match="no corpus 'nope'.*coco, other, solo"):
+        report.build(tiny, out_dir=tmp_path / "r", corpora=["nope"])
+    with pytest.raises(SemspaceError, match="no warehouse"):
+        report.build(tmp_path / "missing.duckdb", out_dir=tmp_path / "r")
+
+
+def test_pair_histogram_counts_every_pair(tiny: Path) -> None:
+    with duckdb.connect(str(tiny), read_only=True) as con:
+        for corpus in ("coco", "other"):
+            hist = figures.pair_histogram(con, corpus)
+            pairs = con.execute("select symmetric_difference, n_intersection from image_pairs where corpus = ?",
+                                [corpus]).fetchnumpy()
+            sd, inter = pairs["symmetric_difference"].astype(int), pairs["n_intersection"].astype(int)
+            assert hist.n_pairs == len(sd) == len(IMAGE_IDS) * (len(IMAGE_IDS) - 1) // 2
+            assert list(hist.symmetric_difference) == list(range(sd.min(), sd.max() + 1))
+            assert list(hist.intersection) == list(range(inter.min(), inter.max() + 1))
+            expected = np.zeros_like(hist.counts)
+            np.add.at(expected, (sd - sd.min(), inter - inter.min()), 1)
+            assert np.array_equal(hist.counts, expected)
+            assert hist.correlation() == pytest.approx(np.corrcoef(sd, inter)[0, 1])
+        assert figures.pair_histogram(con, "solo").n_pairs == 0
+
+
+def test_figures_each_write_one_png(tiny: Path, tmp_path: Path) -> None:
+    with duckdb.connect(str(tiny), read_only=True) as con:
+        paths = [figures.figure_mds_map(con, "coco", tmp_path / "coco", highlight=100),
+                 figures.figure_pairs(con, "other", tmp_path / "other"),
+                 figures.figure_tokens_per_image(con, ["coco", "other"], tmp_path)]
+        assert paths == [tmp_path / "coco" / "mds_map.png", tmp_path / "other" / "pairs.png",
+                         tmp_path / "tokens_per_image.png"]
+        for path in paths:
+            _valid_png(path)
+        sizes, counts = figures.set_size_counts(con, "other")
+        assert counts.sum() == len(IMAGE_IDS) and sizes.min() >= 25
+        with pytest.raises(SemspaceError, match="python -m analysis mds --corpus other"):
+            figures.figure_mds_map(con, "other", tmp_path / "other")
+        with pytest.raises(SemspaceError, match="no rows in image_pairs"):
+            figures.figure_pairs(con, "solo", tmp_path / "solo")
