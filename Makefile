@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 export SEMSPACE_DB ?= data/semspace.duckdb
 export DBT_PROFILES_DIR ?= $(CURDIR)
 
-.PHONY: setup run ingest build mds exports test bench clean
+.PHONY: setup run ingest build mds report map exports test bench browser clean
 
 setup: $(STAMP)
 
@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --editable '.[dev]'
 	touch $(STAMP)
 
-## make run: ingest the default captions, build every dbt model into $(SEMSPACE_DB), then MDS.
-run: ingest build mds
+## make run: ingest the default captions, build every dbt model into $(SEMSPACE_DB), then MDS,
+## the report (reports/index.html, reports/report.md, figures) and the map (reports/coco/map.html).
+run: ingest build mds report map
 
 ingest: setup
 	$(BIN)/python -m ingest
@@ -30,16 +31,31 @@ build: setup
 mds: setup
 	$(BIN)/python -m analysis mds --corpus coco
 
+report: setup
+	$(BIN)/python -m analysis report
+
+map: setup
+	$(BIN)/python -m analysis map --corpus coco
+
 ## make exports: Parquet and CSV files of the marts under data/exports/.
 exports: setup
 	$(BIN)/dbt run --select exports
 
 ## make test: the whole suite (unit, ingest, dbt build + data and unit tests on the shared split).
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest
 
+# The map's browser test drives Debian's Chromium (no browser download): install it when missing.
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the map's browser test"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+## make bench: the benchmarks (benchmarks/README.md); mds.py reads the warehouse of `make run`.
 bench: setup
 	$(BIN)/python benchmarks/pairs.py
+	$(BIN)/python benchmarks/mds.py
 
 clean:
-	rm -rf target logs data/exports
+	rm -rf target logs data/exports reports
