@@ -65,18 +65,25 @@ def load_distances(con: duckdb.DuckDBPyConnection, corpus: str) -> tuple[np.ndar
     if len(ids) == 0:
         known = [r[0] for r in con.execute("select corpus from corpora order by corpus").fetchall()]
         raise SemspaceError(f"no corpus {corpus!r} in the warehouse; corpora: {', '.join(known) or 'none'}")
-    pairs = con.execute(
-        "select image_i, image_j, symmetric_difference from image_pairs where corpus = ?", [corpus]).fetchnumpy()
-    position = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
-    position[ids] = np.arange(len(ids))
-    i, j = position[pairs["image_i"]], position[pairs["image_j"]]
     n = len(ids)
-    if len(i) != n * (n - 1) // 2:
-        raise SemspaceError(f"corpus {corpus!r}: image_pairs has {len(i)} pairs, expected {n * (n - 1) // 2}; "
+    contiguous = bool(ids[0] == 0 and ids[-1] == n - 1)  # image ids are 0-based positions: the usual case
+    if contiguous:  # the flat index i·n + j of each pair's cell, computed by DuckDB
+        pairs = con.execute(
+            "select image_i::bigint * ? + image_j as cell, symmetric_difference from image_pairs where corpus = ?",
+            [n, corpus]).fetchnumpy()
+        cells = pairs["cell"]
+    else:
+        pairs = con.execute(
+            "select image_i, image_j, symmetric_difference from image_pairs where corpus = ?", [corpus]).fetchnumpy()
+        position = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
+        position[ids] = np.arange(n)
+        cells = position[pairs["image_i"]] * n + position[pairs["image_j"]]
+    if len(cells) != n * (n - 1) // 2:
+        raise SemspaceError(f"corpus {corpus!r}: image_pairs has {len(cells)} pairs, expected {n * (n - 1) // 2}; "
                             "rebuild with `dbt build`")
     # one triangle by flat index, then the mirror: two passes over n² instead of 2 scattered writes
     distances = np.zeros((n, n))
-    np.put(distances, i * n + j, pairs["symmetric_difference"])
+    np.put(distances, cells, pairs["symmetric_difference"])
     distances += distances.T
     return ids, distances
 

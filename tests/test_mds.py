@@ -82,3 +82,21 @@ def test_eigenvalues_only_matches_scipy(two_stage: bool, monkeypatch: pytest.Mon
     assert np.all(np.diff(values) <= 0)
     assert np.allclose(values, scipy.linalg.eigvalsh(a)[::-1], atol=1e-10)
     assert np.array_equal(a, a.T)  # the input is left alone
+
+
+@pytest.mark.parametrize("ids", [[0, 1, 2, 3], [3, 7, 10, 12]])
+def test_load_distances_places_every_pair(ids: list[int], tmp_path: Path) -> None:
+    """Contiguous ids (the usual 0-based positions) and sparse ones fill the same symmetric matrix."""
+    from analysis.mds import load_distances
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("create table set_sizes (corpus varchar, image_id integer, n_tokens integer)")
+    con.execute("create table image_pairs (corpus varchar, image_i integer, image_j integer, symmetric_difference integer)")
+    con.executemany("insert into set_sizes values ('c', ?, 1)", [[i] for i in ids])
+    expected = np.zeros((4, 4))
+    for (a, i), (b, j) in itertools.combinations(enumerate(ids), 2):
+        expected[a, b] = expected[b, a] = 10 * a + b
+        con.execute("insert into image_pairs values ('c', ?, ?, ?)", [i, j, 10 * a + b])
+    got_ids, distances = load_distances(con, "c")
+    assert got_ids.tolist() == ids
+    assert np.array_equal(distances, expected)
