@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             top = result.eigenvalues[:2] / result.sum_positive
             how = "" if result.method == "full" else f" (landmark MDS, {result.n_landmarks} landmarks' spectrum)"
             print(f"mds {result.corpus}: {result.n_points} points, {result.n_positive} positive / "
-                  f"{result.n_negative} negative / {result.n_zero} zero eigenvalues{how} "
+                  f"{result.n_negative} negative / {result.n_zero} zero eigenvalues{how}, "
+                  f"{result.n_positive + result.n_zero} non-negative (the note's count) "
                   f"(tolerance {result.tolerance:.3g}); axes 1+2 carry {100 * top.sum():.1f}% of the positive sum")
         elif args.command == "report":
             from analysis import report

@@ -182,6 +182,8 @@ def spectrum_table(result: MdsResult, n_shares: int) -> pa.Table:
         "n_landmarks": pa.array([result.n_landmarks], type=pa.int64()),
         "n_eigenvalues": [len(result.eigenvalues)],
         "n_positive": [result.n_positive], "n_negative": [result.n_negative], "n_zero": [result.n_zero],
+        # the note's count ("1266 positive" on COCO): positive plus the exact zero(s) of J·1 = 0
+        "n_nonnegative": [result.n_positive + result.n_zero],
         "tolerance": [result.tolerance],
         "sum_positive": [result.sum_positive], "sum_abs_negative": [result.sum_abs_negative],
     }

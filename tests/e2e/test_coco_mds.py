@@ -34,6 +34,8 @@ def test_spectrum_matches_the_note(coco_mds) -> None:
     # vector, which floating point puts a hair above or below 0.
     assert row == (5000, 1265, 1, 3734, 0.055)
     assert row[1] + row[2] == 1266
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select n_nonnegative from mds_spectrum where corpus = 'coco'").fetchone() == (1266,)
     assert n_coordinates == 5000
 
 
