@@ -1,11 +1,16 @@
 {#- Every corpus the warehouse holds: one token set per image of one dataset under one
-    tokenization. Each dataset gives a caption corpus of the same name. -#}
+    tokenization. Each dataset gives a caption corpus of the same name; each association run
+    (`python -m generate`) gives a corpus named by its run id, e.g. `falcon-7b-instruct`. -#}
 with datasets as (
     select * from {{ ref('stg_raw__datasets') }}
 ),
 
 captions as (
     select * from {{ ref('stg_raw__captions') }}
+),
+
+association_runs as (
+    select * from {{ ref('stg_raw__association_runs') }}
 ),
 
 tokenizers as (
@@ -20,10 +25,9 @@ tokenizers as (
     group by dataset
 ),
 
-final as (
+caption_corpora as (
     select
         datasets.dataset as corpus,
-        cast(row_number() over (order by datasets.dataset) as integer) as corpus_id,
         'captions' as kind,
         datasets.dataset,
         coalesce(tokenizers.tokenizer, 'karpathy') as tokenizer,
@@ -32,6 +36,38 @@ final as (
     from datasets
     left join tokenizers
         on datasets.dataset = tokenizers.dataset
+),
+
+association_corpora as (
+    select
+        association_runs.run_id as corpus,
+        'associations' as kind,
+        association_runs.dataset,
+        coalesce(association_runs.tokenizer, association_runs.model) as tokenizer,
+        association_runs.model as source,
+        association_runs.updated_at as created_at
+    from association_runs
+    -- a run whose dataset was deleted has no images left to cover
+    inner join datasets
+        on association_runs.dataset = datasets.dataset
+),
+
+corpora as (
+    select * from caption_corpora
+    union all
+    select * from association_corpora
+),
+
+final as (
+    select
+        corpus,
+        cast(row_number() over (order by corpus) as integer) as corpus_id,
+        kind,
+        dataset,
+        tokenizer,
+        source,
+        created_at
+    from corpora
 )
 
 select * from final

@@ -1,5 +1,6 @@
-{#- Every image of every corpus, with the corpus's dataset: a corpus covers all images of its
-    dataset, including any whose token set is empty. -#}
+{#- Every image of every corpus, with the corpus's dataset. A caption corpus covers all images
+    of its dataset, including any whose token set is empty; an association corpus covers the
+    images its run has generated for (a run may cover a subset: `--limit`, `--images`). -#}
 with corpora as (
     select * from {{ ref('int_corpora') }}
 ),
@@ -8,7 +9,12 @@ images as (
     select * from {{ ref('stg_raw__images') }}
 ),
 
-final as (
+associated_images as (
+    select distinct run_id, dataset, image_id
+    from {{ ref('stg_raw__associations') }}
+),
+
+caption_corpus_images as (
     select
         corpora.corpus,
         images.dataset,
@@ -16,6 +22,28 @@ final as (
     from corpora
     inner join images
         on corpora.dataset = images.dataset
+    where corpora.kind = 'captions'
+),
+
+association_corpus_images as (
+    select
+        corpora.corpus,
+        images.dataset,
+        images.image_id
+    from corpora
+    inner join associated_images
+        on corpora.corpus = associated_images.run_id
+        and corpora.dataset = associated_images.dataset
+    inner join images
+        on associated_images.dataset = images.dataset
+        and associated_images.image_id = images.image_id
+    where corpora.kind = 'associations'
+),
+
+final as (
+    select * from caption_corpus_images
+    union all
+    select * from association_corpus_images
 )
 
 select * from final
