@@ -211,14 +211,14 @@ def write(con: duckdb.DuckDBPyConnection, result: MdsResult) -> None:
                 "select count(*) from duckdb_tables() where schema_name = 'main' and table_name = ?", [name]
             ).fetchone()[0]
             same_shape = exists and [c[0] for c in con.execute(f"describe main.{name}").fetchall()] == table.column_names
-            if exists and not same_shape:  # k changed: the table's columns follow the new run
-                others = con.execute(f"select count(*) from main.{name} where corpus <> ?", [result.corpus]).fetchone()[0]
-                if others:
-                    raise SemspaceError(f"main.{name} holds other corpora with another number of axes; "
-                                        f"rerun with the same --k as they were ({len(table.column_names)} "
-                                        "columns asked for)")
+            if exists and not same_shape:
+                # another --k, or a table from an older layout: rebuild it with this run's columns
+                # first and keep the other corpora's rows by column name (their missing columns null)
+                con.execute(f"create table main.{name}__rebuilt as select * from new_{name} union all by name "
+                            f"select * from main.{name} where corpus <> ?", [result.corpus])
                 con.execute(f"drop table main.{name}")
-                exists = False
+                con.execute(f"alter table main.{name}__rebuilt rename to {name}")
+                continue
             if not exists:
                 con.execute(f"create table main.{name} as select * from new_{name} limit 0")
             con.execute(f"delete from main.{name} where corpus = ?", [result.corpus])

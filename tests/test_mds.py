@@ -100,3 +100,21 @@ def test_load_distances_places_every_pair(ids: list[int], tmp_path: Path) -> Non
     got_ids, distances = load_distances(con, "c")
     assert got_ids.tolist() == ids
     assert np.array_equal(distances, expected)
+
+
+def test_another_k_or_an_older_layout_keeps_the_other_corpora(tmp_path: Path) -> None:
+    """Tables whose columns differ from this run's (another --k, a table written by an older
+    version) are rebuilt with this run's columns first; other corpora keep their rows by name."""
+    rng = np.random.default_rng(5)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("create table mds_spectrum (corpus varchar, n_points bigint, n_positive bigint, old_note varchar)")
+    con.execute("insert into mds_spectrum values ('legacy', 7, 3, 'kept')")
+    write(con, classical_mds(squareform(pdist(rng.normal(size=(8, 3)))), k=4, corpus="a"))
+    write(con, classical_mds(squareform(pdist(rng.normal(size=(6, 3)))), k=2, corpus="b"))
+    columns = [r[0] for r in con.execute("describe mds_coordinates").fetchall()]
+    assert columns == ["corpus", "image_id", "x1", "x2", "x3", "x4"]
+    rows = con.execute("select corpus, count(*), count(x3) from mds_coordinates group by corpus order by corpus").fetchall()
+    assert rows == [("a", 8, 8), ("b", 6, 0)]
+    spectrum = con.execute("select corpus, n_points, n_positive, old_note from mds_spectrum order by corpus").fetchall()
+    assert spectrum == [("a", 8, 3, None), ("b", 6, 3, None), ("legacy", 7, 3, "kept")]
+    assert [r[0] for r in con.execute("describe mds_spectrum").fetchall()][:3] == ["corpus", "n_points", "method"]
