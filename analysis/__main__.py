@@ -41,6 +41,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--corpus", action="append", help="corpus to report (repeatable; default: all)")
     r.add_argument("--image", type=int, default=100, help="image whose neighbours are tabled (default: 100)")
 
+    ev = sub.add_parser("evaluate", parents=[database],
+                        help="image→image retrieval against ECCV Caption's human-verified positives: evaluation_scores")
+    ev.add_argument("--corpus", action="append", help="corpus to evaluate (repeatable; default: coco)")
+    ev.add_argument("--measure", action="append",
+                    help="symmetric_difference, jaccard, dice, overlap (repeatable; default: all)")
+
     mp = sub.add_parser("map", parents=[database], help="reports/<corpus>/map.html: the interactive MDS map")
     mp.add_argument("--corpus", default="coco", help="corpus to map (default: coco)")
     mp.add_argument("--out", default=None, help="output file (default: reports/<corpus>/map.html)")
@@ -69,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
 
             path = report.build(args.db, out_dir=args.out, corpora=args.corpus, image_id=args.image)
             print(f"report: {path} and {Path(path).with_name('report.md')}")
+        elif args.command == "evaluate":
+            from analysis import evaluate
+
+            for corpus in args.corpus or ["coco"]:
+                rows = evaluate.evaluate(args.db, corpus=corpus, measures=args.measure)
+                print(evaluate.format_rows(rows))
         elif args.command == "map":
             from analysis import map as semantic_map
 
