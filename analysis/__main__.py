@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--corpus", action="append", help="corpus to evaluate (repeatable; default: coco)")
     ev.add_argument("--measure", action="append",
                     help="symmetric_difference, jaccard, dice, overlap (repeatable; default: all)")
+    ev.add_argument("--dense", action="store_true",
+                    help="also the dense baseline, all-MiniLM-L6-v2 cosine (needs pip install '.[dense]')")
 
     mp = sub.add_parser("map", parents=[database], help="reports/<corpus>/map.html: the interactive MDS map")
     mp.add_argument("--corpus", default="coco", help="corpus to map (default: coco)")
@@ -80,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
 
             for corpus in args.corpus or ["coco"]:
                 rows = evaluate.evaluate(args.db, corpus=corpus, measures=args.measure)
+                if args.dense:
+                    from analysis import dense
+
+                    rows += dense.evaluate_dense(args.db, corpus)
                 print(evaluate.format_rows(rows))
         elif args.command == "map":
             from analysis import map as semantic_map
