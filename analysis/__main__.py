@@ -45,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
                         help="image→image retrieval against ECCV Caption's human-verified positives: evaluation_scores")
     ev.add_argument("--corpus", action="append", help="corpus to evaluate (repeatable; default: coco)")
     ev.add_argument("--measure", action="append",
-                    help="symmetric_difference, jaccard, dice, overlap (repeatable; default: all)")
+                    help="symmetric_difference, jaccard, dice, overlap, idf_jaccard (repeatable; default: all)")
     ev.add_argument("--dense", action="store_true",
                     help="also the dense baseline, all-MiniLM-L6-v2 cosine (needs pip install '.[dense]')")
 

@@ -52,7 +52,44 @@ MEASURES: dict[str, tuple[str, bool]] = {
     "jaccard": ("jaccard::double", True),
     "dice": ("case when n_i + n_j = 0 then 0.0 else 2.0 * n_intersection / (n_i + n_j) end", True),
     "overlap": ("case when least(n_i, n_j) = 0 then 0.0 else n_intersection::double / least(n_i, n_j) end", True),
+    # Σ_{A∩B} w / Σ_{A∪B} w with w = ln(N / document frequency): not a function of one image_pairs
+    # row, so computed from token_sets (IDF_JACCARD_SQL)
+    "idf_jaccard": ("", True),
 }
+
+# IDF-weighted Jaccard of every pair that shares a token (the others are 0), in one query.
+IDF_JACCARD_SQL = """
+with corpus_tokens as (
+    select image_id, token from token_sets where corpus = $corpus
+),
+n_images as (
+    select count(*)::double as n from set_sizes where corpus = $corpus
+),
+weights as (
+    select token, ln(n_images.n / count(*)) as w
+    from corpus_tokens, n_images
+    group by token, n_images.n
+),
+weighted as (
+    select corpus_tokens.image_id, corpus_tokens.token, weights.w
+    from corpus_tokens join weights using (token)
+    where weights.w > 0  -- a token every image has weighs nothing
+),
+totals as (
+    select image_id, sum(w) as total from weighted group by image_id
+),
+shared as (
+    select a.image_id as image_i, b.image_id as image_j, sum(a.w) as inter
+    from weighted a join weighted b on a.token = b.token and a.image_id < b.image_id
+    group by a.image_id, b.image_id
+)
+select shared.image_i, shared.image_j,
+       case when ti.total + tj.total - shared.inter > 0
+            then shared.inter / (ti.total + tj.total - shared.inter) else 0.0 end as value
+from shared
+join totals ti on ti.image_id = shared.image_i
+join totals tj on tj.image_id = shared.image_j
+"""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,11 +214,14 @@ def load_measure(con: duckdb.DuckDBPyConnection, corpus: str, measure: str,
         raise SemspaceError(f"unknown measure {measure!r}; known: {', '.join(MEASURES)}")
     expression, _ = MEASURES[measure]
     n = len(image_ids)
-    pairs = con.execute(f"select image_i, image_j, {expression} as value from image_pairs where corpus = ?",
-                        [corpus]).fetchnumpy()
-    if len(pairs["value"]) != n * (n - 1) // 2:
-        raise SemspaceError(f"corpus {corpus!r}: image_pairs has {len(pairs['value'])} pairs, expected "
-                            f"{n * (n - 1) // 2}; rebuild with `dbt build`")
+    if measure == "idf_jaccard":
+        pairs = con.execute(IDF_JACCARD_SQL, {"corpus": corpus}).fetchnumpy()
+    else:
+        pairs = con.execute(f"select image_i, image_j, {expression} as value from image_pairs where corpus = ?",
+                            [corpus]).fetchnumpy()
+        if len(pairs["value"]) != n * (n - 1) // 2:
+            raise SemspaceError(f"corpus {corpus!r}: image_pairs has {len(pairs['value'])} pairs, expected "
+                                f"{n * (n - 1) // 2}; rebuild with `dbt build`")
     position = np.full(int(image_ids.max()) + 1, -1, dtype=np.int64)
     position[image_ids] = np.arange(n)
     cells = position[np.asarray(pairs["image_i"])] * n + position[np.asarray(pairs["image_j"])]

@@ -92,6 +92,8 @@ def _tiny_warehouse(path: Path) -> None:
         con.execute("insert into corpora values ('tiny', 'd')")
         con.execute("create table images (dataset varchar, image_id int, coco_id bigint)")
         con.executemany("insert into images values ('d', ?, ?)", [[i, 100 + i] for i in range(4)])
+        con.execute("create table token_sets (corpus varchar, image_id int, token varchar)")
+        con.executemany("insert into token_sets values ('tiny', ?, ?)", [[i, t] for i, s in enumerate(sets) for t in s])
         con.execute("create table set_sizes (corpus varchar, image_id int, n_tokens int)")
         con.executemany("insert into set_sizes values ('tiny', ?, ?)", [[i, len(s)] for i, s in enumerate(sets)])
         con.execute("create table image_pairs (corpus varchar, image_i int, image_j int, n_i int, n_j int, "
@@ -178,3 +180,23 @@ def test_format_rows() -> None:
     assert header.split() == ["corpus", "measure", "map_at_r", "r_precision", "queries"]
     assert line.split() == ["a", "jaccard", "0.2500", "0.2500", "3"]
     assert ev.format_rows([]) == "no scores"
+
+
+def test_idf_jaccard_matches_a_python_reference(tmp_path: Path) -> None:
+    """Σ_{A∩B} ln(N/df) / Σ_{A∪B} ln(N/df), by plain Python sets."""
+    import math
+
+    db = tmp_path / "w.duckdb"
+    _tiny_warehouse(db)
+    sets = [{"a", "b"}, {"a", "b", "c"}, {"c", "d"}, {"a", "b", "c", "d"}]
+    df = {t: sum(t in s for s in sets) for t in "abcd"}
+    w = {t: math.log(4 / df[t]) for t in df}
+    expected = np.zeros((4, 4))
+    for i in range(4):
+        for j in range(4):
+            if i != j:
+                union = sum(w[t] for t in sets[i] | sets[j])
+                expected[i, j] = sum(w[t] for t in sets[i] & sets[j]) / union if union else 0.0
+    with duckdb.connect(str(db), read_only=True) as con:
+        got = ev.load_measure(con, "tiny", "idf_jaccard", np.arange(4))
+    assert np.allclose(got, expected)
