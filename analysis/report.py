@@ -461,6 +461,40 @@ def corpus_blocks(con: duckdb.DuckDBPyConnection, corpus_row: dict[str, Any], ou
     return blocks
 
 
+def evaluation_section(con: duckdb.DuckDBPyConnection, corpora: Sequence[str]) -> list[Block]:
+    """Every (corpus, measure) score of `python -m analysis evaluate`, best mAP@R first."""
+    blocks: list[Block] = [Heading(2, "Agreement with people: ECCV Caption", anchor="evaluation")]
+    if not _table_exists(con, "main", "evaluation_scores"):
+        return blocks + [Para("Not computed: run `python -m analysis evaluate` (and `--dense` for the "
+                              "sentence-embedding baseline).")]
+    rows = _rows(con, """
+        select corpus, measure, max(n_queries) as n_queries,
+               max(value) filter (where metric = 'map_at_r') as map_at_r,
+               max(value) filter (where metric = 'r_precision') as r_precision,
+               max(value) filter (where metric = 'recall_at_1') as recall_at_1,
+               max(value) filter (where metric = 'recall_at_5') as recall_at_5,
+               max(value) filter (where metric = 'recall_at_10') as recall_at_10
+        from main.evaluation_scores
+        where benchmark = 'eccv_caption' and list_contains(?, corpus)
+        group by corpus, measure
+        order by map_at_r desc nulls last, corpus, measure""", [list(corpora)])
+    if not rows:
+        return blocks + [Para("No scores for these corpora: run `python -m analysis evaluate --corpus NAME`.")]
+
+    def fmt(value: Any) -> str:
+        return "—" if value is None else f"{value:.3f}"
+
+    blocks.append(Para("Image→image retrieval of the images whose captions people verified as also describing "
+                       "the query (ECCV Caption), every other image ranked by the measure (ties by smaller id). "
+                       "The note reports no such figure."))
+    blocks.append(Table(
+        ["corpus", "measure", "queries", "mAP@R", "R-Precision", "R@1", "R@5", "R@10"],
+        [[r["corpus"], r["measure"], _int(r["n_queries"]), fmt(r["map_at_r"]), fmt(r["r_precision"]),
+          fmt(r["recall_at_1"]), fmt(r["recall_at_5"]), fmt(r["recall_at_10"])] for r in rows],
+        numeric={2, 3, 4, 5, 6, 7}))
+    return blocks
+
+
 def document(con: duckdb.DuckDBPyConnection, database: Path, out_dir: Path, corpora: Sequence[str] | None,
              image_id: int, timings: Timings) -> list[Block]:
     rows = _corpora(con, corpora)
@@ -485,6 +519,7 @@ def document(con: duckdb.DuckDBPyConnection, database: Path, out_dir: Path, corp
         blocks.append(Para(f"Figure left out: {exc}"))
     for row in rows:
         blocks += corpus_blocks(con, row, out_dir, image_id, coco and coco["n_distinct_tokens"], timings)
+    blocks += evaluation_section(con, names)
     return blocks
 
 

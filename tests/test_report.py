@@ -302,3 +302,19 @@ def test_figures_each_write_one_png(tiny: Path, tmp_path: Path) -> None:
             figures.figure_mds_map(con, "other", tmp_path / "other")
         with pytest.raises(SemspaceError, match="no rows in image_pairs"):
             figures.figure_pairs(con, "solo", tmp_path / "solo")
+
+
+def test_evaluation_scores_get_their_section(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "before"
+    assert "python -m analysis evaluate" in report.build(tiny, out_dir=out).read_text(encoding="utf-8")
+    with duckdb.connect(str(tiny)) as con:
+        con.execute("create table main.evaluation_scores (corpus varchar, measure varchar, benchmark varchar, "
+                    "metric varchar, value double, n_queries integer, computed_at timestamp)")
+        for measure, value in (("jaccard", 0.1234), ("symmetric_difference", 0.0567)):
+            for metric in ("map_at_r", "r_precision", "recall_at_1", "recall_at_5", "recall_at_10"):
+                con.execute("insert into main.evaluation_scores values ('coco', ?, 'eccv_caption', ?, ?, 42, now())",
+                            [measure, metric, value])
+    markdown = (report.build(tiny, out_dir=tmp_path / "after").parent / "report.md").read_text(encoding="utf-8")
+    section = markdown[markdown.index("## Agreement with people"):]
+    assert "| coco | jaccard | 42 | 0.123 | 0.123 |" in section
+    assert section.index("jaccard") < section.index("symmetric\\_difference")  # best mAP@R first
