@@ -71,9 +71,10 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[int,
 def test_the_run_is_a_corpus_of_its_own(warehouse) -> None:
     db, sets, chars = warehouse
     with duckdb.connect(str(db), read_only=True) as con:
-        corpora = con.execute("select corpus, kind, dataset, tokenizer, source from corpora order by corpus").fetchall()
+        corpora = con.execute("select corpus, kind, dataset, tokenizer, source from corpora "
+                              "where variant = 'all' order by corpus").fetchall()
         summary = con.execute("select corpus, n_images, n_captions, n_caption_chars, n_tokens, n_distinct_tokens "
-                              "from corpus_summary order by corpus").fetchall()
+                              "from corpus_summary where corpus not like '%-nostop' order by corpus").fetchall()
         images = con.execute("select image_id from set_sizes where corpus = ? order by 1", [RUN]).fetchall()
         n_captions = con.execute("select sum(n_captions) from images where dataset = 'coco' and image_id in "
                                  f"{tuple(IMAGES)}").fetchone()[0]
@@ -100,14 +101,54 @@ def test_association_pairs_match_python_sets(warehouse) -> None:
     assert neighbours == [(i, 3) for i in IMAGES]
 
 
+def _stop_words() -> set[str]:
+    lines = (Path(__file__).parents[1] / "seeds" / "stop_words.csv").read_text(encoding="utf-8").split()
+    assert lines[0] == "word" and len(lines) == 179
+    return set(lines[1:])
+
+
+def test_stop_word_variants_are_corpora_of_their_own(warehouse) -> None:
+    """`coco-nostop` and `<run>-nostop`: the base corpus's images and texts, its token sets less the
+    stop words (compared lowercased and stripped), and pairs that agree with Python sets."""
+    db, sets, _ = warehouse
+    stop = _stop_words()
+    with duckdb.connect(str(db), read_only=True) as con:
+        variants = con.execute("select corpus, kind, base_corpus, variant from corpora "
+                               "where variant <> 'all' order by corpus").fetchall()
+        token_sets = {}
+        for corpus in ("coco", "coco-nostop", RUN, f"{RUN}-nostop"):
+            token_sets[corpus] = {i: set() for (i,) in con.execute(
+                "select image_id from set_sizes where corpus = ?", [corpus]).fetchall()}
+            for image_id, token in con.execute("select image_id, token from token_sets where corpus = ?", [corpus]).fetchall():
+                token_sets[corpus][image_id].add(token)
+        summary = dict((c, rest) for c, *rest in con.execute(
+            "select corpus, n_images, n_captions, n_caption_chars from corpus_summary").fetchall())
+        pairs = con.execute("select image_i, image_j, n_intersection, symmetric_difference from image_pairs "
+                            "where corpus = ? order by image_i, image_j", [f"{RUN}-nostop"]).fetchall()
+    assert variants == [("coco-nostop", "captions", "coco", "nostop"),
+                        (f"{RUN}-nostop", "associations", RUN, "nostop")]
+    for base in ("coco", RUN):
+        variant = token_sets[f"{base}-nostop"]
+        assert variant.keys() == token_sets[base].keys()  # the same images
+        assert summary[f"{base}-nostop"] == summary[base]  # the same texts
+        for image_id, tokens in token_sets[base].items():
+            assert variant[image_id] == {t for t in tokens if t.strip().lower() not in stop}
+    removed = set().union(*sets.values()) - set().union(*token_sets[f"{RUN}-nostop"].values())
+    assert {"A", "of", "and", "me"} <= removed  # case folded: the chains' "A ..." goes too
+    nostop = {i: {t for t in s if t.lower() not in stop} for i, s in sets.items()}
+    assert pairs == [(i, j, len(nostop[i] & nostop[j]), len(nostop[i] ^ nostop[j]))
+                     for i, j in itertools.combinations(IMAGES, 2)]
+
+
 def test_a_warehouse_without_runs_still_builds(tmp_path: Path) -> None:
-    """Before any `python -m generate`, the association sources do not exist: staging reads empty relations."""
+    """Before any `python -m generate`, the association sources do not exist: staging reads empty
+    relations. (With stop_word_variants off, the caption corpus has no variant either.)"""
     records = json.loads(SHARED_CAPTIONS.read_text(encoding="utf-8"))[:5]
     source = tmp_path / "coco5.json"
     source.write_text(json.dumps(records), encoding="utf-8")
     db = tmp_path / "w.duckdb"
     ingest.load(source, db, name="coco")
-    dbt(["build"], db, tmp_path, vars={"neighbors_k": 2})
+    dbt(["build"], db, tmp_path, vars={"neighbors_k": 2, "stop_word_variants": False})
     with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("select corpus, kind from corpora").fetchall() == [("coco", "captions")]
+        assert con.execute("select corpus, kind, variant from corpora").fetchall() == [("coco", "captions", "all")]
         assert con.execute("select count(*) from staging.stg_raw__associations").fetchone() == (0,)

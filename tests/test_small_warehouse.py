@@ -37,9 +37,11 @@ def test_every_corpus_gets_all_pairs(small) -> None:
     db, _, _ = small
     with duckdb.connect(str(db), read_only=True) as con:
         rows = con.execute("select corpus, n_pairs from pair_summary order by corpus").fetchall()
-        corpora = con.execute("select corpus, corpus_id, kind, tokenizer from corpora order by corpus").fetchall()
-    assert rows == [("coco", 60 * 59 // 2), ("other", 3)]
-    assert corpora == [("coco", 1, "captions", "karpathy"), ("other", 2, "captions", "karpathy")]
+        corpora = con.execute("select corpus, corpus_id, kind, tokenizer, base_corpus from corpora order by corpus").fetchall()
+    # each dataset's caption corpus and its stop-word-free variant
+    assert rows == [("coco", 60 * 59 // 2), ("coco-nostop", 60 * 59 // 2), ("other", 3), ("other-nostop", 3)]
+    assert corpora == [("coco", 1, "captions", "karpathy", "coco"), ("coco-nostop", 2, "captions", "karpathy", "coco"),
+                       ("other", 3, "captions", "karpathy", "other"), ("other-nostop", 4, "captions", "karpathy", "other")]
 
 
 def test_small_pairs_match_reference(small) -> None:
@@ -50,10 +52,14 @@ def test_small_pairs_match_reference(small) -> None:
                           "where corpus = 'coco' order by image_i, image_j").fetchall()
         other = con.execute("select image_i, image_j, n_intersection, symmetric_difference from image_pairs "
                             "where corpus = 'other' order by all").fetchall()
+        other_nostop = con.execute("select image_i, image_j, n_intersection, symmetric_difference from image_pairs "
+                                   "where corpus = 'other-nostop' order by all").fetchall()
     assert got == [(i, j, len(sets[i] & sets[j]), len(sets[i] ^ sets[j]))
                    for i in range(60) for j in range(i + 1, 60)]
     # x = {a, cat, on, mat, the, sleeps}, y = {a, dog, on, mat}, z = {nothing, but, sky}
     assert other == [(0, 1, 3, 4), (0, 2, 0, 9), (1, 2, 0, 7)]
+    # without stop words: x = {cat, mat, sleeps}, y = {dog, mat}, z = {nothing, sky}
+    assert other_nostop == [(0, 1, 1, 3), (0, 2, 0, 5), (1, 2, 0, 4)]
 
 
 def test_exports_equal_the_marts(small) -> None:
@@ -82,7 +88,7 @@ def test_reingest_replaces_one_dataset_only(small, tmp_path: Path) -> None:
         copy, tmp_path, vars={"neighbors_k": 3})
     with duckdb.connect(str(copy), read_only=True) as con:
         summary = con.execute("select corpus, n_images, n_captions, n_distinct_tokens from corpus_summary "
-                              "order by corpus").fetchall()
+                              "where corpus not like '%-nostop' order by corpus").fetchall()
     assert summary[1] == ("other", 2, 2, 4)
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("select n_images, n_captions from corpus_summary where corpus = 'coco'").fetchone() \

@@ -1,6 +1,9 @@
 {#- Every corpus the warehouse holds: one token set per image of one dataset under one
     tokenization. Each dataset gives a caption corpus of the same name; each association run
-    (`python -m generate`) gives a corpus named by its run id, e.g. `falcon-7b-instruct`. -#}
+    (`python -m generate`) gives a corpus named by its run id, e.g. `falcon-7b-instruct`.
+    With var('stop_word_variants') (on by default) every such base corpus also gets a variant
+    `<corpus>-nostop`: the same images and texts, its token sets without the stop words of the
+    seed `stop_words` (int_corpus_tokens). -#}
 with datasets as (
     select * from {{ ref('stg_raw__datasets') }}
 ),
@@ -52,10 +55,31 @@ association_corpora as (
         on association_runs.dataset = datasets.dataset
 ),
 
-corpora as (
+base_corpora as (
     select * from caption_corpora
     union all
     select * from association_corpora
+),
+
+variant_corpora as (
+    select
+        corpus || '-nostop' as corpus,
+        kind,
+        dataset,
+        tokenizer,
+        source,
+        created_at,
+        corpus as base_corpus,
+        'nostop' as variant
+    from base_corpora
+    where {{ 'true' if var('stop_word_variants', true) else 'false' }}
+),
+
+corpora as (
+    select *, corpus as base_corpus, 'all' as variant
+    from base_corpora
+    union all
+    select * from variant_corpora
 ),
 
 final as (
@@ -66,7 +90,9 @@ final as (
         dataset,
         tokenizer,
         source,
-        created_at
+        created_at,
+        base_corpus,
+        variant
     from corpora
 )
 

@@ -3,8 +3,13 @@
     captions. An association corpus is named after its run: its texts are the chains of the
     image's captions, each chain's text being its last round's output (every round's output is
     its input plus the new association, so the last holds the caption and all associations): the
-    note's Table 3 characters. Only the images the run has tokenized count (int_corpus_images). -#}
-with captions as (
+    note's Table 3 characters. Only the images the run has tokenized count (int_corpus_images).
+    A variant corpus (`<corpus>-nostop`) has its base corpus's texts. -#}
+with corpora as (
+    select * from {{ ref('int_corpora') }}
+),
+
+captions as (
     select * from {{ ref('stg_raw__captions') }}
 ),
 
@@ -60,10 +65,28 @@ association_documents as (
     group by run_id, image_id
 ),
 
-final as (
+base_documents as (
     select * from caption_documents
     union all
     select * from association_documents
+),
+
+variant_documents as (
+    select
+        corpora.corpus,
+        base_documents.image_id,
+        base_documents.n_texts,
+        base_documents.n_chars
+    from corpora
+    inner join base_documents
+        on corpora.base_corpus = base_documents.corpus
+    where corpora.variant <> 'all'
+),
+
+final as (
+    select * from base_documents
+    union all
+    select * from variant_documents
 )
 
 select * from final

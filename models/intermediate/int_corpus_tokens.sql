@@ -1,12 +1,23 @@
 {#- Distinct tokens of every image of every corpus: the caption corpora (one per dataset, the
-    captions tokenized in SQL) and the association corpora (one per run, tokenized by the model's
-    own tokenizer in `python -m generate`, as the note did). -#}
+    captions tokenized in SQL), the association corpora (one per run, tokenized by the model's
+    own tokenizer in `python -m generate`, as the note did), and the stop-word-free variant of
+    each (int_corpora): its base corpus's sets less every token that, lowercased and stripped of
+    surrounding whitespace, is in the seed `stop_words`. (A model tokenizer's sub-word piece that
+    spells a stop word, e.g. `the` of `the|ater`, goes too; caption tokens are whole words.) -#}
 with caption_tokens as (
     select * from {{ ref('int_captions_tokenized') }}
 ),
 
 association_tokens as (
     select * from {{ ref('stg_raw__association_tokens') }}
+),
+
+corpora as (
+    select * from {{ ref('int_corpora') }}
+),
+
+stop_words as (
+    select distinct lower(word) as word from {{ ref('stop_words') }}
 ),
 
 caption_sets as (
@@ -25,10 +36,30 @@ association_sets as (
     from association_tokens
 ),
 
-final as (
+base_sets as (
     select * from caption_sets
     union all
     select * from association_sets
+),
+
+variant_sets as (
+    select
+        corpora.corpus,
+        base_sets.image_id,
+        base_sets.token
+    from corpora
+    inner join base_sets
+        on corpora.base_corpus = base_sets.corpus
+    left join stop_words
+        on lower(trim(base_sets.token)) = stop_words.word
+    where corpora.variant = 'nostop'
+        and stop_words.word is null
+),
+
+final as (
+    select * from base_sets
+    union all
+    select * from variant_sets
 )
 
 select * from final

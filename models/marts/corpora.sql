@@ -3,7 +3,7 @@ with corpora as (
 ),
 
 final as (
-    select corpus, corpus_id, kind, dataset, tokenizer, source, created_at
+    select corpus, corpus_id, kind, dataset, tokenizer, source, created_at, base_corpus, variant
     from corpora
 )
 
