@@ -36,7 +36,7 @@ mds: setup
 	$(BIN)/python -m analysis mds --corpus coco
 
 evaluate: setup
-	$(BIN)/python -m analysis evaluate --corpus coco
+	$(BIN)/python -m analysis evaluate --corpus coco --corpus coco-nostop
 
 report: setup
 	$(BIN)/python -m analysis report

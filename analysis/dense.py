@@ -57,17 +57,25 @@ def image_embeddings(con: duckdb.DuckDBPyConnection, corpus: str, batch_size: in
     return image_ids, means / norms
 
 
-def evaluate_dense(database: str | os.PathLike[str] | None = None, corpus: str = "coco") -> list[dict]:
-    """Score the dense baseline on ``corpus``'s images against ECCV Caption and store it."""
+def evaluate_dense(database: str | os.PathLike[str] | None = None, corpus: str = "coco",
+                   within: str | None = None) -> list[dict]:
+    """Score the dense baseline on ``corpus``'s images (or those corpus ``within`` covers) against
+    ECCV Caption and store it."""
     with db.connect(database, read_only=True) as con:
         image_ids, coco_ids = ev.load_images(con, corpus)
+        scope = None if within is None or within == corpus else ev.scope_positions(con, corpus, within, image_ids)
         ids, embeddings = image_embeddings(con, corpus)
     assert np.array_equal(ids, image_ids)
+    if scope is not None:
+        image_ids, coco_ids, embeddings = image_ids[scope], coco_ids[scope], embeddings[scope]
     query_rows, relevance = ev.relevance_matrix(ev.eccv_positives(*ev.load_eccv()), coco_ids)
+    if len(query_rows) == 0:
+        raise SemspaceError(f"corpus {corpus!r} within {within!r}: no ECCV Caption query image with a positive in it")
     metrics = ev.score_matrix(embeddings @ embeddings.T, image_ids, query_rows, relevance, True)
     computed_at = _dt.datetime.now()
-    rows = [{"corpus": corpus, "measure": MEASURE, "benchmark": ev.BENCHMARK, "metric": metric, "value": value,
-             "n_queries": len(query_rows), "computed_at": computed_at} for metric, value in metrics.items()]
+    rows = [{"corpus": corpus, "image_scope": within or corpus, "measure": MEASURE, "benchmark": ev.BENCHMARK,
+             "metric": metric, "value": value, "n_queries": len(query_rows), "computed_at": computed_at}
+            for metric, value in metrics.items()]
     with db.connect(database) as con:
         ev.write(con, corpus, rows)
     return rows

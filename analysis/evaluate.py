@@ -19,8 +19,11 @@ ties broken by the smaller image id. Metrics, averaged over the queries:
 * ``recall_at_k`` (K = 1, 5, 10) — the fraction of queries with at least one positive among the
   top K (the "hit rate" convention of cross-modal retrieval papers, not |positives in top K| / R).
 
-Results go to ``main.evaluation_scores(corpus, measure, benchmark, metric, value, n_queries,
-computed_at)``; a run replaces that corpus's rows in one transaction.
+Results go to ``main.evaluation_scores(corpus, image_scope, measure, benchmark, metric, value,
+n_queries, computed_at)``; a run replaces that corpus and scope's rows in one transaction.
+``image_scope`` is the corpus whose images were ranked: the corpus itself, or with ``--within``
+another corpus of the same dataset (an association run covering a subset), so that a caption
+corpus and an association corpus are compared on exactly the same images and queries.
 """
 
 from __future__ import annotations
@@ -58,7 +61,9 @@ MEASURES: dict[str, tuple[str, bool]] = {
 }
 
 # IDF-weighted Jaccard of every pair that shares a token (the others are 0), in one query.
-IDF_JACCARD_SQL = """
+# IDF_WEIGHTS_SQL: the weighted tokens of each image and each image's total weight;
+# IDF_PAIRS_SQL adds the pairs, {pair_filter} restricting them (to one image's for neighbours).
+IDF_WEIGHTS_SQL = """
 with corpus_tokens as (
     select image_id, token from token_sets where corpus = $corpus
 ),
@@ -77,10 +82,12 @@ weighted as (
 ),
 totals as (
     select image_id, sum(w) as total from weighted group by image_id
-),
+)"""
+IDF_PAIRS_SQL = IDF_WEIGHTS_SQL + """,
 shared as (
     select a.image_id as image_i, b.image_id as image_j, sum(a.w) as inter
     from weighted a join weighted b on a.token = b.token and a.image_id < b.image_id
+    {pair_filter}
     group by a.image_id, b.image_id
 )
 select shared.image_i, shared.image_j,
@@ -90,6 +97,7 @@ from shared
 join totals ti on ti.image_id = shared.image_i
 join totals tj on tj.image_id = shared.image_j
 """
+IDF_JACCARD_SQL = IDF_PAIRS_SQL.format(pair_filter="")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,10 +255,35 @@ def load_images(con: duckdb.DuckDBPyConnection, corpus: str) -> tuple[np.ndarray
     return ids, np.asarray(coco, dtype=np.int64)
 
 
+def scope_positions(con: duckdb.DuckDBPyConnection, corpus: str, within: str,
+                    image_ids: np.ndarray) -> np.ndarray:
+    """Positions in ``image_ids`` (``corpus``'s images) of the images that corpus ``within`` covers.
+
+    ``within`` must be a corpus of the same dataset; images it covers outside ``corpus`` are an error
+    (an association corpus covers a subset of its dataset's caption corpus, never more)."""
+    datasets = dict(con.execute("select corpus, dataset from corpora where corpus in (?, ?)",
+                                [corpus, within]).fetchall())
+    if within not in datasets:
+        known = [r[0] for r in con.execute("select corpus from corpora order by corpus").fetchall()]
+        raise SemspaceError(f"no corpus {within!r} in the warehouse; corpora: {', '.join(known) or 'none'}")
+    if datasets[within] != datasets.get(corpus):
+        raise SemspaceError(f"corpus {within!r} covers dataset {datasets[within]!r}, not {corpus!r}'s "
+                            f"{datasets.get(corpus)!r}: --within needs a corpus of the same dataset")
+    covered = np.asarray(con.execute("select image_id from set_sizes where corpus = ? order by image_id",
+                                     [within]).fetchnumpy()["image_id"], dtype=np.int64)
+    positions = np.searchsorted(image_ids, covered)
+    inside = (positions < len(image_ids)) & (image_ids[np.minimum(positions, len(image_ids) - 1)] == covered)
+    if not inside.all():
+        raise SemspaceError(f"corpus {within!r} covers {int((~inside).sum())} image(s) that {corpus!r} lacks")
+    return positions
+
+
 def compute(con: duckdb.DuckDBPyConnection, corpus: str = "coco", measures: Sequence[str] | None = None,
-            positives: Mapping[int, Iterable[int]] | None = None) -> list[dict]:
+            positives: Mapping[int, Iterable[int]] | None = None, within: str | None = None) -> list[dict]:
     """Rows of evaluation_scores for ``corpus`` (not written). ``positives``: COCO id → COCO ids,
-    ECCV Caption's by default."""
+    ECCV Caption's by default. ``within``: rank only among the images that corpus covers (e.g. an
+    association run's subset), queries and positives too; the measures stay ``corpus``'s own
+    (IDF weights from all its images). The rows' ``image_scope`` is ``within``, else ``corpus``."""
     measures = list(measures or MEASURES)
     unknown = [m for m in measures if m not in MEASURES]
     if unknown:
@@ -258,29 +291,38 @@ def compute(con: duckdb.DuckDBPyConnection, corpus: str = "coco", measures: Sequ
     if positives is None:
         positives = eccv_positives(*load_eccv())
     image_ids, coco_ids = load_images(con, corpus)
-    if len(image_ids) < 2:
-        raise SemspaceError(f"corpus {corpus!r} has {len(image_ids)} image(s): nothing to retrieve")
-    query_rows, relevance = relevance_matrix(positives, coco_ids)
+    scope = None if within is None or within == corpus else scope_positions(con, corpus, within, image_ids)
+    scope_ids = image_ids if scope is None else image_ids[scope]
+    scope_coco = coco_ids if scope is None else coco_ids[scope]
+    where = corpus if scope is None else f"{corpus!r}'s images covered by {within!r}"
+    if len(scope_ids) < 2:
+        raise SemspaceError(f"corpus {where} has {len(scope_ids)} image(s): nothing to retrieve")
+    query_rows, relevance = relevance_matrix(positives, scope_coco)
     if len(query_rows) == 0:
-        raise SemspaceError(f"corpus {corpus!r}: no ECCV Caption query image with a positive in it")
+        raise SemspaceError(f"corpus {where}: no ECCV Caption query image with a positive in it")
     computed_at = _dt.datetime.now()
     rows = []
     for measure in measures:
         matrix = load_measure(con, corpus, measure, image_ids)
-        metrics = score_matrix(matrix, image_ids, query_rows, relevance, MEASURES[measure][1])
+        if scope is not None:
+            matrix = matrix[np.ix_(scope, scope)]
+        metrics = score_matrix(matrix, scope_ids, query_rows, relevance, MEASURES[measure][1])
         del matrix
-        log.info("%s %s over %d queries: %s", corpus, measure, len(query_rows), metrics)
-        rows += [{"corpus": corpus, "measure": measure, "benchmark": BENCHMARK, "metric": metric,
-                  "value": value, "n_queries": len(query_rows), "computed_at": computed_at}
+        log.info("%s %s over %d queries: %s", where, measure, len(query_rows), metrics)
+        rows += [{"corpus": corpus, "image_scope": within or corpus, "measure": measure, "benchmark": BENCHMARK,
+                  "metric": metric, "value": value, "n_queries": len(query_rows), "computed_at": computed_at}
                  for metric, value in metrics.items()]
     return rows
 
 
 def write(con: duckdb.DuckDBPyConnection, corpus: str, rows: list[dict]) -> None:
-    """Replace ``corpus``'s rows of main.evaluation_scores for the measures in ``rows`` (a run of
-    one measure keeps the others' scores), in one transaction."""
+    """Replace ``corpus``'s rows of main.evaluation_scores for the (image scope, measure) pairs in
+    ``rows`` (a run of one measure keeps the others' scores), in one transaction. A table written
+    before image_scope existed gains the column (its rows' scope is their corpus)."""
+    scopes = {r.get("image_scope") or r["corpus"] for r in rows}
     table = pa.table({
         "corpus": pa.array([r["corpus"] for r in rows], pa.string()),
+        "image_scope": pa.array([r.get("image_scope") or r["corpus"] for r in rows], pa.string()),
         "measure": pa.array([r["measure"] for r in rows], pa.string()),
         "benchmark": pa.array([r["benchmark"] for r in rows], pa.string()),
         "metric": pa.array([r["metric"] for r in rows], pa.string()),
@@ -294,8 +336,12 @@ def write(con: duckdb.DuckDBPyConnection, corpus: str, rows: list[dict]) -> None
     try:
         con.register("new_evaluation_scores", table)
         con.execute(f"create table if not exists main.{TABLE} as select * from new_evaluation_scores limit 0")
-        measures = sorted({r["measure"] for r in rows})
-        con.execute(f"delete from main.{TABLE} where corpus = ? and list_contains(?, measure)", [corpus, measures])
+        con.execute(f"alter table main.{TABLE} add column if not exists image_scope varchar")
+        con.execute(f"update main.{TABLE} set image_scope = corpus where image_scope is null")
+        for scope in sorted(scopes):
+            measures = sorted({r["measure"] for r in rows if (r.get("image_scope") or r["corpus"]) == scope})
+            con.execute(f"delete from main.{TABLE} where corpus = ? and image_scope = ? and list_contains(?, measure)",
+                        [corpus, scope, measures])
         con.execute(f"insert into main.{TABLE} by name select * from new_evaluation_scores")
         con.execute("commit")
     except BaseException:
@@ -309,14 +355,70 @@ def write(con: duckdb.DuckDBPyConnection, corpus: str, rows: list[dict]) -> None
 
 
 def evaluate(database: str | os.PathLike[str] | None = None, corpus: str = "coco",
-             measures: Sequence[str] | None = None) -> list[dict]:
-    """Score ``corpus``'s measures (all four by default) on ECCV Caption image→image retrieval,
-    write them to main.evaluation_scores (replacing that corpus's rows) and return the rows."""
+             measures: Sequence[str] | None = None, within: str | None = None) -> list[dict]:
+    """Score ``corpus``'s measures (all by default) on ECCV Caption image→image retrieval, among
+    all its images or those ``within`` covers, write them to main.evaluation_scores (replacing that
+    corpus and scope's rows for those measures) and return the rows."""
     with db.connect(database, read_only=True) as con:
-        rows = compute(con, corpus, measures)
+        rows = compute(con, corpus, measures, within=within)
     with db.connect(database) as con:
         write(con, corpus, rows)
     return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# one image: its positives and its neighbours under each measure (the report's example)
+
+
+def image_positives(con: duckdb.DuckDBPyConnection, corpus: str, image_id: int,
+                    positives: Mapping[int, Iterable[int]] | None = None) -> list[int] | None:
+    """Image ids of ``image_id``'s positives within ``corpus``, ascending; None when the image is
+    not an ECCV Caption query (it then has no verified positives at all)."""
+    if positives is None:
+        positives = eccv_positives(*load_eccv())
+    image_ids, coco_ids = load_images(con, corpus)
+    by_coco = {int(c): int(i) for i, c in zip(image_ids, coco_ids) if c >= 0}
+    own = coco_ids[image_ids == image_id]
+    if len(own) == 0 or int(own[0]) not in positives:
+        return None
+    return sorted(by_coco[c] for c in positives[int(own[0])] if c in by_coco and by_coco[c] != image_id)
+
+
+def query_images(con: duckdb.DuckDBPyConnection, corpus: str,
+                 positives: Mapping[int, Iterable[int]] | None = None) -> list[int]:
+    """Image ids of the corpus's ECCV Caption queries (with a positive inside the corpus), ascending."""
+    if positives is None:
+        positives = eccv_positives(*load_eccv())
+    image_ids, coco_ids = load_images(con, corpus)
+    query_rows, _ = relevance_matrix(positives, coco_ids)
+    return sorted(int(image_ids[r]) for r in query_rows)
+
+
+def image_neighbours(con: duckdb.DuckDBPyConnection, corpus: str, measure: str, image_id: int,
+                     k: int = 10) -> list[tuple[int, float]]:
+    """The ``k`` nearest images of ``image_id`` under ``measure`` as (image id, value), ranked as the
+    evaluation ranks (ties by the smaller image id), read for that one image only."""
+    if measure not in MEASURES:
+        raise SemspaceError(f"unknown measure {measure!r}; known: {', '.join(MEASURES)}")
+    expression, larger_is_closer = MEASURES[measure]
+    other = "case when image_i = $image then image_j else image_i end"
+    if measure == "idf_jaccard":
+        sql = IDF_PAIRS_SQL.format(pair_filter="where a.image_id = $image or b.image_id = $image")
+        sql = f"select {other} as other, value from ({sql}) as pairs"
+        found = con.execute(sql, {"corpus": corpus, "image": image_id}).fetchall()
+        # pairs sharing no weighted token score 0: rank them after, by image id
+        scores = dict(found)
+        ids = [int(r[0]) for r in con.execute(
+            "select image_id from set_sizes where corpus = ? and image_id <> ? order by image_id",
+            [corpus, image_id]).fetchall()]
+        candidates = [(i, float(scores.get(i, 0.0))) for i in ids]
+    else:
+        sql = (f"select {other} as other, {expression} as value from image_pairs "
+               "where corpus = $corpus and (image_i = $image or image_j = $image)")
+        candidates = [(int(i), float(v)) for i, v in con.execute(sql, {"corpus": corpus, "image": image_id}).fetchall()]
+    sign = -1.0 if larger_is_closer else 1.0
+    candidates.sort(key=lambda iv: (sign * iv[1], iv[0]))
+    return candidates[:k]
 
 
 def format_rows(rows: Sequence[Mapping]) -> str:
@@ -324,13 +426,18 @@ def format_rows(rows: Sequence[Mapping]) -> str:
     if not rows:
         return "no scores"
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
-    keys = list(dict.fromkeys((r["corpus"], r["measure"]) for r in rows))
-    values = {(r["corpus"], r["measure"], r["metric"]): r["value"] for r in rows}
-    queries = {(r["corpus"], r["measure"]): r["n_queries"] for r in rows}
+    def key(r: Mapping) -> tuple[str, str]:
+        scope = r.get("image_scope") or r["corpus"]
+        return (r["corpus"] if scope == r["corpus"] else f"{r['corpus']} within {scope}", r["measure"])
+
+    keys = list(dict.fromkeys(key(r) for r in rows))
+    values = {(*key(r), r["metric"]): r["value"] for r in rows}
+    queries = {key(r): r["n_queries"] for r in rows}
+    cwidth = max(len("corpus"), *(len(c) for c, _ in keys))
     width = max(len("measure"), *(len(m) for _, m in keys))
-    lines = [f"{'corpus':<10} {'measure':<{width}} " + " ".join(f"{m:>12}" for m in metrics) + f" {'queries':>8}"]
+    lines = [f"{'corpus':<{cwidth}} {'measure':<{width}} " + " ".join(f"{m:>12}" for m in metrics) + f" {'queries':>8}"]
     for corpus, measure in keys:
         cells = " ".join(f"{values[(corpus, measure, m)]:>12.4f}" if (corpus, measure, m) in values else f"{'':>12}"
                          for m in metrics)
-        lines.append(f"{corpus:<10} {measure:<{width}} {cells} {queries[(corpus, measure)]:>8}")
+        lines.append(f"{corpus:<{cwidth}} {measure:<{width}} {cells} {queries[(corpus, measure)]:>8}")
     return "\n".join(lines)

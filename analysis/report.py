@@ -28,6 +28,7 @@ from typing import Any
 
 import duckdb
 
+from analysis import evaluate as ev
 from analysis import figures, note
 from semspace import db
 from semspace.errors import SemspaceError
@@ -461,14 +462,18 @@ def corpus_blocks(con: duckdb.DuckDBPyConnection, corpus_row: dict[str, Any], ou
     return blocks
 
 
-def evaluation_section(con: duckdb.DuckDBPyConnection, corpora: Sequence[str]) -> list[Block]:
-    """Every (corpus, measure) score of `python -m analysis evaluate`, best mAP@R first."""
+def evaluation_section(con: duckdb.DuckDBPyConnection, corpora: Sequence[str], image_id: int) -> list[Block]:
+    """Every (corpus, measure) score of `python -m analysis evaluate`, best mAP@R first: one table
+    over all images, one per narrower image scope (`--within`); then one image's positives beside
+    its neighbours under each measure."""
     blocks: list[Block] = [Heading(2, "Agreement with people: ECCV Caption", anchor="evaluation")]
     if not _table_exists(con, "main", "evaluation_scores"):
         return blocks + [Para("Not computed: run `python -m analysis evaluate` (and `--dense` for the "
                               "sentence-embedding baseline).")]
-    rows = _rows(con, """
-        select corpus, measure, max(n_queries) as n_queries,
+    columns = {r[0] for r in con.execute("describe main.evaluation_scores").fetchall()}
+    scope = "coalesce(image_scope, corpus)" if "image_scope" in columns else "corpus"
+    rows = _rows(con, f"""
+        select corpus, {scope} as image_scope, measure, max(n_queries) as n_queries,
                max(value) filter (where metric = 'map_at_r') as map_at_r,
                max(value) filter (where metric = 'r_precision') as r_precision,
                max(value) filter (where metric = 'recall_at_1') as recall_at_1,
@@ -476,7 +481,7 @@ def evaluation_section(con: duckdb.DuckDBPyConnection, corpora: Sequence[str]) -
                max(value) filter (where metric = 'recall_at_10') as recall_at_10
         from main.evaluation_scores
         where benchmark = 'eccv_caption' and list_contains(?, corpus)
-        group by corpus, measure
+        group by all
         order by map_at_r desc nulls last, corpus, measure""", [list(corpora)])
     if not rows:
         return blocks + [Para("No scores for these corpora: run `python -m analysis evaluate --corpus NAME`.")]
@@ -484,14 +489,72 @@ def evaluation_section(con: duckdb.DuckDBPyConnection, corpora: Sequence[str]) -
     def fmt(value: Any) -> str:
         return "—" if value is None else f"{value:.3f}"
 
+    def table(scoped: list[dict[str, Any]]) -> Table:
+        return Table(
+            ["corpus", "measure", "queries", "mAP@R", "R-Precision", "R@1", "R@5", "R@10"],
+            [[r["corpus"], r["measure"], _int(r["n_queries"]), fmt(r["map_at_r"]), fmt(r["r_precision"]),
+              fmt(r["recall_at_1"]), fmt(r["recall_at_5"]), fmt(r["recall_at_10"])] for r in scoped],
+            numeric={2, 3, 4, 5, 6, 7})
+
     blocks.append(Para("Image→image retrieval of the images whose captions people verified as also describing "
                        "the query (ECCV Caption), every other image ranked by the measure (ties by smaller id). "
-                       "The note reports no such figure."))
-    blocks.append(Table(
-        ["corpus", "measure", "queries", "mAP@R", "R-Precision", "R@1", "R@5", "R@10"],
-        [[r["corpus"], r["measure"], _int(r["n_queries"]), fmt(r["map_at_r"]), fmt(r["r_precision"]),
-          fmt(r["recall_at_1"]), fmt(r["recall_at_5"]), fmt(r["recall_at_10"])] for r in rows],
-        numeric={2, 3, 4, 5, 6, 7}))
+                       "The note reports no such figure. A `-nostop` corpus is its base corpus without stop "
+                       "words; `minilm_l6_cosine` is the dense sentence-embedding baseline."))
+    scopes = sorted({r["image_scope"] for r in rows if r["image_scope"] != r["corpus"]})
+    own = [r for r in rows if r["image_scope"] == r["corpus"] and r["corpus"] not in scopes]
+    if own:
+        blocks.append(table(own))
+    for name in scopes:
+        # every corpus ranked among `name`'s images, `name`'s own scores included
+        scoped = [r for r in rows if r["image_scope"] == name]
+        size = _one(con, "select count(*) as n from set_sizes where corpus = ?", [name])
+        blocks.append(Heading(3, f"Within the images of {name}", anchor=f"evaluation-within-{_slug(name)}"))
+        blocks.append(Para(f"The same retrieval among only the {_int(size and size['n'])} images corpus {name} "
+                           "covers (`python -m analysis evaluate --within " + name + "`): queries, positives and "
+                           "candidates all inside them, so the corpora below are compared on the same images. "
+                           "With few queries these scores are coarse."))
+        blocks.append(table(scoped))
+    blocks += evaluation_example(con, [r for r in own if r["measure"] in ev.MEASURES], image_id)
+    return blocks
+
+
+def evaluation_example(con: duckdb.DuckDBPyConnection, scored: list[dict[str, Any]], image_id: int) -> list[Block]:
+    """One image's ECCV positives beside its 10 nearest images under each evaluated (corpus, set
+    measure): image ``image_id`` when it is an ECCV Caption query, else the first query after it."""
+    if not scored:
+        return []
+    corpus = scored[0]["corpus"]
+    positives = ev.eccv_positives(*ev.load_eccv())
+    shown, note_text = image_id, ""
+    found = ev.image_positives(con, corpus, image_id, positives)
+    if found is None:
+        queries = ev.query_images(con, corpus, positives)
+        later = [q for q in queries if q > image_id] or queries
+        if not later:
+            return []
+        shown = later[0]
+        found = ev.image_positives(con, corpus, shown, positives) or []
+        note_text = (f"Image {image_id} is not one of ECCV Caption's query images, so people verified no "
+                     f"positives for it; image {shown} is the first query after it. ")
+    dataset = _one(con, "select dataset from corpora where corpus = ?", [corpus])
+    captions = _captions(con, dataset["dataset"], [shown, *found]) if dataset else {}
+    blocks: list[Block] = [
+        Heading(3, f"Image {shown}: its positives and its neighbours", anchor="evaluation-example"),
+        Para(note_text + f"Image {shown} (“{(captions.get(shown) or [''])[0]}”) has {len(found)} positive(s): "
+             + ", ".join(f"{i} (“{(captions.get(i) or [''])[0]}”)" for i in found) + ". Its 10 nearest images "
+             "under each measure, positives marked ✓:"),
+    ]
+    table_rows = []
+    for r in scored:
+        try:
+            near = ev.image_neighbours(con, r["corpus"], r["measure"], shown, k=10)
+        except (SemspaceError, duckdb.Error):
+            continue
+        marked = [f"{i}{' ✓' if i in found else ''}" for i, _ in near]
+        table_rows.append([r["corpus"], r["measure"], _int(sum(i in found for i, _ in near)), ", ".join(marked)])
+    if table_rows:
+        blocks.append(Table(["corpus", "measure", "positives in top 10", "nearest 10 (✓ positive)"], table_rows,
+                            numeric={2}))
     return blocks
 
 
@@ -519,7 +582,7 @@ def document(con: duckdb.DuckDBPyConnection, database: Path, out_dir: Path, corp
         blocks.append(Para(f"Figure left out: {exc}"))
     for row in rows:
         blocks += corpus_blocks(con, row, out_dir, image_id, coco and coco["n_distinct_tokens"], timings)
-    blocks += evaluation_section(con, names)
+    blocks += evaluation_section(con, names, image_id)
     return blocks
 
 

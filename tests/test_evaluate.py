@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from analysis import evaluate as ev
+from semspace.errors import SemspaceError
 
 
 def test_metrics_of_hand_made_rankings() -> None:
@@ -159,7 +160,78 @@ def test_write_replaces_one_corpus(tmp_path: Path) -> None:
         kept = con.execute("select measure, metric, value from main.evaluation_scores where corpus = 'a' "
                            "order by measure, metric").fetchall()
     assert kept == [("jaccard", "map_at_r", 0.3), ("overlap", "map_at_r", 0.9), ("overlap", "r_precision", 0.9)]
-    assert columns == ["corpus", "measure", "benchmark", "metric", "value", "n_queries", "computed_at"]
+    assert columns == ["corpus", "image_scope", "measure", "benchmark", "metric", "value", "n_queries", "computed_at"]
+
+
+def test_write_keeps_each_image_scope_and_upgrades_an_older_table(tmp_path: Path) -> None:
+    """Scores of a corpus within another's images sit beside its own; a table written before
+    image_scope existed gains the column, its rows scoped to their corpus."""
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("create table main.evaluation_scores (corpus varchar, measure varchar, benchmark varchar, "
+                    "metric varchar, value double, n_queries integer, computed_at timestamp)")
+        con.execute("insert into main.evaluation_scores values ('a', 'jaccard', 'eccv_caption', 'map_at_r', 0.1, 3, now())")
+        ev.write(con, "a", [{**row, "image_scope": "run"} for row in _rows("a", 0.5)])
+        got = con.execute("select image_scope, metric, value from main.evaluation_scores order by all").fetchall()
+        ev.write(con, "a", _rows("a", 0.2))  # scope a: replaces the old row, keeps scope run
+        again = con.execute("select image_scope, metric, value from main.evaluation_scores order by all").fetchall()
+    assert got == [("a", "map_at_r", 0.1), ("run", "map_at_r", 0.5), ("run", "r_precision", 0.5)]
+    assert again == [("a", "map_at_r", 0.2), ("a", "r_precision", 0.2), ("run", "map_at_r", 0.5), ("run", "r_precision", 0.5)]
+
+
+def _add_subset_corpus(path: Path, corpus: str, dataset: str, image_ids: list[int]) -> None:
+    with duckdb.connect(str(path)) as con:
+        con.execute("insert into corpora values (?, ?)", [corpus, dataset])
+        con.executemany("insert into set_sizes values (?, ?, 1)", [[corpus, i] for i in image_ids])
+
+
+def test_within_ranks_only_the_images_another_corpus_covers(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    _tiny_warehouse(db)
+    _add_subset_corpus(db, "sub", "d", [0, 2, 3])
+    _add_subset_corpus(db, "elsewhere", "e", [0])
+    _add_subset_corpus(db, "wider", "d", [0, 7])
+    # query image 0, positive 3; image 1 ({a,b,c}, the nearest under every measure) is not in sub:
+    # among 2 and 3 the positive comes first (see test_compute_on_a_tiny_warehouse)
+    with duckdb.connect(str(db), read_only=True) as con:
+        within = ev.compute(con, "tiny", measures=["symmetric_difference", "jaccard"], positives={100: {103}},
+                            within="sub")
+        everywhere = ev.compute(con, "tiny", measures=["jaccard"], positives={100: {103}})
+        with pytest.raises(SemspaceError, match="dataset 'e'"):
+            ev.compute(con, "tiny", positives={100: {103}}, within="elsewhere")
+        with pytest.raises(SemspaceError, match="1 image.*'tiny' lacks"):
+            ev.compute(con, "tiny", positives={100: {103}}, within="wider")
+        with pytest.raises(SemspaceError, match="no corpus 'nope'"):
+            ev.compute(con, "tiny", positives={100: {103}}, within="nope")
+    assert {(r["image_scope"], r["metric"], r["value"]) for r in within if r["metric"] == "map_at_r"} == {("sub", "map_at_r", 1.0)}
+    assert [r["value"] for r in everywhere if r["metric"] == "map_at_r"] == [0.0]
+    assert everywhere[0]["image_scope"] == "tiny"
+
+
+def test_one_images_neighbours_follow_the_full_ranking(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    _tiny_warehouse(db)
+    with duckdb.connect(str(db), read_only=True) as con:
+        ids, _ = ev.load_images(con, "tiny")
+        for measure, (_, larger_is_closer) in ev.MEASURES.items():
+            matrix = ev.load_measure(con, "tiny", measure, ids)
+            for image in range(4):
+                row = np.delete(matrix[image], image)
+                others = np.delete(ids, image)
+                order = ev.rank(row[None, :], others, larger_is_closer)[0]
+                got = ev.image_neighbours(con, "tiny", measure, image, k=3)
+                assert [i for i, _ in got] == others[order].tolist(), (measure, image)
+                assert [v for _, v in got] == pytest.approx(row[order].tolist())
+        assert ev.image_neighbours(con, "tiny", "jaccard", 0, k=1) == [(1, pytest.approx(2 / 3))]
+
+
+def test_one_images_positives(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    _tiny_warehouse(db)
+    positives = {100: {101, 103, 999}, 101: {100}}  # 999: not in the corpus
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert ev.image_positives(con, "tiny", 0, positives) == [1, 3]
+        assert ev.image_positives(con, "tiny", 2, positives) is None  # not a query
+        assert ev.query_images(con, "tiny", positives) == [0, 1]
 
 
 def test_evaluate_writes_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

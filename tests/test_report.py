@@ -318,3 +318,31 @@ def test_evaluation_scores_get_their_section(tiny: Path, tmp_path: Path) -> None
     section = markdown[markdown.index("## Agreement with people"):]
     assert "| coco | jaccard | 42 | 0.123 | 0.123 |" in section
     assert section.index("jaccard") < section.index("symmetric\\_difference")  # best mAP@R first
+
+
+def test_evaluation_within_a_scope_and_one_images_positives(tiny: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scores within another corpus's images get a table of their own; the example image (100 here,
+    not a query) gives way to the first query after it, whose positives are marked among its
+    neighbours exactly where image_pairs ranks them."""
+    from analysis import evaluate as ev
+
+    # ECCV stand-in: query 1725 (COCO 27570) has positives 82 and 4065; image 100 is no query
+    monkeypatch.setattr(ev, "load_eccv", lambda: ({"27570": [1, 2]}, {"1": [507065], "2": [286981]}))
+    with duckdb.connect(str(tiny)) as con:
+        rows = ev.compute(con, "coco", measures=["jaccard", "symmetric_difference"])
+        ev.write(con, "coco", rows)
+        ev.write(con, "coco", [{**r, "image_scope": "other", "n_queries": 7} for r in rows])
+        jaccard = ev.image_neighbours(con, "coco", "jaccard", 1725, k=10)
+    markdown = (report.build(tiny, out_dir=tmp_path / "r").parent / "report.md").read_text(encoding="utf-8")
+    section = markdown[markdown.index("## Agreement with people"):]
+    assert "### Within the images of other" in section
+    within = section[section.index("### Within the images of other"):]
+    assert "| coco | jaccard | 7 |" in within and "| coco | jaccard | 1 |" not in within
+    assert "| coco | jaccard | 1 |" in section[:section.index("### Within")]
+    example = section[section.index("### Image 1725"):]
+    assert "Image 100 is not one of ECCV Caption's query images" in example
+    assert "has 2 positive(s): 82 " in example
+    marked = ", ".join(f"{i}{' ✓' if i in (82, 4065) else ''}" for i, _ in jaccard)
+    hits = sum(i in (82, 4065) for i, _ in jaccard)
+    assert f"| coco | jaccard | {hits} | {marked} |" in example
