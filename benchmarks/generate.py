@@ -16,9 +16,11 @@ medians, associations per second and the batched/one-at-a-time ratio. Models:
   (7B parameters, bfloat16) with random weights, built on the GPU: the note's model size and
   hardware without its weights (random weights never say end-of-text: every answer uses the budget).
 
-Rows: the pipeline; the batched backend with transformers' own sampler (isolates batching); the
-batched backend as it runs (top-k sampler, :class:`generate.backends.hf.TopKSampler`). The batched
-side gets the prompts in the order a run batches them (longest first).
+Rows: the pipeline; the batched backend with transformers' own sampler and no shared-prefix cache
+(isolates batching); the batched backend with the top-k sampler (:class:`generate.backends.hf.TopKSampler`)
+but no prefix cache; the batched backend as it runs (top-k sampler and the shared-prefix cache).
+The batched side gets the prompts in the order a run batches them (longest first). The modes take
+turns within each repeat, so that a change of load on the machine reaches all of them.
 
 Run from anywhere: ``python benchmarks/generate.py --help``. Loading SmolLM2's GGUF file takes
 ~30–40 s on two cores (not timed).
@@ -124,28 +126,33 @@ def batched(backend: TransformersBackend, prompts: list[str], params: Generation
 
 
 def bench(name: str, backend: TransformersBackend, prompts: list[str], args: argparse.Namespace) -> list[Result]:
+    """Every mode once per repeat, in turn (so that a load change on the machine hits all modes
+    alike), after one untimed warm-up of each; medians over the repeats."""
     params = GenerationParams(max_new_tokens=args.max_new_tokens, max_length=None, seed=0)
     # the batched side sees the prompts as a run batches them: longest first (generate.chain)
     ordered = sorted(prompts, key=len, reverse=True)
-    results = []
-    one_at_a_time(backend, prompts[:2], params)  # warm-up
-    seconds, tokens = [], 0
+    modes = [("pipeline, one prompt per call (the note)", None, 1, True)]
+    modes += [("batched backend, transformers' sampler, no prefix cache", "hf", args.batch_sizes[0], False)]
+    modes += [("batched backend, no prefix cache", "topk", size, False) for size in args.batch_sizes[-1:]]
+    modes += [("batched backend", "topk", size, True) for size in args.batch_sizes]
+
+    def run(mode: tuple, subset: list[str], batch_prompts: list[str]) -> tuple[float, int]:
+        _, sampler, size, prefix = mode
+        if sampler is None:
+            return one_at_a_time(backend, subset, params)
+        backend.sampler, backend.prefix_cache = sampler, prefix
+        return batched(backend, batch_prompts, params, size)
+
+    for mode in modes:  # warm-up
+        run(mode, prompts[:2], ordered[:mode[2]])
+    seconds: dict[int, list[float]] = {i: [] for i in range(len(modes))}
+    tokens: dict[int, int] = {}
     for _ in range(args.repeats):
-        s, tokens = one_at_a_time(backend, prompts, params)
-        seconds.append(s)
-    results.append(Result(name, "pipeline, one prompt per call (the note)", 1, len(prompts), seconds, tokens))
-    modes = [("hf", args.batch_sizes[0])] + [("topk", size) for size in args.batch_sizes]
-    for sampler, size in modes:
-        backend.sampler = sampler
-        batched(backend, ordered[:size], params, size)  # warm-up
-        seconds = []
-        for _ in range(args.repeats):
-            s, tokens = batched(backend, ordered, params, size)
-            seconds.append(s)
-        label = "batched backend" + (", transformers' sampler" if sampler == "hf" else "")
-        results.append(Result(name, label, size, len(prompts), seconds, tokens))
-    backend.sampler = "topk"
-    return results
+        for i, mode in enumerate(modes):
+            s, tokens[i] = run(mode, prompts, ordered)
+            seconds[i].append(s)
+    backend.sampler, backend.prefix_cache = "topk", True
+    return [Result(name, mode[0], mode[2], len(prompts), seconds[i], tokens[i]) for i, mode in enumerate(modes)]
 
 
 def table(results: list[Result]) -> str:
@@ -155,7 +162,7 @@ def table(results: list[Result]) -> str:
     ]
     base: dict[str, float] = {}
     for r in results:
-        if r.batch_size == 1:
+        if r.batch_size == 1 and r.model not in base:
             base[r.model] = r.per_second
         ratio = r.per_second / base[r.model]
         lines.append(
@@ -173,10 +180,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 32], help="default: 16 32")
     p.add_argument("--max-new-tokens", type=int, default=32, help="budget per association (default 32)")
     p.add_argument("--repeats", type=int, default=3, help="timed passes per mode (default 3; medians)")
-    p.add_argument("--smollm2-prompts", type=int, default=16, help="associations per pass for smollm2 (default 16)")
+    p.add_argument("--smollm2-prompts", type=int, default=32, help="associations per pass for smollm2 (default 32)")
     p.add_argument("--falcon-7b-prompts", type=int, default=32, help="associations per pass for falcon-7b-random")
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's choice, one per core); on a busy machine fewer "
+                        "threads than cores keep small batch-1 steps from waiting on a descheduled thread")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     transformers.logging.set_verbosity_error()  # the pipeline warns on every call (max_length vs max_new_tokens)
 
     prompts_all = [prompt(c) for c in captions(args.captions, max(args.prompts, args.smollm2_prompts, args.falcon_7b_prompts))]
@@ -196,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: loaded in {time.perf_counter() - started:.1f} s on {backend.device} ({backend.dtype})",
                   file=sys.stderr)
             sizes = [s for s in args.batch_sizes if s <= n] or [n]
-            results.extend(bench(name, backend, prompts_all[:n], argparse.Namespace(**{**vars(args), "batch_sizes": sizes})))
+            model_results = bench(name, backend, prompts_all[:n], argparse.Namespace(**{**vars(args), "batch_sizes": sizes}))
+            print(table(model_results), file=sys.stderr, flush=True)  # each model's rows as soon as they exist
+            results.extend(model_results)
             backend.close()
     device = torch.cuda.get_device_name() if torch.cuda.is_available() and args.device != "cpu" else "CPU"
     print(f"{device}; torch {torch.__version__}, {torch.get_num_threads()} threads; max_new_tokens={args.max_new_tokens}, "

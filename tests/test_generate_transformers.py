@@ -57,6 +57,30 @@ def test_batched_greedy_equals_one_prompt_at_a_time(backend: TransformersBackend
         assert "What do you associate" not in g.text  # never the prompt
 
 
+def test_shared_prefix_cache_gives_the_same_tokens(tiny_falcon: Path) -> None:
+    """The prompts' shared instruction is computed once and copied into each row: greedy and seeded
+    sampled outputs are those of plain left-padded batches, token for token."""
+    cached = TransformersBackend(str(tiny_falcon), device="cpu")
+    plain = TransformersBackend(str(tiny_falcon), device="cpu", prefix_cache=False)
+    rows = cached.tokenizer([cached.format(p) for p in PROMPTS], add_special_tokens=False)["input_ids"]
+    instruction = cached.tokenizer(generate.prompt(""), add_special_tokens=False)["input_ids"]
+    shared = cached.shared_prefix(rows)
+    assert shared >= len(instruction) - 1 >= cached.MIN_SHARED_PREFIX  # the instruction, maybe less its last piece
+    assert "cache" in cached._inputs(rows) or "past_key_values" in cached._inputs(rows)
+    assert set(plain._inputs(rows)) == {"input_ids", "attention_mask"}
+    for params in (GenerationParams(max_new_tokens=12, max_length=None, do_sample=False),
+                   GenerationParams(max_new_tokens=12, max_length=None, seed=7),
+                   GenerationParams(max_length=max(map(len, rows)) + 5)):
+        assert cached.generate(PROMPTS, params) == plain.generate(PROMPTS, params)
+    first = cached._prefix
+    cached.generate(PROMPTS[::-1], GenerationParams(max_new_tokens=2, max_length=None))
+    assert cached._prefix is first  # the same prefix: its cache is reused, not recomputed
+    # no shared prefix worth a pass: plain batches
+    assert cached.shared_prefix([[1, 2, 3], [1, 2, 4]]) == 2 < cached.MIN_SHARED_PREFIX
+    assert cached.shared_prefix([[5, 6], [5, 6, 7]]) == 1  # each row keeps a token of its own
+    assert cached.shared_prefix([[5, 6, 7]]) == 0
+
+
 def test_seeded_sampling_is_reproducible(backend: TransformersBackend) -> None:
     params = GenerationParams(max_new_tokens=8, max_length=None, seed=123)
     first = backend.generate(PROMPTS, params)

@@ -11,6 +11,14 @@ the same distribution as transformers' own warpers (temperature, then top-k, the
 row and step; on a CPU that sampling was most of the time of a small model with Falcon's 65k
 vocabulary. ``sampler="hf"`` keeps transformers' own (also used when top-k is off).
 
+Shared-prefix caching: the prompts of one call usually begin with the same tokens (the note's
+instruction, and with ``--chat`` the template's system turn: 42 of SmolLM2's ~62 round-1 tokens).
+That prefix is run through the model once, its key/value cache kept (and reused by later calls
+with the same prefix) and copied into every row; each row then feeds only its own suffix, padded
+between prefix and suffix (the attention mask hides the padding, position ids follow the mask, so
+every real token keeps its position). Outputs are the same tokens as without it (a test checks it);
+``prefix_cache=False`` turns it off.
+
 Seeded sampling: ``torch.manual_seed(params.seed)`` right before ``generate``, so the same prompts in
 the same batch, on the same device, dtype and library versions, give the same tokens (bitwise on
 CPU; on a GPU as far as its kernels are deterministic). A prompt's text depends on its batch-mates
@@ -19,6 +27,8 @@ CPU; on a GPU as far as its kernels are deterministic). A prompt's text depends 
 
 from __future__ import annotations
 
+import copy
+import inspect
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -126,9 +136,12 @@ class TopKSampler:
 class TransformersBackend:
     """``AutoTokenizer`` + ``AutoModelForCausalLM.from_pretrained(model)``; ``chat`` wraps each
     prompt as the user message of the model's chat template (``add_generation_prompt=True``).
-    ``sampler``: ``topk`` (:class:`TopKSampler`, when top-k is on) or ``hf`` (transformers' own)."""
+    ``sampler``: ``topk`` (:class:`TopKSampler`, when top-k is on) or ``hf`` (transformers' own).
+    ``prefix_cache``: compute the prompts' shared leading tokens once (see the module's text)."""
 
     name = "transformers"
+    # a shared prefix shorter than this is not worth a separate forward pass
+    MIN_SHARED_PREFIX = 8
 
     def __init__(
         self,
@@ -138,6 +151,7 @@ class TransformersBackend:
         device: str = "auto",
         dtype: str = "auto",
         sampler: str = "topk",
+        prefix_cache: bool = True,
     ) -> None:
         _import_torch()
         from transformers import AutoModelForCausalLM
@@ -157,27 +171,34 @@ class TransformersBackend:
             raise SemspaceError(
                 f"cannot load model {source.model!r}: {_one_line(exc)}; {load_failure_hint(source.path)}"
             ) from exc
-        self._setup(loaded.to(device), tokenizer, source, source.chat if chat is None else chat, sampler)
+        self._setup(loaded.to(device), tokenizer, source, source.chat if chat is None else chat, sampler, prefix_cache)
         log.info("loaded %s on %s (%s)", self.model_source, self.device, str(self.dtype).removeprefix("torch."))
 
     @classmethod
     def from_loaded(
         cls, model: Any, tokenizer: Any, *, name: str = "loaded model", chat: bool = False, sampler: str = "topk",
-        device: str | None = None,
+        device: str | None = None, prefix_cache: bool = True,
     ) -> TransformersBackend:
         """Wrap a model and tokenizer already in memory (benchmarks; models built in code);
         ``device``: move the model there first (default: where it is)."""
         if device is not None:
             model = model.to(pick_device(device))
         backend = cls.__new__(cls)
-        backend._setup(model, tokenizer, ModelSource(model=name, path=name, description=name), chat, sampler)
+        backend._setup(model, tokenizer, ModelSource(model=name, path=name, description=name), chat, sampler,
+                       prefix_cache)
         return backend
 
-    def _setup(self, model: Any, tokenizer: Any, source: ModelSource, chat: bool, sampler: str) -> None:
+    def _setup(self, model: Any, tokenizer: Any, source: ModelSource, chat: bool, sampler: str,
+               prefix_cache: bool = True) -> None:
         if sampler not in ("topk", "hf"):
             raise SemspaceError(f"sampler must be 'topk' or 'hf', not {sampler!r}")
         self._torch = _import_torch()
         self.source, self.chat, self.sampler = source, chat, sampler
+        self.prefix_cache = prefix_cache
+        self._prefix: tuple[tuple[int, ...], Any] | None = None  # (token ids, their key/value cache)
+        # transformers 5.x renamed generate's and forward's past_key_values to cache
+        forward = inspect.signature(type(model).forward).parameters
+        self._cache_kwarg = "cache" if "cache" in forward else "past_key_values"
         self.model, self.tokenizer = model, tokenizer
         self.device, self.dtype = str(model.device), model.dtype
         model.eval()
@@ -214,9 +235,10 @@ class TransformersBackend:
         from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
         texts = [self.format(p) for p in prompts]
-        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        width = enc["input_ids"].shape[1]
-        lengths = enc["attention_mask"].sum(dim=1).tolist()
+        rows = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        lengths = [len(r) for r in rows]
+        inputs = self._inputs(rows)
+        width = inputs["input_ids"].shape[1]
         budgets = [params.budget(int(n)) for n in lengths]
         budget_tensor = torch.tensor(budgets, device=self.device)
 
@@ -243,7 +265,7 @@ class TransformersBackend:
             kwargs.update(temperature=None, top_k=None, top_p=None)
         torch.manual_seed(params.seed)
         with torch.inference_mode():
-            out = self.model.generate(**enc, **kwargs)
+            out = self.model.generate(**inputs, **kwargs)
         new_tokens = out[:, width:].tolist()
         results = []
         eos = set(self.eos_ids)
@@ -260,7 +282,52 @@ class TransformersBackend:
             results.append(Generation(text=text, n_new_tokens=len(kept), finish_reason=reason, max_new_tokens=budget))
         return results
 
+    def shared_prefix(self, rows: Sequence[Sequence[int]]) -> int:
+        """How many leading tokens every row shares, leaving each row at least one of its own."""
+        if len(rows) < 2:
+            return 0
+        limit = min(len(r) for r in rows) - 1
+        first = rows[0]
+        n = 0
+        while n < limit and all(r[n] == first[n] for r in rows):
+            n += 1
+        return n
+
+    def _prefix_cache_of(self, prefix: tuple[int, ...]) -> Any:
+        """The key/value cache of ``prefix`` (one row), computed once per distinct prefix."""
+        if self._prefix is None or self._prefix[0] != prefix:
+            from transformers import DynamicCache
+
+            torch = self._torch
+            with torch.inference_mode():
+                out = self.model(torch.tensor([prefix], device=self.device), use_cache=True,
+                                 **{self._cache_kwarg: DynamicCache(config=self.model.config)})
+            self._prefix = (prefix, getattr(out, "cache", None) or out.past_key_values)
+        return self._prefix[1]
+
+    def _inputs(self, rows: list[list[int]]) -> dict[str, Any]:
+        """``generate``'s inputs: left-padded rows, or with a shared prefix, the prefix, padding and
+        each row's suffix, with the prefix's cache copied into every row."""
+        torch = self._torch
+        pad = self.tokenizer.pad_token_id
+        shared = self.shared_prefix(rows) if self.prefix_cache else 0
+        if shared < self.MIN_SHARED_PREFIX:
+            width = max(len(r) for r in rows)
+            ids = [[pad] * (width - len(r)) + r for r in rows]
+            mask = [[0] * (width - len(r)) + [1] * len(r) for r in rows]
+            return {"input_ids": torch.tensor(ids, device=self.device),
+                    "attention_mask": torch.tensor(mask, device=self.device)}
+        prefix = tuple(rows[0][:shared])
+        cache = copy.deepcopy(self._prefix_cache_of(prefix))
+        cache.batch_repeat_interleave(len(rows))
+        width = max(len(r) for r in rows) - shared
+        ids = [list(prefix) + [pad] * (width - len(r) + shared) + r[shared:] for r in rows]
+        mask = [[1] * shared + [0] * (width - len(r) + shared) + [1] * (len(r) - shared) for r in rows]
+        return {"input_ids": torch.tensor(ids, device=self.device),
+                "attention_mask": torch.tensor(mask, device=self.device), self._cache_kwarg: cache}
+
     def close(self) -> None:
+        self._prefix = None
         self.model = None
         if self.device.startswith("cuda"):
             self._torch.cuda.empty_cache()
