@@ -34,7 +34,7 @@
     {%- endif -%}
     {{ run_hooks(pre_hooks) }}
     {%- call statement('main') -%}
-        insert overwrite directory '{{ location | replace("\\", "\\\\") | replace("'", "\\'") }}'
+        insert overwrite directory '{{ spark_path(location) }}'
         using {{ format }}
         {%- if format == 'csv' %} options (header 'true'){% endif %}
         {{ compiled_code }}
