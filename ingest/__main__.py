@@ -1,4 +1,7 @@
-"""``python -m ingest [SOURCE]``: load captions into the warehouse's raw tables."""
+"""``python -m ingest [SOURCE]``: load captions into the warehouse's raw tables.
+
+``python -m ingest export-raw --out DIR [--images N]``: write those tables as Parquet (the input of
+the dbt ``spark`` target)."""
 
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m ingest",
         description="Load image captions into raw.images and raw.captions (one transaction; "
-        "re-ingesting a dataset name replaces its rows and nothing else).",
+        "re-ingesting a dataset name replaces its rows and nothing else). "
+        "`python -m ingest export-raw --out DIR` writes the raw tables as Parquet (see its --help).",
     )
     p.add_argument(
         "source", nargs="?",
@@ -34,8 +38,41 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def export_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m ingest export-raw",
+        description="Write the warehouse's raw tables (datasets, images, captions and the association "
+        "tables) as Parquet, one folder per table (OUT/<table>/data.parquet), for engines that read files: "
+        "the dbt spark target registers these folders as its raw tables. Association tables that the "
+        "warehouse does not have yet are written empty.",
+    )
+    p.add_argument("--out", required=True, help="folder to write into (each table's folder is replaced)")
+    p.add_argument("--images", type=int, help="only the first N images of each dataset, with all their captions")
+    p.add_argument("--dataset", dest="datasets", action="append", help="only this dataset (repeatable)")
+    p.add_argument("--db", help=f"warehouse file (default: $SEMSPACE_DB or {db.DEFAULT_DB})")
+    return p
+
+
+def export_main(argv: list[str]) -> int:
+    from ingest.export import export_raw
+
+    args = export_parser().parse_args(argv)
+    try:
+        counts = export_raw(args.out, args.db, images=args.images, datasets=args.datasets)
+    except SemspaceError as exc:
+        message = " ".join(str(exc).split())
+        print(f"ingest export-raw: error: {message}", file=sys.stderr)
+        return 1
+    rows = ", ".join(f"{table} {n}" for table, n in counts.items())
+    print(f"exported the raw tables of {db.db_path(args.db)} to {args.out}: {rows}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["export-raw"]:
+        return export_main(argv[1:])
     args = parser().parse_args(argv)
     try:
         dataset = load(

@@ -106,7 +106,8 @@
 
 
 {#-
-  DuckDB: a hybrid of two kernels, summed.
+  The hybrid of two kernels, summed, shared by the engines that have 64-bit bit operations
+  (DuckDB, Spark); only building a mask bit differs (mask_bit, mask_zero).
   * Frequent tokens (the top 64 × pair_mask_words of each corpus by document frequency) become
     bits of a few 64-bit masks per image; the all-pairs cross join counts them with
     bit_count(a & b), a handful of CPU instructions per pair and no per-token rows.
@@ -115,6 +116,46 @@
   On COCO 5k this is several times faster than the plain self-join (benchmarks/pairs.py).
 -#}
 {% macro duckdb__pair_overlaps(token_sets, set_sizes) %}
+    {{- bitmask_pair_overlaps(token_sets, set_sizes) -}}
+{% endmacro %}
+
+{% macro spark__pair_overlaps(token_sets, set_sizes) %}
+    {{- bitmask_pair_overlaps(token_sets, set_sizes) -}}
+{% endmacro %}
+
+
+{#-
+  mask_bit(position): a 64-bit word with only bit `position` (0..63) set; mask_zero(): no bit set.
+  DuckDB: unsigned (1::bigint << 63 overflows there). Spark has no unsigned type: a signed bigint,
+  where bit 63 is the sign bit (shiftleft(1L, 63) = -2^63); bit_or, & and bit_count only look at
+  the bits, so the counts are the same.
+-#}
+{% macro mask_bit(position) -%}
+    {{ return(adapter.dispatch('mask_bit', 'semspace')(position)) }}
+{%- endmacro %}
+
+{% macro duckdb__mask_bit(position) -%}
+    (1::ubigint << ({{ position }})::ubigint)
+{%- endmacro %}
+
+{% macro spark__mask_bit(position) -%}
+    shiftleft(cast(1 as bigint), cast({{ position }} as int))
+{%- endmacro %}
+
+{% macro mask_zero() -%}
+    {{ return(adapter.dispatch('mask_zero', 'semspace')()) }}
+{%- endmacro %}
+
+{% macro duckdb__mask_zero() -%}
+    0::ubigint
+{%- endmacro %}
+
+{% macro spark__mask_zero() -%}
+    cast(0 as bigint)
+{%- endmacro %}
+
+
+{% macro bitmask_pair_overlaps(token_sets, set_sizes) %}
     {%- set n_words = pair_mask_words(token_sets, set_sizes) -%}
     with document_frequency as (
         select corpus_id, token, count(*) as n_images
@@ -144,9 +185,9 @@
             corpus_id,
             image_id,
             {%- for w in range(n_words) %}
-            bit_or(case when token_rank // 64 = {{ w }}
-                        then (1::ubigint << (token_rank % 64)::ubigint)
-                        else 0::ubigint end) as mask_{{ w }}{{ "," if not loop.last }}
+            bit_or(case when token_rank >= {{ 64 * w }} and token_rank < {{ 64 * (w + 1) }}
+                        then {{ mask_bit('token_rank % 64') }}
+                        else {{ mask_zero() }} end) as mask_{{ w }}{{ "," if not loop.last }}
             {%- endfor %}
         from ranked_tokens
         where token_rank < {{ 64 * n_words }}
@@ -159,7 +200,7 @@
             sizes.image_id,
             sizes.n_tokens,
             {%- for w in range(n_words) %}
-            coalesce(frequent_masks.mask_{{ w }}, 0::ubigint) as mask_{{ w }}{{ "," if not loop.last }}
+            coalesce(frequent_masks.mask_{{ w }}, {{ mask_zero() }}) as mask_{{ w }}{{ "," if not loop.last }}
             {%- endfor %}
         from {{ set_sizes }} as sizes
         left join frequent_masks

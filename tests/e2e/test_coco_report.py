@@ -51,10 +51,14 @@ def test_neighbours_of_image_100_in_the_notes_order(coco_report: Path) -> None:
 
 def test_figures_exist(coco_report: Path) -> None:
     out = coco_report.parent
-    for png in ("tokens_per_image.png", "coco/mds_map.png", "coco/pairs.png"):
+    # every corpus gets its pairs figure (coco and its stop-word-free variant coco-nostop), only
+    # coco has an MDS map (the fixture runs MDS for coco alone)
+    figures = ("tokens_per_image.png", "coco/mds_map.png", "coco/pairs.png", "coco-nostop/pairs.png")
+    for png in figures:
         path = out / png
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
         assert path.stat().st_size > 20_000
+    assert not (out / "coco-nostop" / "mds_map.png").exists()
     page = coco_report.read_text(encoding="utf-8")
-    assert page.count('src="data:image/png;base64,') == 3
+    assert page.count('src="data:image/png;base64,') == len(figures)
     assert not re.search(r"""src\s*=\s*["']?(https?:)?//""", page)

@@ -1,0 +1,5 @@
+{{ config(format='csv', location=export_location('corpora', 'csv')) }}
+
+select * from {{ ref('corpora') }}
+
+order by corpus
