@@ -319,10 +319,11 @@ def write(con: duckdb.DuckDBPyConnection, corpus: str, rows: list[dict]) -> None
     """Replace ``corpus``'s rows of main.evaluation_scores for the (image scope, measure) pairs in
     ``rows`` (a run of one measure keeps the others' scores), in one transaction. A table written
     before image_scope existed gains the column (its rows' scope is their corpus)."""
-    scopes = {r.get("image_scope") or r["corpus"] for r in rows}
+    rows = [{**r, "image_scope": r.get("image_scope") or r["corpus"]} for r in rows]
+    scopes = {r["image_scope"] for r in rows}
     table = pa.table({
         "corpus": pa.array([r["corpus"] for r in rows], pa.string()),
-        "image_scope": pa.array([r.get("image_scope") or r["corpus"] for r in rows], pa.string()),
+        "image_scope": pa.array([r["image_scope"] for r in rows], pa.string()),
         "measure": pa.array([r["measure"] for r in rows], pa.string()),
         "benchmark": pa.array([r["benchmark"] for r in rows], pa.string()),
         "metric": pa.array([r["metric"] for r in rows], pa.string()),
@@ -332,26 +333,15 @@ def write(con: duckdb.DuckDBPyConnection, corpus: str, rows: list[dict]) -> None
     })
     if any(r["corpus"] != corpus for r in rows):
         raise ValueError(f"rows of another corpus than {corpus!r}")
-    con.execute("begin transaction")
-    try:
-        con.register("new_evaluation_scores", table)
+    with db.transaction(con, {"new_evaluation_scores": table}):
         con.execute(f"create table if not exists main.{TABLE} as select * from new_evaluation_scores limit 0")
         con.execute(f"alter table main.{TABLE} add column if not exists image_scope varchar")
         con.execute(f"update main.{TABLE} set image_scope = corpus where image_scope is null")
         for scope in sorted(scopes):
-            measures = sorted({r["measure"] for r in rows if (r.get("image_scope") or r["corpus"]) == scope})
+            measures = sorted({r["measure"] for r in rows if r["image_scope"] == scope})
             con.execute(f"delete from main.{TABLE} where corpus = ? and image_scope = ? and list_contains(?, measure)",
                         [corpus, scope, measures])
         con.execute(f"insert into main.{TABLE} by name select * from new_evaluation_scores")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    finally:
-        try:
-            con.unregister("new_evaluation_scores")
-        except duckdb.Error:
-            pass
 
 
 def evaluate(database: str | os.PathLike[str] | None = None, corpus: str = "coco",

@@ -18,6 +18,7 @@ import pyarrow as pa
 import scipy.linalg
 import scipy.sparse.linalg
 
+from semspace import db
 from semspace.errors import SemspaceError
 
 log = logging.getLogger(__name__)
@@ -203,10 +204,8 @@ def write(con: duckdb.DuckDBPyConnection, result: MdsResult) -> None:
               "image_id": pa.array(result.image_ids.astype(np.int32))}
     coords.update({f"x{r + 1}": pa.array(result.coordinates[:, r]) for r in range(k)})
     tables = {"mds_spectrum": spectrum, "mds_eigenvalues": eigen, "mds_coordinates": pa.table(coords)}
-    con.execute("begin transaction")
-    try:
+    with db.transaction(con, {f"new_{name}": table for name, table in tables.items()}):
         for name, table in tables.items():
-            con.register(f"new_{name}", table)
             exists = con.execute(
                 "select count(*) from duckdb_tables() where schema_name = 'main' and table_name = ?", [name]
             ).fetchone()[0]
@@ -223,13 +222,3 @@ def write(con: duckdb.DuckDBPyConnection, result: MdsResult) -> None:
                 con.execute(f"create table main.{name} as select * from new_{name} limit 0")
             con.execute(f"delete from main.{name} where corpus = ?", [result.corpus])
             con.execute(f"insert into main.{name} select * from new_{name}")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    finally:
-        for name in tables:
-            try:
-                con.unregister(f"new_{name}")
-            except duckdb.Error:
-                pass

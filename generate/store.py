@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from semspace import db
 from semspace.errors import SemspaceError
 
 SCHEMA_SQL = """
@@ -173,26 +174,17 @@ def insert_associations(
     table = pa.table({
         col: pa.array([r[col] for r in rows], _ARROW_TYPES.get(col, pa.string())) for col in ASSOCIATION_COLUMNS
     })
-    con.execute("begin transaction")
-    try:
+    with db.transaction(con, {"new_associations": table},
+                        failure="storing a batch of associations failed, that batch was not stored"):
         ensure_schema(con)
         if new_run is not None:
             insert_run(con, new_run)
         if set_rounds is not None:
             update_run_rounds(con, *set_rounds)
-        con.register("new_associations", table)
         con.execute(
             f"insert into raw.associations ({', '.join(ASSOCIATION_COLUMNS)}, created_at) "
             f"select {', '.join(ASSOCIATION_COLUMNS)}, current_timestamp::timestamp from new_associations"
         )
-        con.execute("commit")
-    except BaseException as exc:
-        _rollback(con)
-        if isinstance(exc, duckdb.Error):
-            raise SemspaceError(f"storing a batch of associations failed, that batch was not stored: {exc}") from exc
-        raise
-    finally:
-        _unregister(con, "new_associations")
 
 
 def replace_tokens(
@@ -201,11 +193,10 @@ def replace_tokens(
 ) -> None:
     """One transaction: the run's rows of ``raw.association_tokens`` become exactly these."""
     table = pa.table({"image_id": pa.array(image_ids, pa.int32()), "token": pa.array(tokens, pa.string())})
-    con.execute("begin transaction")
-    try:
+    with db.transaction(con, {"new_tokens": table},
+                        failure=f"storing the tokens of run {run_id!r} failed, nothing was changed"):
         ensure_schema(con)
         con.execute("delete from raw.association_tokens where run_id = ?", [run_id])
-        con.register("new_tokens", table)
         con.execute(
             "insert into raw.association_tokens select distinct ?, ?, image_id, token from new_tokens", [run_id, dataset]
         )
@@ -213,25 +204,3 @@ def replace_tokens(
             "update raw.association_runs set tokenizer = ?, tokenization = ?, updated_at = current_timestamp::timestamp "
             "where run_id = ?", [tokenizer, tokenization, run_id],
         )
-        con.execute("commit")
-    except BaseException as exc:
-        _rollback(con)
-        if isinstance(exc, duckdb.Error):
-            raise SemspaceError(f"storing the tokens of run {run_id!r} failed, nothing was changed: {exc}") from exc
-        raise
-    finally:
-        _unregister(con, "new_tokens")
-
-
-def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    try:
-        con.execute("rollback")
-    except duckdb.Error:
-        pass  # a failed commit has already ended the transaction
-
-
-def _unregister(con: duckdb.DuckDBPyConnection, view: str) -> None:
-    try:
-        con.unregister(view)
-    except duckdb.Error:
-        pass

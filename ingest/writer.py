@@ -6,7 +6,7 @@ import pyarrow as pa
 import duckdb
 
 from ingest.records import Dataset
-from semspace.errors import SemspaceError
+from semspace import db
 
 SCHEMA_SQL = """
 create schema if not exists raw;
@@ -69,13 +69,11 @@ def _arrow(dataset: Dataset) -> tuple[pa.Table, pa.Table]:
 def write(con: duckdb.DuckDBPyConnection, dataset: Dataset) -> None:
     """Replace ``dataset.name``'s rows in the raw tables, in one transaction; other datasets are untouched."""
     image_table, caption_table = _arrow(dataset)
-    con.execute("begin transaction")
-    try:
+    views = {"new_images": image_table, "new_captions": caption_table}
+    with db.transaction(con, views, failure=f"writing dataset {dataset.name!r} failed, nothing was changed"):
         ensure_schema(con)
         for table in ("captions", "images", "datasets"):
             con.execute(f"delete from raw.{table} where dataset = ?", [dataset.name])
-        con.register("new_images", image_table)
-        con.register("new_captions", caption_table)
         con.execute(
             "insert into raw.images select ?, image_id, image_key, coco_id, file_name, url from new_images",
             [dataset.name],
@@ -88,18 +86,3 @@ def write(con: duckdb.DuckDBPyConnection, dataset: Dataset) -> None:
             "insert into raw.datasets values (?, ?, ?, ?, ?, current_timestamp::timestamp)",
             [dataset.name, dataset.source, dataset.format, len(dataset.images), dataset.n_captions],
         )
-        con.execute("commit")
-    except BaseException as exc:
-        try:
-            con.execute("rollback")
-        except duckdb.Error:
-            pass  # a failed commit has already ended the transaction
-        if isinstance(exc, duckdb.Error):
-            raise SemspaceError(f"writing dataset {dataset.name!r} failed, nothing was changed: {exc}") from exc
-        raise
-    finally:
-        for view in ("new_images", "new_captions"):
-            try:
-                con.unregister(view)
-            except duckdb.Error:
-                pass

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -53,3 +56,32 @@ def connect(
                 f"(a dbt run, a notebook or another ingest?); close it and try again. DuckDB said: {exc}"
             ) from exc
         raise SemspaceError(f"{target}: cannot open the warehouse: {exc}") from exc
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection, views: Mapping[str, Any] | None = None,
+                failure: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction around the block: ``views`` (name → Arrow table) registered for it and
+    unregistered after; commit at the end, rollback on any exception (a failed commit has already
+    ended the transaction, so a failing rollback is ignored). ``failure``: a DuckDB error becomes
+    ``SemspaceError(f"{failure}: {error}")``; other exceptions pass unchanged."""
+    con.execute("begin transaction")
+    try:
+        for name, table in (views or {}).items():
+            con.register(name, table)
+        yield con
+        con.execute("commit")
+    except BaseException as exc:
+        try:
+            con.execute("rollback")
+        except duckdb.Error:
+            pass
+        if failure is not None and isinstance(exc, duckdb.Error):
+            raise SemspaceError(f"{failure}: {exc}") from exc
+        raise
+    finally:
+        for name in views or {}:
+            try:
+                con.unregister(name)
+            except duckdb.Error:
+                pass
