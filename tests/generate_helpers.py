@@ -164,3 +164,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def fake_chain(caption: str, rounds: int, said: str = " {word} makes me think of scene {r} and memory{m}"
+               ) -> list[tuple[str, str, str]]:
+    """(input, generated, output) of each round of a made-up chain, as `python -m generate` stores
+    them: each round's output is its input plus the new text (``said`` with the input's first word
+    lowercased, the round r and r % 3 as m), so the last output holds the caption and every association."""
+    rows, text = [], caption
+    for r in range(1, rounds + 1):
+        generated = said.format(word=text.split()[0].lower(), r=r, m=r % 3)
+        rows.append((text, generated, text + generated))
+        text = text + generated
+    return rows

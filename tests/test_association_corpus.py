@@ -13,20 +13,10 @@ import pytest
 import ingest
 from generate import store
 from tests.dbt_helpers import SHARED_CAPTIONS, dbt
+from tests.generate_helpers import fake_chain
 
 RUN = "tiny-falcon"
 IMAGES = (0, 1, 2, 3, 5, 8)  # a subset, as with --images
-
-
-def fake_chain(caption: str, rounds: int) -> list[tuple[str, str, str]]:
-    """(input, generated, output) of each round, as the chain stores them: the output is the input
-    plus the new text, so the last round's output holds the caption and every association."""
-    rows, text = [], caption
-    for r in range(1, rounds + 1):
-        generated = f" {text.split()[0].lower()} makes me think of scene {r} and memory{r % 3}"
-        rows.append((text, generated, text + generated))
-        text = text + generated
-    return rows
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,7 @@ import pytest
 import ingest
 from generate import store
 from tests.dbt_helpers import REPO, SHARED_CAPTIONS, compiled_sql, dbt
+from tests.generate_helpers import fake_chain
 
 pytestmark = pytest.mark.spark
 
@@ -79,16 +80,6 @@ OTHER_CSV = (
 )
 
 
-def _chain(caption: str, rounds: int) -> list[tuple[str, str, str]]:
-    """(input, generated, output) per round, as python -m generate stores them."""
-    rows, text = [], caption
-    for r in range(1, rounds + 1):
-        generated = f" it's what {text.split()[0].lower()} brings to mind: scene {r}, memory{r % 3}"
-        rows.append((text, generated, text + generated))
-        text = text + generated
-    return rows
-
-
 def _add_association_run(db: Path, records: list[dict[str, Any]]) -> None:
     con = duckdb.connect(str(db))
     try:
@@ -100,7 +91,7 @@ def _add_association_run(db: Path, records: list[dict[str, Any]]) -> None:
         for image_id in ASSOCIATED:
             tokens: set[str] = set()
             for caption_index, caption in enumerate(records[image_id]["caption"]):
-                chain = _chain(caption, 3)
+                chain = fake_chain(caption, 3, said=" it's what {word} brings to mind: scene {r}, memory{m}")
                 for r, (text_in, generated, text_out) in enumerate(chain, start=1):
                     con.execute(
                         "insert into raw.associations (run_id, dataset, image_id, caption_index, round, model, "

@@ -87,6 +87,16 @@ class Generation:
     """The budget this prompt had (see :meth:`GenerationParams.budget`)."""
 
 
+def chat_format(tokenizer: Any, prompt: str, chat: bool) -> str:
+    """The text a local model sees: the prompt itself, or with ``chat`` the tokenizer's chat
+    template around it as the user's message, ready for the assistant's answer."""
+    if not chat:
+        return prompt
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+    )
+
+
 @runtime_checkable
 class Tokenizer(Protocol):
     """What :func:`generate.tokens.tokenize_run` needs of a tokenizer (a Hugging Face one fits)."""

@@ -33,7 +33,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from generate.backends.base import FINISH_LENGTH, FINISH_STOP, Generation, GenerationParams
+from generate.backends.base import FINISH_LENGTH, FINISH_STOP, Generation, GenerationParams, chat_format
 from generate.models import ModelSource, load_failure_hint, resolve
 from semspace.errors import SemspaceError
 
@@ -222,11 +222,7 @@ class TransformersBackend:
 
     def format(self, prompt: str) -> str:
         """The text the model sees: the prompt itself, or the chat template around it."""
-        if not self.chat:
-            return prompt
-        return self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-        )
+        return chat_format(self.tokenizer, prompt, self.chat)
 
     def generate(self, prompts: Sequence[str], params: GenerationParams) -> list[Generation]:
         if not prompts:

@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from generate.backends.base import Generation, GenerationParams
+from generate.backends.base import Generation, GenerationParams, chat_format
 from generate.models import ModelSource, load_failure_hint, resolve
 from semspace.errors import SemspaceError
 
@@ -43,11 +43,8 @@ class VLLMBackend:
         self.model_source = source.description or source.path
 
     def format(self, prompt: str) -> str:
-        if not self.chat:
-            return prompt
-        return self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-        )
+        """The text the model sees: the prompt itself, or the chat template around it."""
+        return chat_format(self.tokenizer, prompt, self.chat)
 
     def generate(self, prompts: Sequence[str], params: GenerationParams) -> list[Generation]:
         if not prompts:
