@@ -17,9 +17,9 @@ from semspace.errors import SemspaceError
 DEFAULTS = GenerationParams()
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = "python -m generate") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m generate",
+        prog=prog,
         description="The research note's LLM association chain: for each caption, 5 rounds of "
         "'What do you associate with ...' fed back into the model, stored round by round in "
         "raw.associations (resumable), then the distinct tokens per image in raw.association_tokens.",
@@ -83,6 +83,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def run_plan(args: argparse.Namespace) -> chain.RunPlan:
+    """The :class:`~generate.chain.RunPlan` of a parsed ``run`` command (``--db``, ``-v`` are not
+    part of it). Raises SemspaceError on a bad value, before anything is opened or loaded."""
+    images = chain.parse_images(args.images) if args.images is not None else None
+    params = _params(args)
+    return chain.RunPlan(
+        dataset=args.dataset, model=args.model, backend=args.backend, backend_options=_backend_options(args),
+        params=params, chat=args.chat, rounds=args.rounds, batch_size=args.batch_size, images=images,
+        limit=args.limit, run_id=args.run_id, tokenize=not args.no_tokens,
+    )
+
+
 def _params(args: argparse.Namespace) -> GenerationParams:
     max_length = args.max_length
     if max_length is None and args.max_new_tokens is None:
@@ -122,8 +134,8 @@ def _optional_tokenizer(name: str, explicit: bool) -> object | None:
         return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m generate") -> int:
+    args = parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     if not args.verbose:
         for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub"):
@@ -131,14 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "tokens":
             return _tokens(args)
-        images = chain.parse_images(args.images) if args.images is not None else None
-        params = _params(args)
-        options = _backend_options(args)
-        summary = chain.run(
-            args.db, dataset=args.dataset, model=args.model, backend=args.backend, backend_options=options,
-            params=params, chat=args.chat, rounds=args.rounds, batch_size=args.batch_size, images=images,
-            limit=args.limit, run_id=args.run_id, tokenize=not args.no_tokens,
-        )
+        summary = chain.run(run_plan(args), database=args.db)
     except SemspaceError as exc:
         message = " ".join(str(exc).split())
         print(f"generate: error: {message}", file=sys.stderr)

@@ -22,8 +22,8 @@ makes that guarantee while keeping length-sorted batches).
 Resume: the stored rows are the state. A caption's chain continues from its last stored round (the
 input of round r is the stored output of round r−1), batches already stored are skipped, and a
 batch is either stored whole or not at all (a kill in the middle loses at most the batch in flight,
-never half of it). Same arguments, same ``run_id``: no duplicate (the primary key would refuse one),
-no lost row.
+never half of it). Same :class:`RunPlan`, same ``run_id``: no duplicate (the primary key would
+refuse one), no lost row.
 
 Seeds: each batch's seed is derived from the run's seed, the round and the batch's captions
 (:func:`batch_seed`), recorded per row as ``sample_seed``. Guaranteed: the same run (model, params,
@@ -39,7 +39,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ from typing import Any
 import duckdb
 
 from generate import store
-from generate.backends import Backend, Generation, GenerationParams, make_backend
+from generate.backends import BACKENDS, Backend, Generation, GenerationParams, make_backend
 from generate.models import DEFAULT_MODEL, NAMED_MODELS, default_run_name
 from generate.tokens import TokenSummary, tokenize_run
 from semspace import db
@@ -227,51 +227,116 @@ def _check_same_run(existing: store.RunRecord, wanted: store.RunRecord) -> None:
         )
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything one run needs, checked on construction: what to generate (dataset, selection,
+    rounds), with which model and settings, and how (backend, batch size, tokens at the end).
+
+    A plan is a value: the same plan on the same warehouse continues the same run (see the module
+    docstring on resume). What exists only at run time (the warehouse path, a ready backend object,
+    the progress bar) is passed to :func:`run` beside it. Every bad value raises
+    :class:`~semspace.errors.SemspaceError` with one line naming the field by its command-line flag.
+    """
+
+    dataset: str = DEFAULT_DATASET
+    """The dataset of ``raw.captions`` whose captions are chained (``--dataset``); a run belongs to one."""
+    model: str = DEFAULT_MODEL
+    """Hub id, local folder or a named local model (``--model``, e.g. ``smollm2``); stored under its
+    named model's full name when it is one."""
+    backend: str = "transformers"
+    """The backend to build by name (``--backend``: one of :data:`generate.backends.BACKENDS`). When
+    :func:`run` is handed a ready backend object instead, that object's ``name`` is what is stored."""
+    backend_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    """Keyword arguments for building the backend (device, dtype; base_url, api_key, concurrency ...;
+    ``chat`` is added from :attr:`chat`). Unused with a ready backend or when nothing is left to
+    generate. Kept out of ``repr`` (it may hold an API key). Copied on construction."""
+    params: GenerationParams = field(default_factory=GenerationParams)
+    """Sampling settings and the run's seed (the model card's by default); each batch gets a seed
+    derived from ``params.seed``. Part of the run's identity: a resume must use the same."""
+    chat: bool | None = None
+    """The prompt as the user turn of the chat template / chat endpoint (``--chat``/``--no-chat``);
+    ``None``: the ready backend's own ``chat``, else the named model's default (``smollm2``: on), else off."""
+    rounds: int = DEFAULT_ROUNDS
+    """Associations per caption (``--rounds``, ≥ 1). A larger number for a stored run extends its chains."""
+    batch_size: int = DEFAULT_BATCH_SIZE
+    """Prompts per backend call (``--batch-size``, ≥ 1). Fixes the batches and so their seeds: resume
+    with the same value to get the same texts."""
+    images: Sequence[int] | None = None
+    """Only these image ids, in this order (``--images``; 0-based, ≥ 0, at least one); ``None``: all
+    of the dataset's images. Stored as a tuple."""
+    limit: int | None = None
+    """Only the first N images (``--limit``, ≥ 1) of :attr:`images` or of the dataset; ``None``: no limit."""
+    run_id: str | None = None
+    """The run's name (``--run-id``); ``None``: :func:`default_run_id` of the model, dataset, backend,
+    params and chat. Naming a stored run continues it (its settings must match)."""
+    tokenize: bool = True
+    """Write the run's ``raw.association_tokens`` at the end (``--no-tokens``: off)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.params, GenerationParams):
+            raise SemspaceError(
+                f"RunPlan.params must be a GenerationParams, not {type(self.params).__name__}; "
+                "build one with generate.GenerationParams(...)"
+            )
+        if not self.dataset.strip():
+            raise SemspaceError("--dataset must not be empty: name a dataset of raw.captions (default coco)")
+        if not self.model.strip():
+            raise SemspaceError(f"--model must not be empty: pass a hub id, a local folder or a named model "
+                                f"({', '.join(NAMED_MODELS)})")
+        if self.backend not in BACKENDS:
+            raise SemspaceError(f"unknown backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
+        if self.rounds < 1:
+            raise SemspaceError(f"--rounds must be at least 1, not {self.rounds}")
+        if self.batch_size < 1:
+            raise SemspaceError(f"--batch-size must be at least 1, not {self.batch_size}")
+        if self.limit is not None and self.limit < 1:
+            raise SemspaceError(f"--limit must be at least 1, not {self.limit}")
+        if self.images is not None:
+            images = tuple(self.images)
+            if not images:
+                raise SemspaceError("--images names no image: pass at least one image id, or none for all images")
+            if min(images) < 0:
+                raise SemspaceError(f"--images: image ids are ≥ 0, not {min(images)}")
+            object.__setattr__(self, "images", images)
+        if self.run_id is not None and not self.run_id.strip():
+            raise SemspaceError("--run-id must not be empty: leave it out for the default name, or name the run")
+        object.__setattr__(self, "backend_options", dict(self.backend_options))
+
+
 def run(
-    database: str | os.PathLike[str] | None = None,
+    plan: RunPlan,
     *,
-    dataset: str = DEFAULT_DATASET,
-    model: str = DEFAULT_MODEL,
-    backend: str | Backend = "transformers",
-    backend_options: dict[str, Any] | None = None,
-    params: GenerationParams | None = None,
-    chat: bool | None = None,
-    rounds: int = DEFAULT_ROUNDS,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    images: Sequence[int] | None = None,
-    limit: int | None = None,
-    run_id: str | None = None,
-    tokenize: bool = True,
+    database: str | os.PathLike[str] | None = None,
+    backend: Backend | None = None,
     progress: bool | None = None,
 ) -> RunSummary:
-    """Generate the association chains of the selected captions into ``raw.associations``.
+    """Generate the association chains of ``plan``'s captions into ``raw.associations``.
 
-    ``backend`` is a backend's name (built here with ``backend_options``, after the warehouse and
-    the selection were checked) or a ready :class:`Backend`. Continues a stopped run with the same
-    ``run_id``. Writes nothing when an argument, the warehouse, the model or the server is wrong.
-    At the end, writes the run's ``raw.association_tokens`` (``tokenize=False``: not).
-    ``progress``: the tqdm bar (``None``: only on a terminal).
+    ``database``: the warehouse file (default: ``$SEMSPACE_DB`` or the project's). ``backend``: a
+    ready :class:`Backend` to use instead of building ``plan.backend`` (the caller's to close;
+    built ones are built only after the warehouse and the selection were checked, and closed here).
+    Continues a stopped run with the same ``run_id``. Writes nothing when the plan, the warehouse,
+    the model or the server is wrong. At the end, writes the run's ``raw.association_tokens``
+    (``plan.tokenize=False``: not). ``progress``: the tqdm bar (``None``: only on a terminal).
     """
     started = time.monotonic()
-    params = params or GenerationParams()
-    if rounds < 1:
-        raise SemspaceError(f"--rounds must be at least 1, not {rounds}")
-    if batch_size < 1:
-        raise SemspaceError(f"--batch-size must be at least 1, not {batch_size}")
-    backend_name = backend if isinstance(backend, str) else backend.name
+    params = plan.params
+    rounds = plan.rounds
+    dataset = plan.dataset
+    model = plan.model
+    backend_name = backend.name if backend is not None else plan.backend
     named = NAMED_MODELS.get(model.lower())
-    if chat is None:
-        chat = getattr(backend, "chat", None) if not isinstance(backend, str) else None
+    chat = plan.chat
+    if chat is None and backend is not None:
+        chat = getattr(backend, "chat", None)
     if chat is None:
         chat = named.chat if named else False
-    run_id = run_id or default_run_id(model, dataset, backend_name, params, chat)
-    if not run_id.strip():
-        raise SemspaceError("--run-id must not be empty")
+    run_id = plan.run_id or default_run_id(model, dataset, backend_name, params, chat)
 
     con, path = _open(database)
     built: Backend | None = None
     try:
-        captions = select_captions(con, path, dataset, images, limit)
+        captions = select_captions(con, path, dataset, plan.images, plan.limit)
         wanted = store.RunRecord(
             run_id=run_id, dataset=dataset, model=named.name if named else model, model_source=None,
             backend=backend_name, chat=chat, prompt_template_version=PROMPT_TEMPLATE_VERSION,
@@ -292,10 +357,10 @@ def run(
             run_id, summary.n_images, len(captions), rounds, dataset, done_before, pending,
         )
         if pending:
-            if isinstance(backend, str):
-                options = dict(backend_options or {})
+            if backend is None:
+                options = dict(plan.backend_options)
                 options.setdefault("chat", chat)
-                built = make_backend(backend, model, **options)
+                built = make_backend(plan.backend, model, **options)
                 active: Backend = built
             else:
                 active = backend
@@ -304,11 +369,12 @@ def run(
                 new_run = store.RunRecord(**{**wanted.__dict__, "model_source": getattr(active, "model_source", None)})
             raise_rounds = (run_id, rounds) if existing is not None and existing.rounds < rounds else None
             summary.generated = _generate(
-                con, active, captions, last, wanted, params, batch_size, new_run, raise_rounds, progress, done_before
+                con, active, captions, last, wanted, params, plan.batch_size, new_run, raise_rounds, progress,
+                done_before,
             )
         summary.stored = done_before + summary.generated
-        if tokenize and summary.stored:
-            source = built if built is not None else (None if isinstance(backend, str) else backend)
+        if plan.tokenize and summary.stored:
+            source = built if built is not None else backend
             summary.tokens = _tokens(con, run_id, source, summary)
         summary.seconds = time.monotonic() - started
         return summary

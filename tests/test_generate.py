@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import FrozenInstanceError, replace
 from pathlib import Path
 
 import duckdb
@@ -13,6 +14,7 @@ import pytest
 import generate
 import generate.__main__ as cli
 from generate import GenerationParams, Interrupted, PROMPT_INSTRUCTION
+from generate.chain import RunPlan
 from generate.tokens import TOKENIZATION, token_strings
 from semspace.errors import SemspaceError
 from tests.conftest import BLIP_A
@@ -61,7 +63,8 @@ def test_next_text_keeps_the_text_and_adds_the_answer() -> None:
 def test_chain_rounds_and_prompts_exact(good_warehouse: Path) -> None:
     backend = FakeBackend()
     summary = generate.run(
-        good_warehouse, dataset="alpha", model="fake-model", backend=backend, rounds=3, batch_size=4, tokenize=False
+        RunPlan(dataset="alpha", model="fake-model", rounds=3, batch_size=4, tokenize=False),
+        database=good_warehouse, backend=backend,
     )
     assert (summary.n_images, summary.n_captions, summary.generated, summary.stored) == (3, 6, 18, 18)
     run_id = summary.run_id
@@ -102,8 +105,8 @@ def test_chain_rounds_and_prompts_exact(good_warehouse: Path) -> None:
 def test_rows_carry_the_generation_params(good_warehouse: Path) -> None:
     params = GenerationParams(max_new_tokens=7, max_length=None, temperature=0.7, top_k=5, seed=42)
     summary = generate.run(
-        good_warehouse, dataset="alpha", model="fake-model", backend=FakeBackend(), params=params, rounds=1,
-        batch_size=2, images=[0],
+        RunPlan(dataset="alpha", model="fake-model", params=params, rounds=1, batch_size=2, images=[0]),
+        database=good_warehouse, backend=FakeBackend(),
     )
     got = rows(
         good_warehouse,
@@ -119,7 +122,8 @@ def test_rows_carry_the_generation_params(good_warehouse: Path) -> None:
 
 def test_batches_have_derived_seeds(good_warehouse: Path) -> None:
     backend = FakeBackend()
-    generate.run(good_warehouse, dataset="alpha", model="m", backend=backend, rounds=2, batch_size=2, tokenize=False)
+    generate.run(RunPlan(dataset="alpha", model="m", rounds=2, batch_size=2, tokenize=False),
+                 database=good_warehouse, backend=backend)
     seeds = [params.seed for _, params in backend.calls]
     assert len(seeds) == 6 and len(set(seeds)) == 6  # 3 batches × 2 rounds, each its own seed
 
@@ -132,19 +136,19 @@ def test_interrupt_then_resume_gives_the_uninterrupted_rows(good_warehouse: Path
 
     reference = tmp_path / "reference.duckdb"
     shutil.copyfile(good_warehouse, reference)
-    kwargs = dict(dataset="alpha", model="m", rounds=3, batch_size=2, run_id="r1")
-    generate.run(reference, backend=FakeBackend(), **kwargs)
+    plan = RunPlan(dataset="alpha", model="m", rounds=3, batch_size=2, run_id="r1")
+    generate.run(plan, database=reference, backend=FakeBackend())
 
     backend = FakeBackend(interrupt_after=5)  # Ctrl-C in the 5th batch: 4 batches (8 rows) stored
     with pytest.raises(Interrupted) as info:
-        generate.run(good_warehouse, backend=backend, **kwargs)
+        generate.run(plan, database=good_warehouse, backend=backend)
     assert isinstance(info.value, KeyboardInterrupt)
     assert "8 of 18 associations stored" in info.value.message and "rerun the same command" in info.value.message
     assert rows(good_warehouse, "select count(*) from raw.associations")[0][0] == 8
     assert rows(good_warehouse, "select count(*) from raw.association_tokens")[0][0] == 0
 
     backend = FakeBackend()
-    summary = generate.run(good_warehouse, backend=backend, **kwargs)
+    summary = generate.run(plan, database=good_warehouse, backend=backend)
     assert (summary.generated, summary.stored) == (10, 18)
     assert sum(len(p) for p, _ in backend.calls) == 10  # nothing generated twice
     keep = "image_id, caption_index, round, input_text, generated_text, output_text, sample_seed"
@@ -154,14 +158,14 @@ def test_interrupt_then_resume_gives_the_uninterrupted_rows(good_warehouse: Path
                                 "from raw.associations") == [(18, 18)]
 
     again = FakeBackend()
-    summary = generate.run(good_warehouse, backend=again, **kwargs)
+    summary = generate.run(plan, database=good_warehouse, backend=again)
     assert summary.generated == 0 and again.calls == []
 
 
 def test_more_rounds_later_extends_each_chain(good_warehouse: Path) -> None:
     kwargs = dict(dataset="alpha", model="m", batch_size=4, run_id="grow", tokenize=False)
-    generate.run(good_warehouse, backend=FakeBackend(), rounds=2, **kwargs)
-    summary = generate.run(good_warehouse, backend=FakeBackend(), rounds=4, **kwargs)
+    generate.run(RunPlan(rounds=2, **kwargs), database=good_warehouse, backend=FakeBackend())
+    summary = generate.run(RunPlan(rounds=4, **kwargs), database=good_warehouse, backend=FakeBackend())
     assert summary.generated == 12
     for chain in chains(good_warehouse, "grow").values():
         assert [r[0] for r in chain] == [1, 2, 3, 4]
@@ -170,11 +174,11 @@ def test_more_rounds_later_extends_each_chain(good_warehouse: Path) -> None:
 
 
 def test_subsets_images_and_limit(good_warehouse: Path) -> None:
-    s = generate.run(good_warehouse, dataset="alpha", model="m", backend=FakeBackend(), rounds=1, images=[0, 2],
-                     run_id="sub", tokenize=False)
+    s = generate.run(RunPlan(dataset="alpha", model="m", rounds=1, images=[0, 2], run_id="sub", tokenize=False),
+                     database=good_warehouse, backend=FakeBackend())
     assert (s.n_images, s.n_captions) == (2, 5)
-    s = generate.run(good_warehouse, dataset="alpha", model="m", backend=FakeBackend(), rounds=1, limit=2,
-                     run_id="sub", tokenize=False)
+    s = generate.run(RunPlan(dataset="alpha", model="m", rounds=1, limit=2, run_id="sub", tokenize=False),
+                     database=good_warehouse, backend=FakeBackend())
     assert (s.n_images, s.generated) == (2, 1)  # images 0 and 1: only image 1's caption was missing
     assert rows(good_warehouse, "select distinct image_id from raw.associations order by 1") == [(0,), (1,), (2,)]
     assert generate.parse_images("1,2,5-9") == [1, 2, 5, 6, 7, 8, 9]
@@ -183,7 +187,7 @@ def test_subsets_images_and_limit(good_warehouse: Path) -> None:
         with pytest.raises(SemspaceError, match="--images"):
             generate.parse_images(bad)
     with pytest.raises(SemspaceError, match=r"dataset 'alpha' has no image 7 \(its image ids are 0–2\)"):
-        generate.run(good_warehouse, dataset="alpha", model="m", backend=FakeBackend(), images=[1, 7])
+        generate.run(RunPlan(dataset="alpha", model="m", images=[1, 7]), database=good_warehouse, backend=FakeBackend())
 
 
 def test_default_run_ids() -> None:
@@ -208,14 +212,13 @@ def test_budget_is_the_model_cards_max_length_per_prompt() -> None:
 
 
 def test_resume_with_other_settings_is_refused(good_warehouse: Path, raw_snapshot) -> None:
-    generate.run(good_warehouse, dataset="alpha", model="m", backend=FakeBackend(), rounds=1, run_id="fixed",
-                 tokenize=False)
+    plan = RunPlan(dataset="alpha", model="m", rounds=1, run_id="fixed")
+    generate.run(replace(plan, tokenize=False), database=good_warehouse, backend=FakeBackend())
     before = raw_snapshot(good_warehouse)
     with pytest.raises(SemspaceError, match=r"run 'fixed' was started with other settings: params .*new --run-id"):
-        generate.run(good_warehouse, dataset="alpha", model="m", backend=FakeBackend(), rounds=1, run_id="fixed",
-                     params=GenerationParams(seed=3))
+        generate.run(replace(plan, params=GenerationParams(seed=3)), database=good_warehouse, backend=FakeBackend())
     with pytest.raises(SemspaceError, match=r"dataset 'alpha' \(now 'beta'\)"):
-        generate.run(good_warehouse, dataset="beta", model="m", backend=FakeBackend(), rounds=1, run_id="fixed")
+        generate.run(replace(plan, dataset="beta"), database=good_warehouse, backend=FakeBackend())
     assert raw_snapshot(good_warehouse) == before
 
 
@@ -237,7 +240,8 @@ def reference_tokens(tokenizer, text: str) -> set[str]:
 
 def test_tokens_per_image_are_the_distinct_decoded_tokens(good_warehouse: Path, falcon_tokenizer) -> None:
     backend = FakeBackend(tokenizer=falcon_tokenizer)
-    summary = generate.run(good_warehouse, dataset="alpha", model="m", backend=backend, rounds=2, run_id="tok")
+    summary = generate.run(RunPlan(dataset="alpha", model="m", rounds=2, run_id="tok"), database=good_warehouse,
+                           backend=backend)
     assert summary.tokens is not None and summary.tokens.n_images == 3
     got: dict[int, set[str]] = {}
     for image_id, token in rows(good_warehouse, "select image_id, token from raw.association_tokens where run_id='tok'"):
@@ -266,9 +270,10 @@ def test_token_strings_drop_whitespace_and_keep_case(falcon_tokenizer) -> None:
 
 
 def test_tokens_skip_unfinished_images_and_the_cli_rewrites_them(good_warehouse: Path, falcon_tokenizer, capsys) -> None:
-    kwargs = dict(dataset="alpha", model=str(FALCON_DIR), rounds=2, batch_size=2, run_id="part")
+    plan = RunPlan(dataset="alpha", model=str(FALCON_DIR), rounds=2, batch_size=2, run_id="part")
     with pytest.raises(Interrupted):
-        generate.run(good_warehouse, backend=FakeBackend(interrupt_after=5, tokenizer=falcon_tokenizer), **kwargs)
+        backend = FakeBackend(interrupt_after=5, tokenizer=falcon_tokenizer)
+        generate.run(plan, database=good_warehouse, backend=backend)
     # round 1 done (3 batches), round 2: one batch of the two longest captions (image 0's 2nd and image 2's 1st)
     con = duckdb.connect(str(good_warehouse))
     try:
@@ -276,7 +281,7 @@ def test_tokens_skip_unfinished_images_and_the_cli_rewrites_them(good_warehouse:
     finally:
         con.close()
     assert summary.n_skipped == 3 and summary.n_images == 0
-    generate.run(good_warehouse, backend=FakeBackend(), tokenize=False, **kwargs)
+    generate.run(replace(plan, tokenize=False), database=good_warehouse, backend=FakeBackend())
     assert cli.main(["tokens", "--run-id", "part", "--db", str(good_warehouse)]) == 0  # the run's model's tokenizer
     assert "over 3 images" in capsys.readouterr().out
     assert rows(good_warehouse, "select count(distinct image_id) from raw.association_tokens") == [(3,)]
@@ -287,9 +292,53 @@ def test_tokens_skip_unfinished_images_and_the_cli_rewrites_them(good_warehouse:
 # --- bad input: one line, nothing written -----------------------------------------------------------
 
 
+def test_run_plan_checks_its_fields() -> None:
+    plan = RunPlan(images=[2, 0], backend_options={"device": "cpu"})
+    assert plan.images == (2, 0)  # a tuple, the order kept
+    assert (plan.dataset, plan.rounds, plan.batch_size, plan.run_id, plan.chat) == ("coco", 5, 16, None, None)
+    with pytest.raises(FrozenInstanceError):
+        plan.rounds = 3  # type: ignore[misc]
+    options = {"api_key": "secret"}
+    plan = RunPlan(backend="openai", backend_options=options)
+    options["api_key"] = "changed"
+    assert plan.backend_options == {"api_key": "secret"} and "secret" not in repr(plan)
+    for fields, message in [
+        (dict(rounds=0), "--rounds must be at least 1, not 0"),
+        (dict(batch_size=-1), "--batch-size must be at least 1, not -1"),
+        (dict(limit=0), "--limit must be at least 1, not 0"),
+        (dict(run_id=""), "--run-id must not be empty"),
+        (dict(run_id="  "), "--run-id must not be empty"),
+        (dict(images=[]), "--images names no image"),
+        (dict(images=[3, -1]), "--images: image ids are ≥ 0, not -1"),
+        (dict(dataset=""), "--dataset must not be empty"),
+        (dict(model=" "), "--model must not be empty"),
+        (dict(backend="tgi"), "unknown backend 'tgi': choose one of transformers, openai, vllm"),
+        (dict(params=None), "RunPlan.params must be a GenerationParams"),
+    ]:
+        with pytest.raises(SemspaceError) as info:
+            RunPlan(**fields)
+        assert message in str(info.value) and "\n" not in str(info.value), fields
+
+
+def test_cli_builds_the_plan_from_its_flags() -> None:
+    args = cli.parser().parse_args([
+        "run", "--dataset", "alpha", "--model", "m", "--rounds", "2", "--batch-size", "3", "--limit", "4",
+        "--images", "5-6,1", "--run-id", "x", "--seed", "7", "--greedy", "--chat", "--no-tokens", "--device", "cpu",
+    ])
+    plan = cli.run_plan(args)
+    assert plan == RunPlan(
+        dataset="alpha", model="m", backend="transformers", backend_options={"device": "cpu", "dtype": "auto"},
+        params=GenerationParams(do_sample=False, seed=7), chat=True, rounds=2, batch_size=3, images=(1, 5, 6),
+        limit=4, run_id="x", tokenize=False,
+    )
+    assert cli.run_plan(cli.parser().parse_args(["run"])) == RunPlan(
+        backend_options={"device": "auto", "dtype": "auto"}
+    )
+
+
 def test_unknown_dataset(good_warehouse: Path, good_rows, raw_snapshot, capsys) -> None:
     with pytest.raises(SemspaceError, match=r"unknown dataset 'nope'; the warehouse has 'alpha', 'beta'"):
-        generate.run(good_warehouse, dataset="nope", backend=FakeBackend())
+        generate.run(RunPlan(dataset="nope"), database=good_warehouse, backend=FakeBackend())
     assert cli.main(["run", "--dataset", "nope", "--db", str(good_warehouse)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"generate: error: {good_warehouse}: unknown dataset 'nope'") and err.count("\n") == 1

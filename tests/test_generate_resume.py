@@ -18,7 +18,7 @@ import pytest
 
 import generate
 from generate import GenerationParams
-from generate.chain import BATCH_DELAY_ENV
+from generate.chain import BATCH_DELAY_ENV, RunPlan
 from tests.generate_helpers import REPO_ROOT, shared_tiny_falcon
 
 pytestmark = pytest.mark.usefixtures("ingest_env")
@@ -39,8 +39,9 @@ def command(model: Path, database: Path) -> list[str]:
     ]
 
 
-def RUN_KWARGS(model: Path) -> dict:  # noqa: N802 - the command's arguments, for generate.run
-    return dict(
+def run_plan(model: Path) -> RunPlan:
+    """The command's arguments as the plan that ``generate.run`` takes."""
+    return RunPlan(
         dataset="alpha", model=str(model), rounds=ROUNDS, batch_size=BATCH, run_id="resumed",
         params=GenerationParams(max_new_tokens=4, max_length=None), backend_options={"device": "cpu"},
     )
@@ -102,7 +103,7 @@ def test_sigkill_then_ctrl_c_then_rerun(good_warehouse: Path, tiny_falcon: Path,
     assert len(after_int) >= len(after_kill) + 2 * BATCH and len(after_int) % BATCH == 0
 
     # rerun to completion (the same function the command calls, here in-process: no third start-up)
-    summary = generate.run(good_warehouse, **RUN_KWARGS(tiny_falcon))
+    summary = generate.run(run_plan(tiny_falcon), database=good_warehouse)
     assert summary.generated == N_CAPTIONS * ROUNDS - len(after_int)
     final = table(good_warehouse)
     assert len(final) == N_CAPTIONS * ROUNDS
@@ -110,5 +111,5 @@ def test_sigkill_then_ctrl_c_then_rerun(good_warehouse: Path, tiny_falcon: Path,
     assert set(after_int) <= set(final)  # nothing stored earlier was lost or rewritten
 
     # the same rows as one uninterrupted run (same batches and seeds; CPU arithmetic is deterministic)
-    generate.run(reference, **RUN_KWARGS(tiny_falcon))
+    generate.run(run_plan(tiny_falcon), database=reference)
     assert final == table(reference)

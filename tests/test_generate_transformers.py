@@ -12,6 +12,7 @@ import pytest
 
 import generate
 from generate import GenerationParams
+from generate.chain import RunPlan
 from generate.backends.hf import TransformersBackend
 from semspace.errors import SemspaceError
 from tests.generate_helpers import shared_tiny_falcon
@@ -104,10 +105,10 @@ def test_max_length_is_a_budget_per_prompt(backend: TransformersBackend) -> None
 
 
 def test_run_with_the_tiny_falcon(good_warehouse: Path, tiny_falcon: Path) -> None:
-    summary = generate.run(
-        good_warehouse, dataset="alpha", model=str(tiny_falcon), rounds=2, batch_size=4,
+    summary = generate.run(RunPlan(
+        dataset="alpha", model=str(tiny_falcon), rounds=2, batch_size=4,
         params=GenerationParams(max_new_tokens=5, max_length=None), backend_options={"device": "cpu"},
-    )
+    ), database=good_warehouse)
     assert (summary.generated, summary.stored) == (12, 12)
     con = duckdb.connect(str(good_warehouse), read_only=True)
     try:
