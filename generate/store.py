@@ -11,64 +11,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from semspace import db
+from semspace import contract, db, warehouse
 from semspace.errors import SemspaceError
 
-SCHEMA_SQL = """
-create schema if not exists raw;
-create table if not exists raw.association_runs (
-    run_id                  varchar primary key,
-    dataset                 varchar not null,
-    model                   varchar not null,
-    model_source            varchar,
-    backend                 varchar not null,
-    chat                    boolean not null,
-    prompt_template_version varchar not null,
-    prompt_template         varchar not null,
-    params                  json not null,
-    rounds                  integer not null,
-    tokenizer               varchar,
-    tokenization            varchar,
-    created_at              timestamp not null,
-    updated_at              timestamp not null
-);
-create table if not exists raw.associations (
-    run_id                  varchar not null,
-    dataset                 varchar not null,
-    image_id                integer not null,
-    caption_index           integer not null,
-    round                   integer not null,
-    model                   varchar not null,
-    prompt_template_version varchar not null,
-    input_text              varchar not null,
-    generated_text          varchar not null,
-    output_text             varchar not null,
-    n_new_tokens            integer,
-    finish_reason           varchar not null,
-    max_new_tokens          integer,
-    do_sample               boolean not null,
-    temperature             double,
-    top_k                   integer,
-    top_p                   double,
-    seed                    bigint,
-    sample_seed             bigint,
-    created_at              timestamp not null,
-    primary key (run_id, dataset, image_id, caption_index, round)
-);
-create table if not exists raw.association_tokens (
-    run_id   varchar not null,
-    dataset  varchar not null,
-    image_id integer not null,
-    token    varchar not null,
-    primary key (run_id, dataset, image_id, token)
-);
-"""
 
-ASSOCIATION_COLUMNS = (
-    "run_id", "dataset", "image_id", "caption_index", "round", "model", "prompt_template_version",
-    "input_text", "generated_text", "output_text", "n_new_tokens", "finish_reason", "max_new_tokens",
-    "do_sample", "temperature", "top_k", "top_p", "seed", "sample_seed",
-)
+
+# the columns a batch of associations supplies: all of raw.associations but created_at (the commit's time)
+ASSOCIATION_COLUMNS = tuple(c for c in contract.table("raw.associations").column_names if c != "created_at")
 _ARROW_TYPES = {
     "image_id": pa.int32(), "caption_index": pa.int32(), "round": pa.int32(), "n_new_tokens": pa.int32(),
     "max_new_tokens": pa.int32(), "do_sample": pa.bool_(), "temperature": pa.float64(), "top_k": pa.int32(),
@@ -94,13 +43,12 @@ class RunRecord:
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str, schema: str = "raw") -> bool:
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
-    ).fetchone()[0])
+    return warehouse.table_exists(con, schema, name)
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(SCHEMA_SQL)
+    """Create the raw association tables (semspace.contract) where they do not exist yet."""
+    contract.ensure(con, [f"raw.{name}" for name in contract.ASSOCIATION_TABLES])
 
 
 def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> RunRecord | None:
@@ -112,7 +60,9 @@ def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> RunRecord | None:
     ).fetchone()
     if row is None:
         return None
-    return RunRecord(*row[:8], params=json.loads(row[8]), rounds=row[9], tokenizer=row[10])
+    (run_id_, dataset, model, model_source, backend, chat, version, template) = row[:8]
+    return RunRecord(run_id_, dataset, model, model_source, backend, chat, version, template,
+                     params=json.loads(row[8]), rounds=row[9], tokenizer=row[10])
 
 
 def insert_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:

@@ -16,12 +16,12 @@ from semspace import db
 from semspace.errors import SemspaceError
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = "python -m ingest") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m ingest",
+        prog=prog,
         description="Load image captions into raw.images and raw.captions (one transaction; "
         "re-ingesting a dataset name replaces its rows and nothing else). "
-        "`python -m ingest export-raw --out DIR` writes the raw tables as Parquet (see its --help).",
+        "`export-raw --out DIR` writes the raw tables as Parquet (see its --help).",
     )
     p.add_argument(
         "source", nargs="?",
@@ -38,13 +38,13 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def export_parser() -> argparse.ArgumentParser:
+def export_parser(prog: str = "python -m ingest") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m ingest export-raw",
+        prog=f"{prog} export-raw",
         description="Write the warehouse's raw tables (datasets, images, captions and the association "
-        "tables) as Parquet, one folder per table (OUT/<table>/data.parquet), for engines that read files: "
-        "the dbt spark target registers these folders as its raw tables. Association tables that the "
-        "warehouse does not have yet are written empty.",
+        "tables) and the computed tables (MDS, evaluation) as Parquet, one folder per table "
+        "(OUT/<table>/data.parquet), for engines that read files: the dbt spark target registers these "
+        "folders as its raw and computed tables. Tables the warehouse does not have yet are written empty.",
     )
     p.add_argument("--out", required=True, help="folder to write into (each table's folder is replaced)")
     p.add_argument("--images", type=int, help="only the first N images of each dataset, with all their captions")
@@ -53,10 +53,10 @@ def export_parser() -> argparse.ArgumentParser:
     return p
 
 
-def export_main(argv: list[str]) -> int:
+def export_main(argv: list[str], prog: str = "python -m ingest") -> int:
     from ingest.export import export_raw
 
-    args = export_parser().parse_args(argv)
+    args = export_parser(prog).parse_args(argv)
     try:
         counts = export_raw(args.out, args.db, images=args.images, datasets=args.datasets)
     except SemspaceError as exc:
@@ -68,12 +68,12 @@ def export_main(argv: list[str]) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m ingest") -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["export-raw"]:
-        return export_main(argv[1:])
-    args = parser().parse_args(argv)
+        return export_main(argv[1:], prog)
+    args = parser(prog).parse_args(argv)
     try:
         dataset = load(
             args.source, args.db, name=args.name, fmt=args.fmt, split=args.split,

@@ -1,14 +1,14 @@
-"""The warehouse's ``raw.*`` tables as Parquet: the input of engines that read files rather than the
-DuckDB warehouse (the dbt ``spark`` target registers these folders as its ``raw`` tables).
+"""The warehouse's ``raw.*`` and ``computed.*`` tables as Parquet: the input of engines that read files
+rather than the DuckDB warehouse (the dbt ``spark`` target registers these folders as its ``raw`` and
+``computed`` tables).
 
 >>> from ingest.export import export_raw
 >>> export_raw("data/raw_parquet", images=200)                    # doctest: +SKIP
 
 Each table becomes a folder ``OUT/<table>/`` holding one ``data.parquet`` file (engines read a
-table's folder, not a file). Every table is always written: an association table that the
-warehouse does not have yet (no ``python -m generate`` run) is written empty, with the columns that
-``generate`` would create, so that a reader sees the same, empty, relation as dbt's
-``source_or_empty`` gives on DuckDB.
+table's folder, not a file). Every table of :mod:`semspace.contract` is always written: one the
+warehouse does not have yet (no ``generate`` or ``mds`` run) is written empty, with the contract's
+columns, so that a reader sees the same, empty, relation as dbt's ``source_or_empty`` gives on DuckDB.
 """
 
 from __future__ import annotations
@@ -20,27 +20,31 @@ from pathlib import Path
 
 import duckdb
 
-from semspace import db
+from semspace import contract, db
 from semspace.errors import SemspaceError
 
-CAPTION_TABLES = ("datasets", "images", "captions")
-ASSOCIATION_TABLES = ("association_runs", "associations", "association_tokens")
-RAW_TABLES = CAPTION_TABLES + ASSOCIATION_TABLES
+CAPTION_TABLES = contract.CAPTION_TABLES
+EXPORTED = tuple(t.qualified for t in contract.tables())  # raw.datasets, ..., computed.evaluation_scores
+TABLE_NAMES = tuple(t.name for t in contract.tables())  # the folders written, one per table
 
 
-def _raw_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+def _present(con: duckdb.DuckDBPyConnection) -> set[str]:
     rows = con.execute(
-        "select table_name from information_schema.tables where table_schema = 'raw'"
+        "select table_schema || '.' || table_name from information_schema.tables where table_schema in (?, ?)",
+        list(contract.SCHEMAS),
     ).fetchall()
     return {row[0] for row in rows}
 
 
 def _subset_sql(table: str, images: int | None, datasets: list[str] | None) -> tuple[str, list[object]]:
-    """The rows of ``raw.<table>`` to export: only the given datasets, and per dataset only the
-    images with id < ``images`` (and what belongs to them). ``raw.datasets`` then counts the
-    images and captions that are exported."""
-    relation, params = f"raw.{table}", []
-    if table == "datasets" and images is not None:
+    """The rows of ``table`` (``schema.name``) to export: only the given datasets, and per dataset
+    only the images with id < ``images`` (and what belongs to them). ``raw.datasets`` then counts
+    the images and captions that are exported. A computed table is exported whole."""
+    relation, params = table, list[object]()
+    if table.startswith(f"{contract.COMPUTED}."):
+        return f"select * from {relation}", params
+    name = table.split(".", 1)[1]
+    if name == "datasets" and images is not None:
         relation = (
             "(select dataset, source, format, "
             "cast((select count(*) from raw.images as i where i.dataset = d.dataset and i.image_id < ?) as integer) "
@@ -50,11 +54,11 @@ def _subset_sql(table: str, images: int | None, datasets: list[str] | None) -> t
             "ingested_at from raw.datasets as d)"
         )
         params += [images, images]
-    where = []
+    where: list[str] = []
     if datasets:
         where.append(f"dataset in ({', '.join('?' for _ in datasets)})")
         params += datasets
-    if images is not None and table not in ("datasets", "association_runs"):
+    if images is not None and name not in ("datasets", "association_runs"):
         where.append("image_id < ?")
         params.append(images)
     condition = f" where {' and '.join(where)}" if where else ""
@@ -68,8 +72,8 @@ def export_raw(
     images: int | None = None,
     datasets: list[str] | None = None,
 ) -> dict[str, int]:
-    """Write every ``raw.*`` table of the warehouse as ``out/<table>/data.parquet``; returns the
-    rows written per table. ``images``: only the first N images of each dataset (all their
+    """Write every ``raw.*`` and ``computed.*`` table of the contract as ``out/<table>/data.parquet``
+    (table names are unique across the two schemas); returns the rows written per table name. ``images``: only the first N images of each dataset (all their
     captions, chains and tokens). ``datasets``: only these datasets. Each table's folder is
     replaced whole; other files under ``out`` are left alone."""
     if images is not None and images < 0:
@@ -77,8 +81,8 @@ def export_raw(
     out = Path(out)
     con = db.connect(database, read_only=True)
     try:
-        present = _raw_tables(con)
-        missing = [t for t in CAPTION_TABLES if t not in present]
+        present = _present(con)
+        missing = [t for t in CAPTION_TABLES if f"raw.{t}" not in present]
         if missing:
             raise SemspaceError(
                 f"{db.db_path(database)}: no raw.{missing[0]} table; ingest captions first (python -m ingest)"
@@ -91,27 +95,23 @@ def export_raw(
                     f"{db.db_path(database)}: no dataset {unknown[0]!r} in raw.datasets "
                     f"(it has: {', '.join(sorted(known)) or 'none'})"
                 )
-        empty = None
-        if any(t not in present for t in ASSOCIATION_TABLES):
-            from generate import store  # the association tables' columns, as generate creates them
-
-            empty = duckdb.connect()
-            store.ensure_schema(empty)
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SemspaceError(f"{out}: cannot create the folder: {exc.strerror or exc}") from exc
         counts: dict[str, int] = {}
-        for table in RAW_TABLES:
-            source = con if table in present else empty
-            assert source is not None
-            sql, params = _subset_sql(table, images, datasets)
-            staging = Path(tempfile.mkdtemp(prefix=f".{table}-", dir=out))
+        for table in EXPORTED:
+            name = table.split(".", 1)[1]
+            if table in present:
+                sql, params = _subset_sql(table, images, datasets)
+            else:
+                sql, params = contract.empty_select(contract.table(table)), []
+            staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=out))
             try:
                 file = str(staging / "data.parquet").replace("'", "''")
-                written = source.execute(f"copy ({sql}) to '{file}' (format parquet)", params).fetchall()
-                counts[table] = int(written[0][0])
-                target = out / table
+                written = con.execute(f"copy ({sql}) to '{file}' (format parquet)", params).fetchall()
+                counts[name] = int(written[0][0])
+                target = out / name
                 if target.is_dir():
                     shutil.rmtree(target)
                 elif target.exists():
@@ -120,8 +120,6 @@ def export_raw(
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
-        if empty is not None:
-            empty.close()
         return counts
     except duckdb.Error as exc:
         raise SemspaceError(f"exporting the raw tables to {out} failed: {exc}") from exc

@@ -6,39 +6,15 @@ import pyarrow as pa
 import duckdb
 
 from ingest.records import Dataset
-from semspace import db
-
-SCHEMA_SQL = """
-create schema if not exists raw;
-create table if not exists raw.datasets (
-    dataset     varchar not null,
-    source      varchar not null,
-    format      varchar not null,
-    n_images    integer not null,
-    n_captions  integer not null,
-    ingested_at timestamp not null
-);
-create table if not exists raw.images (
-    dataset   varchar not null,
-    image_id  integer not null,
-    image_key varchar not null,
-    coco_id   bigint,
-    file_name varchar,
-    url       varchar
-);
-create table if not exists raw.captions (
-    dataset       varchar not null,
-    image_id      integer not null,
-    caption_index integer not null,
-    caption       varchar not null,
-    tokens        varchar[]
-);
-"""
+from semspace import contract, db
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw tables if this warehouse has none yet (dbt reads them as sources)."""
-    con.execute(SCHEMA_SQL)
+    """Create the raw caption tables if this warehouse has none yet (dbt reads them as sources), and
+    the computed tables (empty), so that the marts over them, views, read the real tables from the
+    first `dbt build` on."""
+    contract.ensure(con, [f"raw.{name}" for name in contract.CAPTION_TABLES])
+    contract.ensure(con, [t.qualified for t in contract.tables(contract.COMPUTED)])
 
 
 def _arrow(dataset: Dataset) -> tuple[pa.Table, pa.Table]:

@@ -3,7 +3,7 @@
   DuckDB: nothing to do; `python -m ingest` and `python -m generate` write raw.* into the
   warehouse file itself.
   Spark: the raw tables are Parquet folders written by `python -m ingest export-raw --out DIR`
-  (one folder per table). var raw_parquet_dir (default $SEMSPACE_RAW_PARQUET, else
+  (one folder per table of the raw and computed schemas). var raw_parquet_dir (default $SEMSPACE_RAW_PARQUET, else
   data/raw_parquet) names DIR, as the Spark driver sees it (a local path, hdfs://, s3a://, dbfs:/,
   ...; a relative local path is taken from the dbt project's folder); each run registers every folder as an external table raw.<table> (drop + create, so a
   re-export is always read afresh; dropping an external table leaves its files alone). An empty
@@ -20,11 +20,12 @@
     {%- set folder = var('raw_parquet_dir', '') | trim -%}
     {%- if execute and folder -%}
         {%- set folder = spark_path(folder.rstrip('/')) -%}
-        {%- set schema = source('raw', 'datasets').schema -%}
-        {% do run_query('create schema if not exists ' ~ schema) %}
-        {%- for table in ['datasets', 'images', 'captions', 'association_runs', 'associations', 'association_tokens'] %}
-            {% do run_query('drop table if exists ' ~ schema ~ '.' ~ table) %}
-            {% do run_query('create table ' ~ schema ~ '.' ~ table ~ " using parquet location '" ~ folder ~ '/' ~ table ~ "'") %}
+        {#- every table of the sources raw and computed (_sources.yml, semspace.contract) -#}
+        {%- for node in graph.sources.values() | sort(attribute='unique_id')
+                if node.package_name == project_name and node.source_name in ['raw', 'computed'] %}
+            {% do run_query('create schema if not exists ' ~ node.schema) %}
+            {% do run_query('drop table if exists ' ~ node.schema ~ '.' ~ node.identifier) %}
+            {% do run_query('create table ' ~ node.schema ~ '.' ~ node.identifier ~ " using parquet location '" ~ folder ~ '/' ~ node.identifier ~ "'") %}
         {%- endfor %}
     {%- endif -%}
 {%- endmacro %}

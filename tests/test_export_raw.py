@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from ingest.__main__ import main
-from ingest.export import RAW_TABLES, export_raw
+from ingest.export import TABLE_NAMES, export_raw
 from semspace.errors import SemspaceError
 
 
@@ -21,7 +21,7 @@ def _read(folder: Path, table: str, order: str = "all") -> list[tuple]:
 def test_every_table_is_written_with_all_rows(good_warehouse: Path, good_rows: dict, tmp_path: Path) -> None:
     out = tmp_path / "raw"
     counts = export_raw(out, good_warehouse)
-    assert list(counts) == list(RAW_TABLES)
+    assert list(counts) == list(TABLE_NAMES)
     for table in ("datasets", "images", "captions"):
         assert sorted(_read(out, table), key=repr) == good_rows[table]
         assert counts[table] == len(good_rows[table])
@@ -48,7 +48,7 @@ def test_a_second_export_replaces_each_table_folder(good_warehouse: Path, tmp_pa
     export_raw(out, good_warehouse, images=1)
     assert len(_read(out, "images")) == 2  # one per dataset
     assert (out / "unrelated.txt").read_text() == "kept"
-    assert sorted(p.name for p in out.iterdir()) == sorted([*RAW_TABLES, "unrelated.txt"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([*TABLE_NAMES, "unrelated.txt"])
 
 
 def test_cli(good_warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,9 +1,6 @@
 {#- One row per association run (`python -m generate run`); empty until one has run. -#}
 with source as (
-    select * from {{ source_or_empty('raw', 'association_runs', [
-        ['run_id', 'varchar'], ['dataset', 'varchar'], ['model', 'varchar'], ['backend', 'varchar'],
-        ['rounds', 'integer'], ['tokenizer', 'varchar'], ['tokenization', 'varchar'],
-        ['created_at', 'timestamp'], ['updated_at', 'timestamp']]) }}
+    select * from {{ source_or_empty('raw', 'association_runs') }}
 ),
 
 renamed as (

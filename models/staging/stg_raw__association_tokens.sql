@@ -1,8 +1,7 @@
 {#- The distinct tokens of each image's joined association text, split by the model's own
     tokenizer (written by `python -m generate`); empty until a run has been tokenized. -#}
 with source as (
-    select * from {{ source_or_empty('raw', 'association_tokens', [
-        ['run_id', 'varchar'], ['dataset', 'varchar'], ['image_id', 'integer'], ['token', 'varchar']]) }}
+    select * from {{ source_or_empty('raw', 'association_tokens') }}
 ),
 
 renamed as (

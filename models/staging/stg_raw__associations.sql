@@ -1,9 +1,6 @@
 {#- Every stored round of every caption's association chain; empty until a run has stored one. -#}
 with source as (
-    select * from {{ source_or_empty('raw', 'associations', [
-        ['run_id', 'varchar'], ['dataset', 'varchar'], ['image_id', 'integer'], ['caption_index', 'integer'],
-        ['round', 'integer'], ['output_text', 'varchar'], ['n_new_tokens', 'integer'],
-        ['finish_reason', 'varchar'], ['created_at', 'timestamp']]) }}
+    select * from {{ source_or_empty('raw', 'associations') }}
 ),
 
 renamed as (
