@@ -4,7 +4,7 @@
   neighbor_id, symmetric_difference, n_intersection, jaccard. Ties go to the smaller neighbor_id.
 -#}
 {% macro nearest_neighbors(image_pairs, k) -%}
-    {%- if var('portable_sql', false) -%}
+    {%- if bool_var('portable_sql', false) -%}
         {{ return(default__nearest_neighbors(image_pairs, k)) }}
     {%- endif -%}
     {{ return(adapter.dispatch('nearest_neighbors', 'semspace')(image_pairs, k)) }}

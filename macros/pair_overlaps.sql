@@ -9,7 +9,7 @@
   var('portable_sql') forces the portable kernel (for cross-checks and benchmarks).
 -#}
 {% macro pair_overlaps(token_sets, set_sizes) -%}
-    {%- if var('portable_sql', false) -%}
+    {%- if bool_var('portable_sql', false) -%}
         {{ return(default__pair_overlaps(token_sets, set_sizes)) }}
     {%- endif -%}
     {{ return(adapter.dispatch('pair_overlaps', 'semspace')(token_sets, set_sizes)) }}
@@ -61,7 +61,8 @@
 {% macro pair_mask_words(token_sets, set_sizes) -%}
     {%- set wanted = var('pair_mask_tokens', 'auto') -%}
     {%- if wanted != 'auto' -%}
-        {{ return([((wanted | int) + 63) // 64, 1] | max) }}
+        {%- set wanted = int_var('pair_mask_tokens', 'auto', 1) -%}
+        {{ return([(wanted + 63) // 64, 1] | max) }}
     {%- endif -%}
     {%- if not execute -%}
         {{ return(8) }}

@@ -1,5 +1,6 @@
-"""A small warehouse end to end: two datasets ingested side by side, `dbt build`, the file exports,
-and re-ingesting one dataset without touching the other's marts."""
+"""A small warehouse end to end: two datasets ingested side by side, `dbt build`, MDS into the
+computed schema and the marts over it, the file exports (macro export_marts), and re-ingesting one
+dataset without touching the other's marts."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import ingest
 from tests import reference
 from tests.dbt_helpers import SHARED_CAPTIONS, dbt
 
-EXPORTED = ("image_pairs", "image_neighbors", "token_sets", "set_sizes", "corpus_summary", "pair_summary")
+EXPORTED = ("corpora", "images", "image_captions", "token_sets", "set_sizes", "token_weights", "image_pairs",
+            "image_neighbors", "corpus_summary", "pair_summary", "mds_spectrum", "mds_eigenvalues",
+            "mds_coordinates", "evaluation_scores")
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +32,10 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[di
     ingest.load(source, db, name="coco")
     ingest.load(other, db, name="other")
     dbt(["build"], db, work, vars={"neighbors_k": 3})
-    dbt(["run", "--select", "exports"], db, work, vars={"neighbors_k": 3})
+    import analysis
+
+    analysis.mds("coco", db, k=3)  # computed.mds_*: the marts are views over them, no rebuild needed
+    dbt(["run-operation", "export_marts"], db, work, vars={"neighbors_k": 3})
     return db, work, records
 
 
@@ -62,12 +68,35 @@ def test_small_pairs_match_reference(small) -> None:
     assert other_nostop == [(0, 1, 1, 3), (0, 2, 0, 5), (1, 2, 0, 4)]
 
 
+def test_mds_marts_show_the_computed_rows(small) -> None:
+    """mds_spectrum and mds_coordinates (dbt views over computed.*): the axis shares and the wide
+    x1 ... x10, equal to the Python result."""
+    from analysis.mds import classical_mds, load_distances
+
+    db, _, _ = small
+    with duckdb.connect(str(db), read_only=True) as con:
+        ids, distances = load_distances(con, "coco")
+        spectrum = con.execute("select n_points, n_positive, n_zero, n_nonnegative, axis_share_1, axis_share_2, "
+                               "axis_share_3, axis_share_4 from mds_spectrum where corpus = 'coco'").fetchone()
+        coordinates = con.execute("select image_id, x1, x2, x3, x4, x10 from mds_coordinates where corpus = 'coco' "
+                                  "order by image_id").fetchall()
+        eigen = con.execute("select count(*) from mds_eigenvalues where corpus = 'coco'").fetchone()
+    expected = classical_mds(distances, k=3, image_ids=ids, corpus="coco")
+    shares = expected.eigenvalues[:3] / expected.sum_positive
+    assert spectrum[:4] == (60, expected.n_positive, expected.n_zero, expected.n_positive + expected.n_zero)
+    assert spectrum[4:7] == pytest.approx(tuple(shares)) and spectrum[7] is None  # k = 3: no fourth axis
+    assert [c[0] for c in coordinates] == list(range(60)) and eigen == (60,)
+    assert [c[1:4] for c in coordinates] == pytest.approx([tuple(r) for r in expected.coordinates])
+    assert all(c[4] is None and c[5] is None for c in coordinates)
+
+
 def test_exports_equal_the_marts(small) -> None:
     db, work, _ = small
     exports = work / "exports"
     with duckdb.connect(str(db), read_only=True) as con:
         for name in EXPORTED:
             table = con.execute(f"select * from {name} order by all").fetchall()
+            assert table or name == "evaluation_scores", name
             for fmt, reader in (("parquet", "read_parquet"), ("csv", "read_csv")):
                 path = exports / f"{name}.{fmt}"
                 assert path.is_file(), path

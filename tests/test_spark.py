@@ -2,10 +2,11 @@
 
 One subset is built on both engines: the first 200 images of the shared COCO split with all their
 captions, a small CSV dataset with the awkward cases (apostrophes, a backslash, double quotes,
-non-ASCII letters, a caption without any token) and an association run over a few images. DuckDB
-builds from the warehouse file; Spark from the Parquet folders that `python -m ingest export-raw`
-writes, and writes its marts back as Parquet through the export models (the project's Spark
-`external` materialization). Every mart must be equal row for row: integers and strings exactly,
+non-ASCII letters, a caption without any token) and an association run over a few images. MDS of
+`coco` and a few evaluation scores are computed on DuckDB (the computed schema). DuckDB builds from
+the warehouse file; Spark from the Parquet folders that `semspace ingest export-raw` writes (raw and
+computed tables), and writes its marts back as Parquet through the export_marts macro (on-run-end
+with var export). Every mart must be equal row for row: integers and strings exactly,
 floats (jaccard, the means, the correlation) within 1e-9 relative. Each corpus comes with its
 stop-word-free variant (the seed stop_words), so the seed is loaded and used on both engines. `dbt build` runs the dbt data
 and unit tests on each engine and must pass them all, the same ones.
@@ -38,8 +39,9 @@ from tests.generate_helpers import fake_chain
 pytestmark = pytest.mark.spark
 
 N_IMAGES = 200
-MARTS = ("corpora", "images", "token_sets", "set_sizes", "image_pairs", "image_neighbors",
-         "corpus_summary", "pair_summary")
+MARTS = ("corpora", "images", "image_captions", "token_sets", "set_sizes", "token_weights", "image_pairs",
+         "image_neighbors", "corpus_summary", "pair_summary", "mds_spectrum", "mds_eigenvalues", "mds_coordinates",
+         "evaluation_scores")
 RUN = "tiny-chain"
 ASSOCIATED = (0, 1, 2, 4, 7, 150)
 
@@ -106,6 +108,22 @@ def _add_association_run(db: Path, records: list[dict[str, Any]]) -> None:
         con.close()
 
 
+def _add_computed(db: Path) -> None:
+    """MDS of coco and the ECCV-style scores of two measures (made-up positives) into computed.*:
+    the Python results the mds_* and evaluation_scores marts show on both engines."""
+    import analysis
+    from analysis import evaluate
+
+    analysis.mds("coco", db, k=4)
+    with duckdb.connect(str(db), read_only=True) as con:
+        coco = [int(r[0]) for r in con.execute(
+            "select coco_id from images where dataset = 'coco' order by image_id").fetchall()]
+        positives = {coco[i]: {coco[i + 1], coco[i + 2]} for i in range(0, 30, 3)}
+        rows = evaluate.compute(con, "coco", ["jaccard", "idf_jaccard"], positives=positives)
+    with duckdb.connect(str(db)) as con:
+        evaluate.write(con, "coco", rows)
+
+
 def _results(work: Path) -> dict[str, str]:
     """unique_id -> status of the last dbt command run with target under ``work``."""
     results = json.loads((work / "target" / "run_results.json").read_text())
@@ -128,6 +146,7 @@ def engines(spark_available: None, tmp_path_factory: pytest.TempPathFactory) -> 
     duck = work / "duck"
     dbt(["build"], db, duck, env={"SEMSPACE_TARGET": "duckdb"})
     duck_results = _results(duck)
+    _add_computed(db)
 
     raw = work / "raw_parquet"
     subprocess.run([sys.executable, "-m", "ingest", "export-raw", "--db", str(db), "--out", str(raw)],
@@ -138,7 +157,7 @@ def engines(spark_available: None, tmp_path_factory: pytest.TempPathFactory) -> 
     env = {"SEMSPACE_TARGET": "spark", "SEMSPACE_SPARK_DIR": str(spark_dir), "SEMSPACE_RAW_PARQUET": str(raw)}
     before = set(os.listdir(REPO))
     # one JVM: every model, the data and unit tests, then the exports (Parquet of every mart)
-    dbt(["build", "--select", "semspace"], db, spark, env=env)
+    dbt(["build", "--select", "semspace"], db, spark, vars={"export": True}, env=env)
     spark_results = _results(spark)
     return {"db": db, "duck": duck, "spark": spark, "spark_dir": spark_dir, "exports": spark / "exports",
             "duck_results": duck_results, "spark_results": spark_results, "repo_before": before}
@@ -233,9 +252,8 @@ def test_the_portable_kernels_agree_on_spark(engines: dict[str, Any]) -> None:
     work = engines["spark"].parent / "spark_portable"
     env = {"SEMSPACE_TARGET": "spark", "SEMSPACE_SPARK_DIR": str(engines["spark_dir"]),
            "SEMSPACE_RAW_PARQUET": "", "SEMSPACE_EXPORT_DIR": str(work / "exports")}
-    dbt(["run", "--select", "int_pair_overlaps", "image_pairs", "image_neighbors",
-         "export_image_pairs_parquet", "export_image_neighbors_parquet"],
-        engines["db"], work, vars={"portable_sql": True}, env=env)
+    dbt(["run", "--select", "int_pair_overlaps", "image_pairs", "image_neighbors"],
+        engines["db"], work, vars={"portable_sql": True, "export": True, "export_formats": ["parquet"]}, env=env)
     overlaps = compiled_sql(work, "int_pair_overlaps", folder="models/intermediate")
     assert "bit_count" not in overlaps
     assert "min_by(" not in compiled_sql(work, "image_neighbors")

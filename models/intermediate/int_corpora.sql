@@ -3,7 +3,9 @@
     (`python -m generate`) gives a corpus named by its run id, e.g. `falcon-7b-instruct`.
     With var('stop_word_variants') (on by default) every such base corpus also gets a variant
     `<corpus>-nostop`: the same images and texts, its token sets without the stop words of the
-    seed `stop_words` (int_corpus_tokens). -#}
+    seed `stop_words` (int_corpus_tokens). A table: eight models read it, and it is computed once. -#}
+{{ config(materialized='table') }}
+
 with datasets as (
     select * from {{ ref('stg_raw__datasets') }}
 ),
@@ -72,7 +74,7 @@ variant_corpora as (
         corpus as base_corpus,
         'nostop' as variant
     from base_corpora
-    where {{ 'true' if var('stop_word_variants', true) else 'false' }}
+    where {{ 'true' if bool_var('stop_word_variants', true) else 'false' }}
 ),
 
 corpora as (

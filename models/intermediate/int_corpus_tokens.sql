@@ -3,7 +3,10 @@
     own tokenizer in `python -m generate`, as the note did), and the stop-word-free variant of
     each (int_corpora): its base corpus's sets less every token that, lowercased and stripped of
     surrounding whitespace, is in the seed `stop_words`. (A model tokenizer's sub-word piece that
-    spells a stop word, e.g. `the` of `the|ater`, goes too; caption tokens are whole words.) -#}
+    spells a stop word, e.g. `the` of `the|ater`, goes too; caption tokens are whole words.) A table: the token sets are computed once, for the token_sets
+    mart, the set sizes and the pair kernel. -#}
+{{ config(materialized='table') }}
+
 with caption_tokens as (
     select * from {{ ref('int_captions_tokenized') }}
 ),

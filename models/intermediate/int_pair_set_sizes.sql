@@ -1,6 +1,6 @@
-{#- set_sizes keyed by the integer corpus_id: the input of the pair kernel. -#}
+{#- int_set_sizes keyed by the integer corpus_id: the input of the pair kernel. -#}
 with set_sizes as (
-    select * from {{ ref('set_sizes') }}
+    select * from {{ ref('int_set_sizes') }}
 ),
 
 corpora as (

@@ -1,6 +1,6 @@
-{#- token_sets keyed by the integer corpus_id: the input of the pair kernel. -#}
+{#- int_corpus_tokens keyed by the integer corpus_id: the input of the pair kernel. -#}
 with token_sets as (
-    select * from {{ ref('token_sets') }}
+    select * from {{ ref('int_corpus_tokens') }}
 ),
 
 corpora as (

@@ -8,11 +8,11 @@ documents as (
 ),
 
 set_sizes as (
-    select * from {{ ref('set_sizes') }}
+    select * from {{ ref('int_set_sizes') }}
 ),
 
 token_sets as (
-    select * from {{ ref('token_sets') }}
+    select * from {{ ref('int_corpus_tokens') }}
 ),
 
 text_totals as (

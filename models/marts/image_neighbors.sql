@@ -2,7 +2,7 @@
     the smaller neighbor_id. An image is not its own neighbour. The top-k kernel is engine-specific:
     see macros/nearest_neighbors.sql. -#}
 with nearest as (
-    {{ nearest_neighbors(ref('image_pairs'), var('neighbors_k') | int) }}
+    {{ nearest_neighbors(ref('image_pairs'), int_var('neighbors_k', 10, 1)) }}
 ),
 
 final as (

@@ -1,5 +1,6 @@
 {#- Every pair of images of every corpus with the sizes of their token sets' intersection, union
-    and symmetric difference (the note's distance). A view: the counts are stored once, narrow, in
+    and symmetric difference (the note's distance), and the set measures derived from them
+    (Jaccard, Dice, overlap coefficient). A view: the counts are stored once, narrow, in
     int_pair_overlaps; the corpus name and the derived measures cost nothing to compute on read. -#}
 {{ config(materialized='view') }}
 
@@ -24,7 +25,17 @@ final as (
         case
             when pair_counts.n_i + pair_counts.n_j - pair_counts.n_intersection > 0
                 then cast(pair_counts.n_intersection as double) / (pair_counts.n_i + pair_counts.n_j - pair_counts.n_intersection)
-        end as jaccard
+        end as jaccard,
+        case
+            when pair_counts.n_i + pair_counts.n_j > 0
+                then 2.0 * pair_counts.n_intersection / (pair_counts.n_i + pair_counts.n_j)
+            else 0.0
+        end as dice,
+        case
+            when least(pair_counts.n_i, pair_counts.n_j) > 0
+                then cast(pair_counts.n_intersection as double) / least(pair_counts.n_i, pair_counts.n_j)
+            else 0.0
+        end as overlap
     from pair_counts
     inner join corpora
         on pair_counts.corpus_id = corpora.corpus_id

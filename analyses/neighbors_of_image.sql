@@ -1,10 +1,12 @@
 {#-
   The nearest neighbours of one image, with COCO ids, URLs and captions: the note's Table 2.
     dbt compile --select neighbors_of_image --vars '{image_id: 100, corpus: coco}'
-  then run target/compiled/semspace/analysis/neighbors_of_image.sql in DuckDB, or in one step:
+  then run target/compiled/semspace/analyses/neighbors_of_image.sql in DuckDB, or in one step:
     dbt show --select neighbors_of_image --limit 20
+  (`semspace neighbors 100` prints the same in well under a second.) The corpus is quoted by
+  macro sql_string and the image id must be an integer.
 -#}
-{%- set image_id = var('image_id', 100) | int -%}
+{%- set image_id = int_var('image_id', 100) -%}
 {%- set corpus = var('corpus', 'coco') -%}
 
 with neighbors as (
@@ -20,10 +22,10 @@ images as (
 ),
 
 captions as (
-    select * from {{ ref('stg_raw__captions') }}
+    select * from {{ ref('image_captions') }}
 ),
 
-image_captions as (
+caption_lists as (
     select
         dataset,
         image_id,
@@ -40,7 +42,7 @@ query_image as (
         {{ image_id }} as neighbor_id,
         0 as symmetric_difference
     from corpora
-    where corpora.corpus = '{{ corpus }}'
+    where corpora.corpus = {{ sql_string(corpus) }}
 ),
 
 ranked as (
@@ -55,7 +57,7 @@ ranked as (
     from neighbors
     inner join corpora
         on neighbors.corpus = corpora.corpus
-    where neighbors.corpus = '{{ corpus }}'
+    where neighbors.corpus = {{ sql_string(corpus) }}
         and neighbors.image_id = {{ image_id }}
 ),
 
@@ -66,14 +68,14 @@ final as (
         ranked.neighbor_id as image_id,
         images.coco_id,
         images.url,
-        image_captions.captions
+        caption_lists.captions
     from ranked
     inner join images
         on ranked.dataset = images.dataset
         and ranked.neighbor_id = images.image_id
-    left join image_captions
-        on ranked.dataset = image_captions.dataset
-        and ranked.neighbor_id = image_captions.image_id
+    left join caption_lists
+        on ranked.dataset = caption_lists.dataset
+        and ranked.neighbor_id = caption_lists.image_id
 )
 
 select * from final

@@ -1,5 +1,0 @@
-{{ config(format='parquet', location=export_location('images', 'parquet')) }}
-
-select * from {{ ref('images') }}
-
-order by dataset, image_id

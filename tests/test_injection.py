@@ -1,0 +1,132 @@
+"""No string a user passes runs a statement: dbt vars, names and paths with quotes, semicolons and
+comment markers are quoted (macro sql_string), validated (macros int_var / bool_var) or refused,
+and output paths derived from names stay inside their folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import ingest
+from semspace import cli, paths
+from semspace.errors import SemspaceError
+from tests.dbt_helpers import SHARED_CAPTIONS, compiled_sql, dbt
+
+HOSTILE = [
+    "coco' or '1'='1",
+    "coco'; drop table raw.captions; --",
+    "x' /* comment */ union all select 1 --",
+    "a\\'b",
+    'q"uote',
+]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    work = tmp_path_factory.mktemp("injection")
+    records = json.loads(SHARED_CAPTIONS.read_text(encoding="utf-8"))[:12]
+    source = work / "coco12.json"
+    source.write_text(json.dumps(records), encoding="utf-8")
+    db = work / "w.duckdb"
+    ingest.load(source, db, name="coco")
+    dbt(["build", "--exclude", "resource_type:test", "resource_type:unit_test"], db, work, vars={"neighbors_k": 3})
+    return db, work
+
+
+def _count(db: Path, sql: str) -> int:
+    with duckdb.connect(str(db), read_only=True) as con:
+        found = con.execute(sql).fetchone()
+        return int(found[0]) if found else 0
+
+
+@pytest.mark.parametrize("corpus", HOSTILE)
+def test_the_neighbours_analysis_quotes_the_corpus(built: tuple[Path, Path], corpus: str, tmp_path: Path) -> None:
+    db, _ = built
+    dbt(["compile", "--select", "neighbors_of_image"], db, tmp_path, vars={"corpus": corpus, "image_id": 1})
+    sql = compiled_sql(tmp_path, "neighbors_of_image", folder="analyses")
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute(sql).fetchall() == []  # no such corpus: nothing, not every corpus
+    assert _count(db, "select count(*) from raw.captions") > 0
+
+
+def test_the_neighbours_analysis_still_answers_a_real_corpus(built: tuple[Path, Path], tmp_path: Path) -> None:
+    db, _ = built
+    dbt(["compile", "--select", "neighbors_of_image"], db, tmp_path, vars={"corpus": "coco", "image_id": 1})
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(compiled_sql(tmp_path, "neighbors_of_image", folder="analyses")).fetchall()
+    assert [r[0] for r in rows] == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("neighbors_k", "3; drop table raw.captions"), ("neighbors_k", "-1"), ("neighbors_k", 2.5),
+    ("mds_axes", "10 --"), ("pair_mask_tokens", "64) --"), ("portable_sql", "maybe'; --"),
+    ("stop_word_variants", "no way"), ("image_id", "1 or 1=1"),
+])
+def test_number_and_switch_vars_are_validated(built: tuple[Path, Path], tmp_path: Path, name: str,
+                                              value: object) -> None:
+    db, _ = built
+    result = dbt(["compile", "--select", "image_neighbors", "mds_spectrum", "int_pair_overlaps", "int_corpora",
+                  "neighbors_of_image"], db, tmp_path, vars={name: value}, check=False)
+    assert result.returncode != 0
+    assert f"var {name} must be" in result.stdout
+
+
+def test_string_switches_mean_what_they_say(built: tuple[Path, Path], tmp_path: Path) -> None:
+    """`--vars '{portable_sql: "false"}'` is false (a non-empty string used to count as true)."""
+    db, _ = built
+    dbt(["compile", "--select", "int_pair_overlaps"], db, tmp_path, vars={"portable_sql": "false"})
+    assert "bit_count" in compiled_sql(tmp_path, "int_pair_overlaps", folder="models/intermediate")
+
+
+def test_a_crafted_export_dir_writes_nothing_else(built: tuple[Path, Path], tmp_path: Path) -> None:
+    """The export folder reaches COPY as one quoted literal: a stacked statement in it stays text."""
+    db, work = built
+    stolen = tmp_path / "stolen.csv"
+    crafted = f"{tmp_path}/x') ; copy raw.captions to '{stolen}' (format csv) ; select ('"
+    dbt(["run-operation", "export_marts", "--args", json.dumps({"models": ["corpora"], "formats": ["csv"]})],
+        db, tmp_path, vars={"export_dir": crafted}, check=False)
+    assert not stolen.exists()
+    written = list(tmp_path.rglob("corpora.csv"))
+    assert all(str(p).startswith(crafted) for p in written)  # if anything, inside the literal folder
+
+
+def test_export_names_and_formats_are_checked(built: tuple[Path, Path], tmp_path: Path) -> None:
+    db, _ = built
+    for args in ({"models": ["corpora; drop table x"]}, {"formats": ["parquet') --"]}):
+        result = dbt(["run-operation", "export_marts", "--args", json.dumps(args)], db, tmp_path,
+                     vars={"export_dir": str(tmp_path / "out")}, check=False)
+        assert result.returncode != 0 and "export_marts:" in result.stdout
+
+
+@pytest.mark.parametrize("corpus", HOSTILE)
+def test_semspace_neighbors_binds_the_corpus(built: tuple[Path, Path], corpus: str) -> None:
+    db, _ = built
+    with pytest.raises(SemspaceError, match="no corpus"):
+        cli.neighbors(str(db), 1, corpus, "symmetric_difference", 3, None)
+
+
+def test_semspace_sql_cannot_change_the_warehouse(built: tuple[Path, Path]) -> None:
+    db, _ = built
+    before = _count(db, "select count(*) from raw.captions")
+    for statement in ("delete from raw.captions", "drop table raw.captions", "select 1; delete from raw.captions"):
+        with pytest.raises(SemspaceError, match="read-only|failed"):
+            cli.sql(str(db), statement, 10)
+    assert _count(db, "select count(*) from raw.captions") == before
+
+
+@pytest.mark.parametrize("name", ["../../x", "..", "a/b", "/etc", "", "a\\b", "x\0y"])
+def test_paths_derived_from_names_stay_inside(tmp_path: Path, name: str) -> None:
+    with pytest.raises(SemspaceError):
+        paths.inside(tmp_path, name, "map.html")
+
+
+def test_the_map_command_refuses_a_corpus_that_leaves_its_folder(built: tuple[Path, Path], tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    db, _ = built
+    out = tmp_path / "reports"
+    assert cli.main(["map", "--db", str(db), "--corpus", "../../x", "--out", str(out)]) == 1
+    assert "error" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not list(tmp_path.parent.glob("x/map.html"))
