@@ -11,7 +11,7 @@ export SEMSPACE_RAW_PARQUET ?= $(CURDIR)/data/raw_parquet
 export SEMSPACE_SPARK_DIR ?= $(CURDIR)/target/spark
 SPARK_STAMP := $(VENV)/.spark-installed-stamp
 
-.PHONY: setup setup-spark run ingest build build-spark mds evaluate report map exports test test-spark bench browser clean
+.PHONY: setup setup-spark run ingest build build-spark mds evaluate report map exports test test-spark lint format bench browser clean
 
 setup: $(STAMP)
 
@@ -34,26 +34,28 @@ $(SPARK_STAMP): $(STAMP)
 	touch $(SPARK_STAMP)
 
 ## make run: ingest the default captions, build every dbt model into $(SEMSPACE_DB), then MDS, the
-## ECCV Caption evaluation, the report (reports/index.html, reports/report.md, figures) and the map.
-run: ingest build mds evaluate report map
+## ECCV Caption evaluation, the report (reports/index.html, reports/report.md, figures) and the map:
+## `semspace run`, one line per step. The steps one by one: make ingest build mds evaluate report map.
+run: setup
+	$(BIN)/semspace run
 
 ingest: setup
-	$(BIN)/python -m ingest
+	$(BIN)/semspace ingest
 
 build: setup
-	$(BIN)/dbt build
+	$(BIN)/semspace build
 
 mds: setup
-	$(BIN)/python -m analysis mds --corpus coco
+	$(BIN)/semspace mds --corpus coco
 
 evaluate: setup
-	$(BIN)/python -m analysis evaluate --corpus coco --corpus coco-nostop
+	$(BIN)/semspace evaluate --corpus coco --corpus coco-nostop
 
 report: setup
-	$(BIN)/python -m analysis report
+	$(BIN)/semspace report
 
 map: setup
-	$(BIN)/python -m analysis map --corpus coco
+	$(BIN)/semspace map --corpus coco
 
 ## make build-spark: the same models on Spark (in-process PySpark): the raw tables of $(SEMSPACE_DB)
 ## as Parquet under $(SEMSPACE_RAW_PARQUET), then `dbt build --target spark` (state in $(SEMSPACE_SPARK_DIR)).
@@ -61,14 +63,25 @@ build-spark: setup-spark
 	$(BIN)/python -m ingest export-raw --out $(SEMSPACE_RAW_PARQUET)
 	$(BIN)/dbt build --target spark
 
-## make exports: Parquet and CSV files of the marts under data/exports/.
+## make exports: Parquet and CSV files of the marts under data/exports/ (dbt's export_marts macro).
 exports: setup
-	$(BIN)/dbt run --select exports
+	$(BIN)/semspace export
 
-## make test: the whole suite (unit, ingest, dbt build + data and unit tests on the shared split),
-## but the Spark comparison, which needs the spark extra: make test-spark.
-test: setup browser
+## make test: lint (ruff check, ruff format --check, mypy on semspace/ ingest/ analysis/), then the whole
+## suite (unit, ingest, dbt build + data and unit tests on the shared split), but the Spark
+## comparison, which needs the spark extra: make test-spark.
+test: setup browser lint
 	$(BIN)/python -m pytest -m "not spark"
+
+## make lint: what `make test` checks before the tests; `make format` applies ruff's formatting.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 ## make test-spark: installs the spark extra, then builds a subset on Spark and on DuckDB and checks
 ## that every mart is equal and the same dbt tests pass (tests/test_spark.py).

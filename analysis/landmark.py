@@ -34,6 +34,7 @@ import scipy.linalg
 import scipy.sparse
 
 from analysis.mds import MdsResult, double_centre
+from semspace import warehouse
 from semspace.errors import SemspaceError
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,7 @@ CHUNK_ROWS = 8192
 
 def load_token_matrix(con: duckdb.DuckDBPyConnection, corpus: str) -> tuple[np.ndarray, scipy.sparse.csr_matrix]:
     """(image ids ascending, N × V sparse 0/1 matrix of each image's distinct tokens) of a corpus."""
-    ids = con.execute(
-        "select image_id from set_sizes where corpus = ? order by image_id", [corpus]).fetchnumpy()["image_id"]
-    if len(ids) == 0:
-        known = [r[0] for r in con.execute("select corpus from corpora order by corpus").fetchall()]
-        raise SemspaceError(f"no corpus {corpus!r} in the warehouse; corpora: {', '.join(known) or 'none'}")
+    ids = warehouse.image_ids(con, corpus)
     cells = con.execute(
         """select image_id, dense_rank() over (order by token) - 1 as token_index
            from token_sets where corpus = ?""", [corpus]).fetchnumpy()

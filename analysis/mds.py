@@ -8,17 +8,19 @@ solver, for the coordinates (`mds_coordinates`).
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
-import pyarrow as pa
-import scipy.linalg
-import scipy.sparse.linalg
 
-from semspace import db
+from semspace import contract, db, warehouse
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 from semspace.errors import SemspaceError
 
 log = logging.getLogger(__name__)
@@ -60,33 +62,9 @@ class MdsResult:
 
 
 def load_distances(con: duckdb.DuckDBPyConnection, corpus: str) -> tuple[np.ndarray, np.ndarray]:
-    """(image ids, n × n symmetric-difference matrix) of a corpus, straight from Arrow/NumPy."""
-    ids = con.execute(
-        "select image_id from set_sizes where corpus = ? order by image_id", [corpus]).fetchnumpy()["image_id"]
-    if len(ids) == 0:
-        known = [r[0] for r in con.execute("select corpus from corpora order by corpus").fetchall()]
-        raise SemspaceError(f"no corpus {corpus!r} in the warehouse; corpora: {', '.join(known) or 'none'}")
-    n = len(ids)
-    contiguous = bool(ids[0] == 0 and ids[-1] == n - 1)  # image ids are 0-based positions: the usual case
-    if contiguous:  # the flat index i·n + j of each pair's cell, computed by DuckDB
-        pairs = con.execute(
-            "select image_i::bigint * ? + image_j as cell, symmetric_difference from image_pairs where corpus = ?",
-            [n, corpus]).fetchnumpy()
-        cells = pairs["cell"]
-    else:
-        pairs = con.execute(
-            "select image_i, image_j, symmetric_difference from image_pairs where corpus = ?", [corpus]).fetchnumpy()
-        position = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
-        position[ids] = np.arange(n)
-        cells = position[pairs["image_i"]] * n + position[pairs["image_j"]]
-    if len(cells) != n * (n - 1) // 2:
-        raise SemspaceError(f"corpus {corpus!r}: image_pairs has {len(cells)} pairs, expected {n * (n - 1) // 2}; "
-                            "rebuild with `dbt build`")
-    # one triangle by flat index, then the mirror: two passes over n² instead of 2 scattered writes
-    distances = np.zeros((n, n))
-    np.put(distances, cells, pairs["symmetric_difference"])
-    distances += distances.T
-    return ids, distances
+    """(image ids, n × n symmetric-difference matrix) of a corpus, from image_pairs in one query."""
+    ids = warehouse.image_ids(con, corpus)
+    return ids, warehouse.measure_matrix(con, corpus, "symmetric_difference", ids)
 
 
 def double_centre(distances: np.ndarray) -> np.ndarray:
@@ -111,6 +89,8 @@ def _two_stage_solver():
     import glob
     import os
 
+    import scipy
+
     folder = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
     for path in sorted(glob.glob(os.path.join(folder, "libscipy_openblas*.so*"))):
         if "64_" in os.path.basename(path):  # the ILP64 build takes 64-bit integers: not this signature
@@ -129,6 +109,8 @@ def _two_stage_solver():
 def eigenvalues_only(b: np.ndarray, overwrite: bool = False) -> np.ndarray:
     """All eigenvalues of the symmetric matrix b, descending: LAPACK's two-stage values-only solver
     where SciPy's OpenBLAS has it, else scipy.linalg.eigvalsh. ``overwrite`` lets it destroy b."""
+    import scipy.linalg
+
     n = len(b)
     solver = _two_stage_solver() if n > 1 else None
     if solver is None:
@@ -150,6 +132,9 @@ def classical_mds(distances: np.ndarray, k: int = 10, image_ids: np.ndarray | No
     in floating point it comes out as ±1e-9 or so, and a plain `> 0` counts it by chance (the note's
     1266 on COCO is 1265 positive + that zero). Axes whose eigenvalue is not positive get zero
     coordinates, as in the note."""
+    import scipy.linalg
+    import scipy.sparse.linalg
+
     n = len(distances)
     k = min(k, n - 1)
     b = double_centre(distances)
@@ -175,50 +160,43 @@ def classical_mds(distances: np.ndarray, k: int = 10, image_ids: np.ndarray | No
                      eigenvalues=eigenvalues, coordinates=coordinates, tolerance=tolerance)
 
 
-def spectrum_table(result: MdsResult, n_shares: int) -> pa.Table:
-    shares = result.eigenvalues[:n_shares] / result.sum_positive if result.sum_positive else \
-        np.zeros(n_shares)
-    columns = {
-        "corpus": [result.corpus], "n_points": [result.n_points], "method": [result.method],
-        "n_landmarks": pa.array([result.n_landmarks], type=pa.int64()),
-        "n_eigenvalues": [len(result.eigenvalues)],
-        "n_positive": [result.n_positive], "n_negative": [result.n_negative], "n_zero": [result.n_zero],
-        # the note's count ("1266 positive" on COCO): positive plus the exact zero(s) of J·1 = 0
-        "n_nonnegative": [result.n_positive + result.n_zero],
-        "tolerance": [result.tolerance],
-        "sum_positive": [result.sum_positive], "sum_abs_negative": [result.sum_abs_negative],
-    }
-    for r in range(n_shares):
-        columns[f"axis_share_{r + 1}"] = [float(max(shares[r], 0.0)) if r < len(shares) else 0.0]
-    return pa.table(columns)
+def tables(result: MdsResult) -> dict[str, pa.Table]:
+    """The rows of computed.mds_spectrum, computed.mds_eigenvalues and computed.mds_coordinates
+    (semspace.contract) for one result; the marts of the same names show them (axis shares and
+    the wide x1 … xk are computed there)."""
+    import pyarrow as pa
 
-
-def write(con: duckdb.DuckDBPyConnection, result: MdsResult) -> None:
-    """Replace the corpus's rows of mds_spectrum, mds_eigenvalues and mds_coordinates in one transaction."""
-    k = result.coordinates.shape[1]
-    spectrum = spectrum_table(result, k)
+    n, k = result.coordinates.shape
+    now = _dt.datetime.now()
+    spectrum = pa.table({
+        "corpus": [result.corpus], "n_points": pa.array([result.n_points], pa.int32()), "method": [result.method],
+        "n_landmarks": pa.array([result.n_landmarks], type=pa.int32()),
+        "n_eigenvalues": pa.array([len(result.eigenvalues)], pa.int32()),
+        "n_positive": pa.array([result.n_positive], pa.int32()),
+        "n_negative": pa.array([result.n_negative], pa.int32()),
+        "n_zero": pa.array([result.n_zero], pa.int32()),
+        "tolerance": [result.tolerance], "sum_positive": [result.sum_positive],
+        "sum_abs_negative": [result.sum_abs_negative], "computed_at": pa.array([now], pa.timestamp("us")),
+    })
     eigen = pa.table({"corpus": pa.array([result.corpus] * len(result.eigenvalues)),
                       "rank": pa.array(np.arange(1, len(result.eigenvalues) + 1, dtype=np.int32)),
                       "eigenvalue": pa.array(result.eigenvalues)})
-    coords = {"corpus": pa.array([result.corpus] * len(result.image_ids)),
-              "image_id": pa.array(result.image_ids.astype(np.int32))}
-    coords.update({f"x{r + 1}": pa.array(result.coordinates[:, r]) for r in range(k)})
-    tables = {"mds_spectrum": spectrum, "mds_eigenvalues": eigen, "mds_coordinates": pa.table(coords)}
-    with db.transaction(con, {f"new_{name}": table for name, table in tables.items()}):
-        for name, table in tables.items():
-            exists = con.execute(
-                "select count(*) from duckdb_tables() where schema_name = 'main' and table_name = ?", [name]
-            ).fetchone()[0]
-            same_shape = exists and [c[0] for c in con.execute(f"describe main.{name}").fetchall()] == table.column_names
-            if exists and not same_shape:
-                # another --k, or a table from an older layout: rebuild it with this run's columns
-                # first and keep the other corpora's rows by column name (their missing columns null)
-                con.execute(f"create table main.{name}__rebuilt as select * from new_{name} union all by name "
-                            f"select * from main.{name} where corpus <> ?", [result.corpus])
-                con.execute(f"drop table main.{name}")
-                con.execute(f"alter table main.{name}__rebuilt rename to {name}")
-                continue
-            if not exists:
-                con.execute(f"create table main.{name} as select * from new_{name} limit 0")
-            con.execute(f"delete from main.{name} where corpus = ?", [result.corpus])
-            con.execute(f"insert into main.{name} select * from new_{name}")
+    coords = pa.table({
+        "corpus": pa.array([result.corpus] * (n * k)),
+        "image_id": pa.array(np.repeat(result.image_ids.astype(np.int32), k)),
+        "axis": pa.array(np.tile(np.arange(1, k + 1, dtype=np.int32), n)),
+        "coordinate": pa.array(result.coordinates.reshape(-1)),
+    })
+    return {"mds_spectrum": spectrum, "mds_eigenvalues": eigen, "mds_coordinates": coords}
+
+
+def write(con: duckdb.DuckDBPyConnection, result: MdsResult) -> None:
+    """Replace the corpus's rows of computed.mds_spectrum, mds_eigenvalues and mds_coordinates in
+    one transaction (the marts mds_spectrum, mds_eigenvalues, mds_coordinates are views over them)."""
+    new = tables(result)
+    contract.ensure(con, [f"{contract.COMPUTED}.{name}" for name in new])
+    with db.transaction(con, {f"new_{name}": table for name, table in new.items()},
+                        failure=f"writing the MDS of {result.corpus!r} failed, nothing was changed"):
+        for name in new:
+            con.execute(f"delete from {contract.COMPUTED}.{name} where corpus = ?", [result.corpus])
+            con.execute(f"insert into {contract.COMPUTED}.{name} by name select * from new_{name}")

@@ -65,7 +65,7 @@ def bench_full(db: Path, corpus: str, repeats: int, k: int) -> dict:
         for _ in range(repeats):  # alternate, so a change in the machine's load hits both sides alike
             _, (elapsed,), (values, vectors) = timed(lambda: scipy.linalg.eigh(b, check_finite=False), 1)
             ref_times.append(elapsed)
-            _, (elapsed,), result = timed(lambda: analysis.mds(corpus, copy, k=k, method="full", export_dir=None), 1)
+            _, (elapsed,), result = timed(lambda: analysis.mds(corpus, copy, k=k, method="full"), 1)
             ours_times.append(elapsed)
         ref_median, ours_median = statistics.median(ref_times), statistics.median(ours_times)
         values, vectors = values[::-1], vectors[:, ::-1]
@@ -134,7 +134,7 @@ def bench_landmark(sizes: list[int], landmarks: int, vocabulary: int, mean_token
                 n_cells = con.execute("select count(*) from token_sets").fetchone()[0]
             log(f"landmark MDS of {n} synthetic images ({n_cells / n:.1f} tokens per image), {landmarks} landmarks")
             cmd = [sys.executable, "-c", WRAPPER, sys.executable, "-m", "analysis", "mds", "--corpus", "synthetic",
-                   "--method", "landmark", "--landmarks", str(landmarks), "--db", str(db), "--export-dir", ""]
+                   "--method", "landmark", "--landmarks", str(landmarks), "--db", str(db)]
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
             wall, rss, out = peak_rss_of(cmd, env)
             rows.append({"n": n, "tokens_per_image": n_cells / n, "wall": wall, "peak_rss": rss,

@@ -40,7 +40,7 @@ def connect(
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SemspaceError(f"{target}: cannot create the warehouse's folder: {exc.strerror or exc}") from exc
-    config: dict[str, str] = {}
+    config: dict[str, str | bool | int | float | list[str]] = {}
     if threads := os.environ.get("SEMSPACE_THREADS"):
         config["threads"] = threads
     if memory := os.environ.get("SEMSPACE_MEMORY_LIMIT"):

@@ -110,19 +110,15 @@ def tiny_warehouse(path: Path, matrix: scipy.sparse.csr_matrix, corpus: str = "t
     con.close()
 
 
-def test_landmark_method_writes_the_same_tables_and_parquet(tmp_path: Path) -> None:
+def test_landmark_method_writes_the_same_tables(tmp_path: Path) -> None:
     matrix = random_sets(150, 50, seed=5)
     db = tmp_path / "w.duckdb"
     tiny_warehouse(db, matrix)
-    result = analysis.mds("toy", db, k=3, method="landmark", n_landmarks=40, export_dir=tmp_path / "exports")
+    analysis.mds("toy", db, k=3, method="landmark", n_landmarks=40)
     with duckdb.connect(str(db), read_only=True) as con:
         spectrum = con.execute("select n_points, method, n_landmarks, n_eigenvalues, n_positive + n_negative + n_zero "
-                               "from mds_spectrum").fetchone()
+                               "from computed.mds_spectrum").fetchone()
         assert spectrum == (150, "landmark", 40, 40, 40)
-        assert con.execute("select count(*) from mds_coordinates").fetchone() == (150,)
-        assert con.execute("select count(*) from mds_eigenvalues").fetchone() == (40,)
-        exported = con.execute(
-            f"select count(*), sum(x1) from '{tmp_path / 'exports' / 'mds_coordinates.parquet'}'").fetchone()
-    assert exported[0] == 150 and exported[1] == pytest.approx(result.coordinates[:, 0].sum())
-    assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == [
-        "mds_coordinates.parquet", "mds_eigenvalues.parquet", "mds_spectrum.parquet"]
+        assert con.execute("select count(distinct image_id), count(*) from computed.mds_coordinates").fetchone() \
+            == (150, 450)
+        assert con.execute("select count(*) from computed.mds_eigenvalues").fetchone() == (40,)

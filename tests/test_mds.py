@@ -45,21 +45,28 @@ def test_symmetric_difference_is_not_euclidean() -> None:
 
 
 def test_tables_replace_one_corpus(tmp_path: Path) -> None:
+    """MDS writes computed.* only (the marts over them are dbt's: tests/test_small_warehouse.py), one
+    corpus's rows replaced per run, with the contract's columns."""
+    from semspace import contract
+
     rng = np.random.default_rng(3)
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     for corpus, n in (("a", 12), ("b", 9), ("a", 10)):
         points = rng.normal(size=(n, 3))
         result = classical_mds(squareform(pdist(points)), k=4, corpus=corpus)
         write(con, result)
-    rows = con.execute("select corpus, count(*) from mds_coordinates group by corpus order by corpus").fetchall()
-    assert rows == [("a", 10), ("b", 9)]
-    spectrum = con.execute("select corpus, n_points, n_positive, n_negative from mds_spectrum order by corpus").fetchall()
+    rows = con.execute("select corpus, count(distinct image_id), count(*) from computed.mds_coordinates "
+                       "group by corpus order by corpus").fetchall()
+    assert rows == [("a", 10, 40), ("b", 9, 36)]
+    spectrum = con.execute("select corpus, n_points, n_positive, n_negative from computed.mds_spectrum "
+                           "order by corpus").fetchall()
     assert spectrum == [("a", 10, 3, 0), ("b", 9, 3, 0)]
-    assert con.execute("select count(*) from mds_eigenvalues where corpus = 'a'").fetchone() == (10,)
-    columns = [r[0] for r in con.execute("describe mds_coordinates").fetchall()]
-    assert columns == ["corpus", "image_id", "x1", "x2", "x3", "x4"]
-    shares = con.execute("select axis_share_1 + axis_share_2 + axis_share_3 from mds_spectrum where corpus = 'b'").fetchone()
-    assert shares[0] == pytest.approx(1.0)
+    assert con.execute("select count(*) from computed.mds_eigenvalues where corpus = 'a'").fetchone() == (10,)
+    for name in contract.MDS_TABLES:
+        columns = [r[0] for r in con.execute(f"describe computed.{name}").fetchall()]
+        assert tuple(columns) == contract.table(f"computed.{name}").column_names
+    schemas = {r[0] for r in con.execute("select distinct schema_name from duckdb_tables()").fetchall()}
+    assert schemas == {"computed"}  # nothing written anywhere else
 
 
 @pytest.mark.parametrize("two_stage", [True, False])
@@ -102,19 +109,17 @@ def test_load_distances_places_every_pair(ids: list[int], tmp_path: Path) -> Non
     assert np.array_equal(distances, expected)
 
 
-def test_another_k_or_an_older_layout_keeps_the_other_corpora(tmp_path: Path) -> None:
-    """Tables whose columns differ from this run's (another --k, a table written by an older
-    version) are rebuilt with this run's columns first; other corpora keep their rows by name."""
+def test_another_k_keeps_the_other_corpora(tmp_path: Path) -> None:
+    """Coordinates are stored long (one row per image and axis): a run with another k replaces its
+    own corpus's rows and leaves the others as they were."""
     rng = np.random.default_rng(5)
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    con.execute("create table mds_spectrum (corpus varchar, n_points bigint, n_positive bigint, old_note varchar)")
-    con.execute("insert into mds_spectrum values ('legacy', 7, 3, 'kept')")
     write(con, classical_mds(squareform(pdist(rng.normal(size=(8, 3)))), k=4, corpus="a"))
     write(con, classical_mds(squareform(pdist(rng.normal(size=(6, 3)))), k=2, corpus="b"))
-    columns = [r[0] for r in con.execute("describe mds_coordinates").fetchall()]
-    assert columns == ["corpus", "image_id", "x1", "x2", "x3", "x4"]
-    rows = con.execute("select corpus, count(*), count(x3) from mds_coordinates group by corpus order by corpus").fetchall()
-    assert rows == [("a", 8, 8), ("b", 6, 0)]
-    spectrum = con.execute("select corpus, n_points, n_positive, old_note from mds_spectrum order by corpus").fetchall()
-    assert spectrum == [("a", 8, 3, None), ("b", 6, 3, None), ("legacy", 7, 3, "kept")]
-    assert [r[0] for r in con.execute("describe mds_spectrum").fetchall()][:3] == ["corpus", "n_points", "method"]
+    rows = con.execute("select corpus, count(distinct image_id), max(axis) from computed.mds_coordinates "
+                       "group by corpus order by corpus").fetchall()
+    assert rows == [("a", 8, 4), ("b", 6, 2)]
+    write(con, classical_mds(squareform(pdist(rng.normal(size=(6, 3)))), k=3, corpus="b"))
+    rows = con.execute("select corpus, count(distinct image_id), max(axis) from computed.mds_coordinates "
+                       "group by corpus order by corpus").fetchall()
+    assert rows == [("a", 8, 4), ("b", 6, 3)]

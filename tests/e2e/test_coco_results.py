@@ -3,6 +3,8 @@ and the marts checked against an independent Python/scipy implementation."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import numpy as np
 import pytest
@@ -47,7 +49,7 @@ def test_neighbors_of_image_100_match_table_2(con: duckdb.DuckDBPyConnection) ->
 def test_neighbors_analysis_compiles_and_runs(coco_build, con: duckdb.DuckDBPyConnection) -> None:
     """The ad-hoc analysis a user runs: the neighbours of one image with captions."""
     _, work = coco_build
-    sql = compiled_sql(work, "neighbors_of_image", folder="analysis")
+    sql = compiled_sql(work, "neighbors_of_image", folder="analyses")
     rows = con.execute(sql).fetchall()
     assert [(r[0], r[1], r[2], r[3]) for r in rows[:4]] == [
         (0, 0, 100, 473237), (1, 23, 82, 507065), (2, 24, 2353, 381051), (3, 25, 1725, 27570)]
@@ -109,3 +111,22 @@ def test_random_pairs_equal_python_sets(con: duckdb.DuckDBPyConnection, sets: li
         assert n_union == len(a_set | b_set)
         assert sym_diff == len(a_set ^ b_set)
         assert jaccard == pytest.approx(len(a_set & b_set) / len(a_set | b_set))
+
+
+def test_semspace_neighbors_prints_table_2_with_captions(coco_db: Path) -> None:
+    """`semspace neighbors 100`: the note's Table 2 with captions, read straight from the marts."""
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).with_name("semspace")
+    out = subprocess.run([str(exe), "neighbors", "100", "--db", str(coco_db), "-k", "5"],
+                         capture_output=True, text=True, check=True).stdout
+    lines = out.splitlines()
+    assert lines[0].startswith("image 100 of corpus coco (COCO 473237")
+    assert "A young girl eating a slice of pizza." in out
+    ranked = [line.split()[:3] for line in lines if line[:4].strip().isdigit()]
+    assert ranked == [["1", "82", "23"], ["2", "2353", "24"], ["3", "1725", "25"], ["4", "1876", "25"],
+                      ["5", "4065", "25"]]
+    by_jaccard = subprocess.run([str(exe), "neighbors", "100", "--db", str(coco_db), "--measure", "jaccard", "-k", "3",
+                                 "--captions", "0"], capture_output=True, text=True, check=True).stdout
+    assert "jaccard" in by_jaccard.splitlines()[1]

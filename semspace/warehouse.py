@@ -1,0 +1,209 @@
+"""The one place Python reads the warehouse: marts by name, a corpus's images, captions, measures
+as matrices, one image's neighbours.
+
+Everything here reads the marts dbt builds (schema ``main``), never ``raw``; every value that
+reaches SQL is a bound parameter, and the only identifiers interpolated are the mart and column
+names of :mod:`semspace.measures` and the contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from semspace import measures as measures_
+from semspace.errors import SemspaceError
+
+BUILD_HINT = "run `semspace build` (dbt build) first"
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    """Whether ``schema.name`` is a table or a view."""
+    found = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def require_marts(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    """A :class:`SemspaceError` naming the first mart of ``names`` the warehouse lacks (an ingested
+    warehouse that was never built, or built before the mart existed)."""
+    for name in names:
+        if not table_exists(con, "main", name):
+            raise SemspaceError(f"the warehouse has no mart {name!r}: {BUILD_HINT}")
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+    """The rows of a query as dicts."""
+    cursor = con.execute(sql, params if isinstance(params, dict) else list(params))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def corpus_names(con: duckdb.DuckDBPyConnection) -> list[str]:
+    require_marts(con, "corpora")
+    return [r[0] for r in con.execute("select corpus from corpora order by corpus").fetchall()]
+
+
+def unknown_corpus(con: duckdb.DuckDBPyConnection, name: str) -> SemspaceError:
+    known = corpus_names(con)
+    return SemspaceError(f"no corpus {name!r} in the warehouse; corpora: {', '.join(known) or 'none (' + BUILD_HINT + ')'}")
+
+
+def corpus(con: duckdb.DuckDBPyConnection, name: str) -> dict[str, Any]:
+    """The ``corpora`` row of ``name``; an unknown corpus is one clear error listing the known ones."""
+    require_marts(con, "corpora")
+    found = rows(con, "select * from corpora where corpus = ?", [name])
+    if not found:
+        raise unknown_corpus(con, name)
+    return found[0]
+
+
+def corpora(con: duckdb.DuckDBPyConnection, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The ``corpora`` rows of ``names`` in that order (default: all, by corpus_id)."""
+    require_marts(con, "corpora")
+    known = rows(con, "select * from corpora order by corpus_id, corpus")
+    if names is None:
+        return known
+    by_name = {row["corpus"]: row for row in known}
+    missing = [c for c in names if c not in by_name]
+    if missing:
+        raise SemspaceError(f"no corpus {', '.join(map(repr, missing))} in the warehouse; corpora: "
+                            f"{', '.join(by_name) or 'none (' + BUILD_HINT + ')'}")
+    return [by_name[c] for c in dict.fromkeys(names)]
+
+
+def image_ids(con: duckdb.DuckDBPyConnection, name: str) -> np.ndarray:
+    """The image ids of corpus ``name``, ascending (from set_sizes: every image, empty sets too)."""
+    require_marts(con, "set_sizes")
+    ids = con.execute("select image_id from set_sizes where corpus = ? order by image_id", [name]).fetchnumpy()
+    found = np.asarray(ids["image_id"], dtype=np.int64)
+    if len(found) == 0:
+        corpus(con, name)  # raises for an unknown corpus
+    return found
+
+
+def has_image(con: duckdb.DuckDBPyConnection, name: str, image_id: int) -> bool:
+    found = con.execute("select count(*) from set_sizes where corpus = ? and image_id = ?", [name, image_id]).fetchone()
+    return bool(found and found[0])
+
+
+def captions(con: duckdb.DuckDBPyConnection, dataset: str, ids: Sequence[int] | None = None) -> dict[int, list[str]]:
+    """image id → its captions in source order (mart image_captions), for ``ids`` or every image."""
+    require_marts(con, "image_captions")
+    if ids is not None and not len(ids):
+        return {}
+    sql = ("select image_id, list(caption order by caption_index) from image_captions where dataset = ?"
+           + ("" if ids is None else " and image_id in (select unnest(?::integer[]))") + " group by image_id")
+    params: list[Any] = [dataset] if ids is None else [dataset, [int(i) for i in ids]]
+    return {int(i): list(c) for i, c in con.execute(sql, params).fetchall()}
+
+
+def images(con: duckdb.DuckDBPyConnection, dataset: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """image id → its ``images`` row, for ``ids``."""
+    if not len(ids):
+        return {}
+    found = rows(con, "select * from images where dataset = ? and image_id in (select unnest(?::integer[]))",
+                 [dataset, [int(i) for i in ids]])
+    return {int(r["image_id"]): r for r in found}
+
+
+def scatter(ids: np.ndarray, image_i: np.ndarray, image_j: np.ndarray, values: np.ndarray,
+            fill: float = 0.0) -> np.ndarray:
+    """The symmetric n × n matrix (n = len(ids), ids ascending) of pair values given once per pair
+    (image_i < image_j); cells of pairs not given hold ``fill``, the diagonal 0."""
+    n = len(ids)
+    position = np.full(int(ids.max()) + 1 if n else 1, -1, dtype=np.int64)
+    position[ids] = np.arange(n)
+    rows_, cols = position[np.asarray(image_i, dtype=np.int64)], position[np.asarray(image_j, dtype=np.int64)]
+    values = np.asarray(values, dtype=np.float64)
+    if fill == 0.0:  # one triangle by flat index, then the mirror: two passes over n², no scattered mirror
+        matrix = np.zeros((n, n))
+        np.put(matrix, rows_ * n + cols, values)
+        matrix += matrix.T
+        return matrix
+    matrix = np.full((n, n), float(fill))
+    matrix[rows_, cols] = values
+    matrix[cols, rows_] = values
+    np.fill_diagonal(matrix, 0.0)
+    return matrix
+
+
+def measure_pairs(con: duckdb.DuckDBPyConnection, name: str, measure: str) -> dict[str, np.ndarray]:
+    """image_i, image_j, value arrays of ``measure`` over corpus ``name``'s pairs (rows of its mart)."""
+    m = measures_.get(measure)
+    require_marts(con, m.relation)
+    return con.execute(f"select image_i, image_j, {m.column} as value from {m.relation} where corpus = ?",
+                       [name]).fetchnumpy()
+
+
+def measure_matrix(con: duckdb.DuckDBPyConnection, name: str, measure: str, ids: np.ndarray | None = None) -> np.ndarray:
+    """The symmetric n × n matrix of ``measure`` over corpus ``name``'s images (``ids`` ascending,
+    default all), read in one query; a mart that must hold every pair and does not is an error."""
+    m = measures_.get(measure)
+    ids = image_ids(con, name) if ids is None else ids
+    n = len(ids)
+    require_marts(con, m.relation)
+    if n and ids[0] == 0 and ids[-1] == n - 1 and m.absent in (None, 0.0):
+        # image ids are 0-based positions (the usual case): DuckDB computes each pair's flat cell
+        pairs = con.execute(f"select image_i::bigint * ? + image_j as cell, {m.column} as value from {m.relation} "
+                            "where corpus = ?", [n, name]).fetchnumpy()
+        found = len(pairs["cell"])
+    else:
+        pairs = measure_pairs(con, name, measure)
+        found = len(pairs["value"])
+    if m.absent is None and found != n * (n - 1) // 2:
+        raise SemspaceError(f"corpus {name!r}: {m.relation} has {found} pairs, expected "
+                            f"{n * (n - 1) // 2}; {BUILD_HINT}")
+    if "cell" in pairs:
+        matrix = np.zeros((n, n))
+        np.put(matrix, pairs["cell"], np.asarray(pairs["value"], dtype=np.float64))
+        matrix += matrix.T
+        return matrix
+    return scatter(ids, pairs["image_i"], pairs["image_j"], pairs["value"], fill=m.absent or 0.0)
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    rank: int
+    image_id: int
+    value: float
+
+
+def neighbours(con: duckdb.DuckDBPyConnection, name: str, image_id: int, measure: str = measures_.DEFAULT,
+               k: int = 10) -> list[Neighbour]:
+    """The ``k`` nearest images of ``image_id`` in corpus ``name`` under ``measure``, ties by the
+    smaller image id (as image_neighbors and the evaluation rank). The note's measure is read from
+    image_neighbors where it holds k; otherwise only that image's pairs are read."""
+    m = measures_.get(measure)
+    if not has_image(con, name, image_id):
+        corpus(con, name)  # an unknown corpus first
+        raise SemspaceError(f"image {image_id} is not in corpus {name!r}")
+    if measure == "symmetric_difference" and table_exists(con, "main", "image_neighbors"):
+        stored = con.execute("select rank, neighbor_id, symmetric_difference from image_neighbors "
+                             "where corpus = ? and image_id = ? order by rank", [name, image_id]).fetchall()
+        others = con.execute("select count(*) from set_sizes where corpus = ?", [name]).fetchone()
+        if len(stored) >= min(k, int(others[0]) - 1 if others else 0):
+            return [Neighbour(int(r), int(i), float(v)) for r, i, v in stored[:k]]
+    require_marts(con, m.relation)
+    found = con.execute(
+        f"select image_j as other, {m.column} as value from {m.relation} where corpus = $corpus and image_i = $image "
+        f"union all select image_i, {m.column} from {m.relation} where corpus = $corpus and image_j = $image",
+        {"corpus": name, "image": image_id}).fetchall()
+    scores = {int(i): (float("nan") if v is None else float(v)) for i, v in found}
+    if m.absent is not None:  # pairs that are not rows: the measure's value for them
+        for other in image_ids(con, name):
+            if int(other) != image_id:
+                scores.setdefault(int(other), m.absent)
+    sign = -1.0 if m.larger_is_closer else 1.0
+
+    def key(item: tuple[int, float]) -> tuple[bool, float, int]:
+        value = item[1]
+        return (value != value, sign * value if value == value else 0.0, item[0])  # NaN last
+
+    ranked = sorted(scores.items(), key=key)[:k]
+    return [Neighbour(rank + 1, i, v) for rank, (i, v) in enumerate(ranked)]
