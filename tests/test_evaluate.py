@@ -1,16 +1,26 @@
-"""Image→image retrieval scores (analysis.evaluate) on hand-made rankings, mappings and warehouses."""
+"""Image→image retrieval scores (analysis.evaluate, analysis.evaluation) on hand-made rankings and
+mappings, and on a small dbt-built warehouse checked against plain-Python sets and rankings."""
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import json
+import math
+import shutil
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pytest
 
+import analysis.evaluation as eval_pkg
+import ingest
 from analysis import evaluate as ev
+from analysis.evaluation import eccv
+from semspace import contract, measures, warehouse
 from semspace.errors import SemspaceError
+from tests.dbt_helpers import dbt
 
 
 def test_metrics_of_hand_made_rankings() -> None:
@@ -85,59 +95,136 @@ def test_ties_go_to_the_smaller_image_id() -> None:
     assert (again["map_at_r"], again["recall_at_1"], again["recall_at_2"]) == (0.0, 0.0, 1.0)
 
 
-def _tiny_warehouse(path: Path) -> None:
-    """Four images with token sets {a,b}, {a,b,c}, {c,d}, {a,b,c,d}, COCO ids 100..103."""
-    sets = [{"a", "b"}, {"a", "b", "c"}, {"c", "d"}, {"a", "b", "c", "d"}]
-    with duckdb.connect(str(path)) as con:
-        con.execute("create table corpora (corpus varchar, dataset varchar)")
-        con.execute("insert into corpora values ('tiny', 'd')")
-        con.execute("create table images (dataset varchar, image_id int, coco_id bigint)")
-        con.executemany("insert into images values ('d', ?, ?)", [[i, 100 + i] for i in range(4)])
-        con.execute("create table token_sets (corpus varchar, image_id int, token varchar)")
-        con.executemany("insert into token_sets values ('tiny', ?, ?)", [[i, t] for i, s in enumerate(sets) for t in s])
-        con.execute("create table set_sizes (corpus varchar, image_id int, n_tokens int)")
-        con.executemany("insert into set_sizes values ('tiny', ?, ?)", [[i, len(s)] for i, s in enumerate(sets)])
-        con.execute("create table image_pairs (corpus varchar, image_i int, image_j int, n_i int, n_j int, "
-                    "n_intersection int, n_union int, symmetric_difference int, jaccard double)")
-        for i in range(4):
-            for j in range(i + 1, 4):
-                a, b = sets[i], sets[j]
-                con.execute("insert into image_pairs values ('tiny', ?, ?, ?, ?, ?, ?, ?, ?)",
-                            [i, j, len(a), len(b), len(a & b), len(a | b), len(a ^ b), len(a & b) / len(a | b)])
+# ---------------------------------------------------------------------------------------------
+# a dbt-built warehouse: ingest + `dbt build`, so that the marts (image_pairs, image_pairs_idf,
+# images, image_captions, evaluation_scores over computed.evaluation_scores) are dbt's own
+
+# image 0..3 of dataset `tiny` (COCO ids 100..103): token sets {cat,dog}, {cat,dog,sun}, {sun,tree},
+# {cat,dog,sun,tree}; the dataset `other` (COCO ids 200, 201) is a corpus of another dataset
+TINY_CAPTIONS = [["cat dog", "dog cat"], ["cat dog sun"], ["sun tree"], ["cat dog sun tree"]]
+TINY_SETS = [{"cat", "dog"}, {"cat", "dog", "sun"}, {"sun", "tree"}, {"cat", "dog", "sun", "tree"}]
+OTHER_CAPTIONS = [["a bird"], ["a fish"]]
+_BUILT: dict[str, Path] = {}  # one build per test process, shared by every module importing the fixture
 
 
-def test_compute_on_a_tiny_warehouse(tmp_path: Path) -> None:
-    db = tmp_path / "w.duckdb"
-    _tiny_warehouse(db)
-    # query image 0 ({a,b}), positive image 3 ({a,b,c,d}). From image 0:
+def _blip(path: Path, captions: list[list[str]], first_coco_id: int) -> Path:
+    records = [{"image": f"val2014/COCO_val2014_{first_coco_id + i:012d}.jpg", "caption": c}
+               for i, c in enumerate(captions)]
+    path.write_text(json.dumps(records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _tiny_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if "tiny" not in _BUILT:
+        work = tmp_path_factory.mktemp("evaluation_tiny")
+        db = work / "warehouse.duckdb"
+        ingest.load(_blip(work / "tiny.json", TINY_CAPTIONS, 100), db, name="tiny")
+        ingest.load(_blip(work / "other.json", OTHER_CAPTIONS, 200), db, name="other")
+        dbt(["build"], db, work)
+        _BUILT["tiny"] = db
+    return _BUILT["tiny"]
+
+
+@pytest.fixture()
+def tiny(_tiny_template: Path, tmp_path: Path) -> Path:
+    """A dbt-built warehouse of the test's own: corpora tiny (and tiny-nostop) over dataset tiny,
+    other (and other-nostop) over dataset other."""
+    db = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(_tiny_template, db)
+    return db
+
+
+def _reference_matrix(measure: str, sets: list[set[str]]) -> np.ndarray:
+    """The measure of every pair by plain Python sets (idf = ln(N / df), N images)."""
+    n = len(sets)
+    df = {t: sum(t in s for s in sets) for t in set().union(*sets)}
+    w = {t: math.log(n / df[t]) for t in df}
+    out = np.zeros((n, n))
+    for i, j in itertools.permutations(range(n), 2):
+        a, b = sets[i], sets[j]
+        if measure == "symmetric_difference":
+            out[i, j] = len(a ^ b)
+        elif measure == "jaccard":
+            out[i, j] = len(a & b) / len(a | b)
+        elif measure == "dice":
+            out[i, j] = 2 * len(a & b) / (len(a) + len(b))
+        elif measure == "overlap":
+            out[i, j] = len(a & b) / min(len(a), len(b))
+        else:
+            assert measure == "idf_jaccard", measure
+            out[i, j] = sum(w[t] for t in a & b) / sum(w[t] for t in a | b)
+    return out
+
+
+def _reference_scores(matrix: np.ndarray, larger_is_closer: bool, positives: dict[int, set[int]],
+                      ks: tuple[int, ...] = ev.RECALL_KS) -> dict[str, float]:
+    """mAP@R, R-Precision, Recall@K by plain Python loops (image i has COCO id 100 + i)."""
+    n = len(matrix)
+    per_query = []
+    for q, pos in sorted(positives.items()):
+        relevant = {c - 100 for c in pos} - {q - 100}
+        others = sorted((i for i in range(n) if i != q - 100),
+                        key=lambda i: (-matrix[q - 100, i] if larger_is_closer else matrix[q - 100, i], i))
+        r = len(relevant)
+        hits, ap = 0, 0.0
+        for position, image in enumerate(others[:r], start=1):
+            if image in relevant:
+                hits += 1
+                ap += hits / position
+        per_query.append({"map_at_r": ap / r, "r_precision": hits / r,
+                          **{f"recall_at_{k}": float(any(i in relevant for i in others[:k])) for k in ks}})
+    return {m: sum(p[m] for p in per_query) / len(per_query) for m in per_query[0]}
+
+
+def test_compute_on_a_tiny_warehouse(tiny: Path) -> None:
+    # query image 0 ({cat,dog}), positive image 3 ({cat,dog,sun,tree}). From image 0:
     #   symmetric difference: 1 → 1, 2 → 4, 3 → 2      → ranking 1, 3, 2: positive at 2
     #   jaccard:              1 → 2/3, 2 → 0, 3 → 1/2  → ranking 1, 3, 2: positive at 2
     #   overlap:              1 → 2/2, 2 → 0, 3 → 2/2  → tie 1 = 3, smaller id first: 1, 3, 2
+    #   idf_jaccard:          1 → 2/3, 2 → 0 (no row), 3 → 0.37 → ranking 1, 3, 2
     # so every measure has AP@R = 0, R@1 = 0, R@5 = 1
-    with duckdb.connect(str(db), read_only=True) as con:
+    with duckdb.connect(str(tiny), read_only=True) as con:
         rows = ev.compute(con, "tiny", positives={100: {103}})
-    assert {r["measure"] for r in rows} == set(ev.MEASURES)
+    assert {r["measure"] for r in rows} == set(ev.MEASURES) == set(measures.MEASURES)
     values = {(r["measure"], r["metric"]): r["value"] for r in rows}
     for measure in ev.MEASURES:
         assert values[(measure, "map_at_r")] == 0.0
         assert values[(measure, "recall_at_1")] == 0.0
         assert values[(measure, "recall_at_5")] == 1.0
-    assert all(r["n_queries"] == 1 for r in rows)
+    assert all(r["n_queries"] == 1 and r["image_scope"] == "tiny" and r["benchmark"] == ev.BENCHMARK for r in rows)
+    assert len({r["computed_at"] for r in rows}) == 1
     # positive image 1 instead: first for every measure
-    with duckdb.connect(str(db), read_only=True) as con:
+    with duckdb.connect(str(tiny), read_only=True) as con:
         rows = ev.compute(con, "tiny", measures=["overlap", "dice"], positives={100: {101}})
     assert {r["value"] for r in rows if r["metric"] in ("map_at_r", "r_precision", "recall_at_1")} == {1.0}
+    with duckdb.connect(str(tiny), read_only=True) as con, pytest.raises(SemspaceError, match="unknown measure.*cosine"):
+        ev.compute(con, "tiny", measures=["cosine"], positives={100: {101}})
 
 
-def test_dense_matrix_load_matches_image_pairs(tmp_path: Path) -> None:
-    db = tmp_path / "w.duckdb"
-    _tiny_warehouse(db)
-    with duckdb.connect(str(db), read_only=True) as con:
-        ids, _ = ev.load_images(con, "tiny")
-        dice = ev.load_measure(con, "tiny", "dice", ids)
-        overlap = ev.load_measure(con, "tiny", "overlap", ids)
-    assert dice[0, 3] == dice[3, 0] == pytest.approx(2 * 2 / (2 + 4))
-    assert overlap[1, 2] == pytest.approx(1 / 2)  # {a,b,c} ∩ {c,d} = {c}, min size 2
+def test_the_marts_measures_match_plain_python_sets(tiny: Path) -> None:
+    """What the evaluation ranks by (dbt's image_pairs and image_pairs_idf, asked for by name)
+    against the formulas on plain Python sets."""
+    with duckdb.connect(str(tiny), read_only=True) as con:
+        ids, coco = eval_pkg.corpus_images(con, "tiny")
+        assert ids.tolist() == [0, 1, 2, 3] and coco.tolist() == [100, 101, 102, 103]
+        for measure in ev.MEASURES:
+            got = warehouse.measure_matrix(con, "tiny", measure, ids)
+            assert np.allclose(got, _reference_matrix(measure, TINY_SETS)), measure
+
+
+def test_scores_match_a_plain_python_ranking(tiny: Path) -> None:
+    """compute() against plain-Python ranking and metrics over the plain-Python measures: three
+    queries, R = 1 and R = 2, positives of the other dataset dropped."""
+    positives = {100: {103, 102}, 101: {100, 200}, 102: {101}}
+    with duckdb.connect(str(tiny), read_only=True) as con:
+        rows = ev.compute(con, "tiny", positives=positives)
+    inside = {q: {c for c in pos if 100 <= c <= 103} for q, pos in positives.items()}
+    for measure, m in measures.MEASURES.items():
+        want = _reference_scores(_reference_matrix(measure, TINY_SETS), m.larger_is_closer, inside)
+        got = {r["metric"]: r["value"] for r in rows if r["measure"] == measure}
+        assert got == pytest.approx(want), measure
+    assert {r["n_queries"] for r in rows} == {3}
 
 
 def _rows(corpus: str, value: float) -> list[dict]:
@@ -147,103 +234,123 @@ def _rows(corpus: str, value: float) -> list[dict]:
 
 
 def test_write_replaces_one_corpus(tmp_path: Path) -> None:
-    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:  # an empty file: the table comes from the contract
         ev.write(con, "a", _rows("a", 0.1))
         ev.write(con, "b", _rows("b", 0.2))
         ev.write(con, "a", _rows("a", 0.3)[:1])
-        got = con.execute("select corpus, metric, value from main.evaluation_scores order by corpus, metric").fetchall()
-        columns = [c[0] for c in con.execute("describe main.evaluation_scores").fetchall()]
+        got = con.execute("select corpus, metric, value from computed.evaluation_scores order by corpus, metric").fetchall()
+        columns = [c[0] for c in con.execute("describe computed.evaluation_scores").fetchall()]
+        in_main = con.execute("select count(*) from information_schema.tables where table_schema = 'main'").fetchone()
     assert got == [("a", "map_at_r", 0.3), ("b", "map_at_r", 0.2), ("b", "r_precision", 0.2)]
     other_measure = [{**row, "measure": "overlap"} for row in _rows("a", 0.9)]
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         ev.write(con, "a", other_measure)  # a run of another measure keeps jaccard's scores
-        kept = con.execute("select measure, metric, value from main.evaluation_scores where corpus = 'a' "
+        kept = con.execute("select measure, metric, value from computed.evaluation_scores where corpus = 'a' "
                            "order by measure, metric").fetchall()
     assert kept == [("jaccard", "map_at_r", 0.3), ("overlap", "map_at_r", 0.9), ("overlap", "r_precision", 0.9)]
-    assert columns == ["corpus", "image_scope", "measure", "benchmark", "metric", "value", "n_queries", "computed_at"]
+    assert tuple(columns) == contract.table("computed.evaluation_scores").column_names
+    assert in_main == (0,)  # Python writes only into the computed schema; dbt owns main
 
 
-def test_write_keeps_each_image_scope_and_upgrades_an_older_table(tmp_path: Path) -> None:
-    """Scores of a corpus within another's images sit beside its own; a table written before
-    image_scope existed gains the column, its rows scoped to their corpus."""
+def test_write_keeps_each_image_scope(tmp_path: Path) -> None:
+    """Scores of a corpus within another's images sit beside its own."""
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
-        con.execute("create table main.evaluation_scores (corpus varchar, measure varchar, benchmark varchar, "
-                    "metric varchar, value double, n_queries integer, computed_at timestamp)")
-        con.execute("insert into main.evaluation_scores values ('a', 'jaccard', 'eccv_caption', 'map_at_r', 0.1, 3, now())")
         ev.write(con, "a", [{**row, "image_scope": "run"} for row in _rows("a", 0.5)])
-        got = con.execute("select image_scope, metric, value from main.evaluation_scores order by all").fetchall()
-        ev.write(con, "a", _rows("a", 0.2))  # scope a: replaces the old row, keeps scope run
-        again = con.execute("select image_scope, metric, value from main.evaluation_scores order by all").fetchall()
-    assert got == [("a", "map_at_r", 0.1), ("run", "map_at_r", 0.5), ("run", "r_precision", 0.5)]
-    assert again == [("a", "map_at_r", 0.2), ("a", "r_precision", 0.2), ("run", "map_at_r", 0.5), ("run", "r_precision", 0.5)]
+        ev.write(con, "a", _rows("a", 0.1))  # no image_scope: the corpus's own
+        got = con.execute("select image_scope, metric, value from computed.evaluation_scores order by all").fetchall()
+        ev.write(con, "a", _rows("a", 0.2))  # scope a: replaces its rows, keeps scope run
+        again = con.execute("select image_scope, metric, value from computed.evaluation_scores order by all").fetchall()
+        with pytest.raises(ValueError, match="another corpus"):
+            ev.write(con, "a", _rows("b", 0.7))
+        with pytest.raises(SemspaceError, match="nothing was changed"):  # the same key twice: all or nothing
+            ev.write(con, "a", _rows("a", 0.8) + _rows("a", 0.9))
+        unchanged = con.execute("select image_scope, metric, value from computed.evaluation_scores order by all").fetchall()
+    assert got == [("a", "map_at_r", 0.1), ("a", "r_precision", 0.1), ("run", "map_at_r", 0.5), ("run", "r_precision", 0.5)]
+    assert again == unchanged == [("a", "map_at_r", 0.2), ("a", "r_precision", 0.2),
+                                  ("run", "map_at_r", 0.5), ("run", "r_precision", 0.5)]
 
 
 def _add_subset_corpus(path: Path, corpus: str, dataset: str, image_ids: list[int]) -> None:
+    """A corpus over some images of a dataset (as an association run is), added to the marts."""
     with duckdb.connect(str(path)) as con:
-        con.execute("insert into corpora values (?, ?)", [corpus, dataset])
+        con.execute("insert into corpora (corpus, corpus_id, kind, dataset) "
+                    "values (?, (select max(corpus_id) + 1 from corpora), 'associations', ?)", [corpus, dataset])
         con.executemany("insert into set_sizes values (?, ?, 1)", [[corpus, i] for i in image_ids])
 
 
-def test_within_ranks_only_the_images_another_corpus_covers(tmp_path: Path) -> None:
-    db = tmp_path / "w.duckdb"
-    _tiny_warehouse(db)
-    _add_subset_corpus(db, "sub", "d", [0, 2, 3])
-    _add_subset_corpus(db, "elsewhere", "e", [0])
-    _add_subset_corpus(db, "wider", "d", [0, 7])
-    # query image 0, positive 3; image 1 ({a,b,c}, the nearest under every measure) is not in sub:
-    # among 2 and 3 the positive comes first (see test_compute_on_a_tiny_warehouse)
-    with duckdb.connect(str(db), read_only=True) as con:
-        within = ev.compute(con, "tiny", measures=["symmetric_difference", "jaccard"], positives={100: {103}},
-                            within="sub")
+def test_within_ranks_only_the_images_another_corpus_covers(tiny: Path) -> None:
+    _add_subset_corpus(tiny, "sub", "tiny", [0, 2, 3])
+    _add_subset_corpus(tiny, "wider", "tiny", [0, 7])
+    # query image 0, positive 3; image 1 ({cat,dog,sun}, the nearest under every measure) is not in
+    # sub: among 2 and 3 the positive comes first (see test_compute_on_a_tiny_warehouse)
+    with duckdb.connect(str(tiny), read_only=True) as con:
+        within = ev.compute(con, "tiny", measures=["symmetric_difference", "jaccard", "idf_jaccard"],
+                            positives={100: {103}}, within="sub")
         everywhere = ev.compute(con, "tiny", measures=["jaccard"], positives={100: {103}})
-        with pytest.raises(SemspaceError, match="dataset 'e'"):
-            ev.compute(con, "tiny", positives={100: {103}}, within="elsewhere")
+        with pytest.raises(SemspaceError, match="dataset 'other'"):
+            ev.compute(con, "tiny", positives={100: {103}}, within="other")
         with pytest.raises(SemspaceError, match="1 image.*'tiny' lacks"):
             ev.compute(con, "tiny", positives={100: {103}}, within="wider")
         with pytest.raises(SemspaceError, match="no corpus 'nope'"):
             ev.compute(con, "tiny", positives={100: {103}}, within="nope")
+        with pytest.raises(SemspaceError, match="no corpus 'nope'"):
+            ev.compute(con, "nope", positives={100: {103}})
     assert {(r["image_scope"], r["metric"], r["value"]) for r in within if r["metric"] == "map_at_r"} == {("sub", "map_at_r", 1.0)}
     assert [r["value"] for r in everywhere if r["metric"] == "map_at_r"] == [0.0]
     assert everywhere[0]["image_scope"] == "tiny"
 
 
-def test_one_images_neighbours_follow_the_full_ranking(tmp_path: Path) -> None:
-    db = tmp_path / "w.duckdb"
-    _tiny_warehouse(db)
-    with duckdb.connect(str(db), read_only=True) as con:
-        ids, _ = ev.load_images(con, "tiny")
-        for measure, (_, larger_is_closer) in ev.MEASURES.items():
-            matrix = ev.load_measure(con, "tiny", measure, ids)
+def test_one_images_neighbours_follow_the_evaluation_ranking(tiny: Path) -> None:
+    """warehouse.neighbours (what the report lists) ranks as the evaluation does."""
+    with duckdb.connect(str(tiny), read_only=True) as con:
+        ids = warehouse.image_ids(con, "tiny")
+        for measure, m in measures.MEASURES.items():
+            matrix = warehouse.measure_matrix(con, "tiny", measure, ids)
             for image in range(4):
                 row = np.delete(matrix[image], image)
                 others = np.delete(ids, image)
-                order = ev.rank(row[None, :], others, larger_is_closer)[0]
-                got = ev.image_neighbours(con, "tiny", measure, image, k=3)
-                assert [i for i, _ in got] == others[order].tolist(), (measure, image)
-                assert [v for _, v in got] == pytest.approx(row[order].tolist())
-        assert ev.image_neighbours(con, "tiny", "jaccard", 0, k=1) == [(1, pytest.approx(2 / 3))]
+                order = ev.rank(row[None, :], others, m.larger_is_closer)[0]
+                got = warehouse.neighbours(con, "tiny", image, measure, k=3)
+                assert [n.image_id for n in got] == others[order].tolist(), (measure, image)
+                assert [n.value for n in got] == pytest.approx(row[order].tolist())
+        assert [(n.rank, n.image_id, n.value) for n in warehouse.neighbours(con, "tiny", 0, "jaccard", k=1)] == \
+            [(1, 1, pytest.approx(2 / 3))]
 
 
-def test_one_images_positives(tmp_path: Path) -> None:
-    db = tmp_path / "w.duckdb"
-    _tiny_warehouse(db)
+def test_one_images_positives(tiny: Path) -> None:
     positives = {100: {101, 103, 999}, 101: {100}}  # 999: not in the corpus
-    with duckdb.connect(str(db), read_only=True) as con:
+    with duckdb.connect(str(tiny), read_only=True) as con:
         assert ev.image_positives(con, "tiny", 0, positives) == [1, 3]
         assert ev.image_positives(con, "tiny", 2, positives) is None  # not a query
         assert ev.query_images(con, "tiny", positives) == [0, 1]
 
 
-def test_evaluate_writes_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    db = tmp_path / "w.duckdb"
-    _tiny_warehouse(db)
-    monkeypatch.setattr(ev, "load_eccv", lambda: ({"100": [7], "102": [8]}, {"7": [101], "8": [103]}))
-    rows = ev.evaluate(db, "tiny", measures=["jaccard"])
-    with duckdb.connect(str(db), read_only=True) as con:
-        stored = con.execute("select measure, benchmark, metric, n_queries from main.evaluation_scores "
+def test_evaluate_writes_the_table_the_mart_shows(tiny: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(eccv, "load_eccv", lambda: ({"100": [7], "102": [8]}, {"7": [101], "8": [103]}))
+    rows = ev.evaluate(tiny, "tiny", measures=["jaccard"])
+    with duckdb.connect(str(tiny), read_only=True) as con:
+        stored = con.execute("select measure, benchmark, metric, n_queries from evaluation_scores "
                              "where corpus = 'tiny' order by metric").fetchall()
-    assert len(rows) == len(stored) == 5
+        computed = con.execute("select count(*) from computed.evaluation_scores").fetchone()
+    assert len(rows) == len(stored) == computed[0] == 5
     assert {(s[0], s[1], s[3]) for s in stored} == {("jaccard", "eccv_caption", 2)}
+    # the command line: every measure, printed as format_rows prints them
+    from analysis.__main__ import main
+
+    assert main(["evaluate", "--db", str(tiny), "--corpus", "tiny", "--corpus", "tiny-nostop"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("idf_jaccard") == 2 and "tiny-nostop" in out
+    with duckdb.connect(str(tiny), read_only=True) as con:
+        by_corpus = con.execute("select corpus, count(*) from evaluation_scores group by corpus order by corpus").fetchall()
+    assert by_corpus == [("tiny", 25), ("tiny-nostop", 25)]
+
+
+def test_an_unbuilt_warehouse_is_a_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    ingest.load(_blip(tmp_path / "tiny.json", TINY_CAPTIONS, 100), db, name="tiny")  # no dbt build
+    with duckdb.connect(str(db), read_only=True) as con, pytest.raises(SemspaceError, match="no mart 'corpora'.*dbt build"):
+        ev.compute(con, "tiny", positives={100: {103}})
 
 
 def test_format_rows() -> None:
@@ -252,23 +359,19 @@ def test_format_rows() -> None:
     assert header.split() == ["corpus", "measure", "map_at_r", "r_precision", "queries"]
     assert line.split() == ["a", "jaccard", "0.2500", "0.2500", "3"]
     assert ev.format_rows([]) == "no scores"
+    scoped = ev.format_rows([{**r, "image_scope": "run"} for r in _rows("a", 0.5)])
+    assert scoped.splitlines()[1].split()[:4] == ["a", "within", "run", "jaccard"]
 
 
-def test_idf_jaccard_matches_a_python_reference(tmp_path: Path) -> None:
-    """Σ_{A∩B} ln(N/df) / Σ_{A∪B} ln(N/df), by plain Python sets."""
-    import math
+def test_the_evaluation_writes_no_sql_formula_of_its_own() -> None:
+    """The measures are dbt's (semspace.measures by name); the evaluation's modules spell none."""
+    import inspect
 
-    db = tmp_path / "w.duckdb"
-    _tiny_warehouse(db)
-    sets = [{"a", "b"}, {"a", "b", "c"}, {"c", "d"}, {"a", "b", "c", "d"}]
-    df = {t: sum(t in s for s in sets) for t in "abcd"}
-    w = {t: math.log(4 / df[t]) for t in df}
-    expected = np.zeros((4, 4))
-    for i in range(4):
-        for j in range(4):
-            if i != j:
-                union = sum(w[t] for t in sets[i] | sets[j])
-                expected[i, j] = sum(w[t] for t in sets[i] & sets[j]) / union if union else 0.0
-    with duckdb.connect(str(db), read_only=True) as con:
-        got = ev.load_measure(con, "tiny", "idf_jaccard", np.arange(4))
-    assert np.allclose(got, expected)
+    import analysis.dense
+    import analysis.evaluate
+    from analysis.evaluation import metrics, store
+
+    for module in (analysis.evaluate, analysis.dense, eccv, metrics, store):
+        source = inspect.getsource(module).lower()
+        for fragment in ("n_intersection", "token_sets", "least(", "ln(", "raw.captions", "from image_pairs"):
+            assert fragment not in source, (module.__name__, fragment)
