@@ -1,11 +1,16 @@
-"""analysis.map on a hand-made warehouse of 20 images: the inlined data equals the tables, hostile
-captions stay text, and the page works offline in headless Chromium (tests/browser.py)."""
+"""analysis.map on a hand-made warehouse of 20 images: the inlined data equals the marts, hostile
+captions stay text, and the page works offline in headless Chromium (tests/browser.py); the page
+is the package data's template filled in; and the map of a warehouse that ingest, `dbt build` and
+analysis.mds made equals that warehouse's marts."""
 
 from __future__ import annotations
 
+import fnmatch
+import html
 import json
 import math
 import re
+from importlib import resources
 from pathlib import Path
 
 import duckdb
@@ -14,6 +19,7 @@ import pytest
 from analysis import map as semantic_map
 from semspace.errors import SemspaceError
 from tests.browser import offline_page
+from tests.dbt_helpers import REPO, dbt
 
 N = 20
 K = 3
@@ -32,20 +38,24 @@ def tokens(text: str) -> set[str]:
     return set(re.findall(r"[^\W_]+", text.lower()))
 
 
+AXES = 10  # the marts' mds_axes: axis_share_1 … axis_share_10, x1 … x10
+
+
 def make_warehouse(path: Path, with_mds: bool = True) -> Path:
-    """The tables analysis.map reads, filled by hand: corpus `tiny` of dataset `tinyset`; image ids
-    10, 13, 16, … (not positions), points on a spiral, neighbours from the captions' word sets."""
+    """The marts analysis.map reads, filled by hand (no raw schema: the map reads marts only), with
+    the columns dbt gives them: corpus `tiny` of dataset `tinyset`; image ids 10, 13, 16, … (not
+    positions), points on a spiral, neighbours from the captions' word sets. Without MDS the MDS
+    marts are there but empty, as dbt's views over an empty computed schema are."""
     ids = [10 + 3 * i for i in range(N)]
     sets = {ids[i]: tokens(" ".join(captions_of(i))) for i in range(N)}
     con = duckdb.connect(str(path))
-    con.execute("create schema if not exists raw")
     con.execute("create table corpora (corpus varchar, corpus_id integer, kind varchar, dataset varchar)")
     con.execute("insert into corpora values ('tiny', 1, 'captions', 'tinyset'), ('other', 2, 'captions', 'o')")
     con.execute("create table images (dataset varchar, image_id integer, coco_id bigint, image_key varchar, "
                 "file_name varchar, url varchar, n_captions integer)")
     con.execute("create table set_sizes (corpus varchar, image_id integer, n_tokens integer)")
-    con.execute("create table raw.captions (dataset varchar, image_id integer, caption_index integer, "
-                "caption varchar, tokens varchar[])")
+    con.execute("create table image_captions (dataset varchar, image_id integer, caption_index integer, "
+                "caption varchar)")
     con.execute("create table image_neighbors (corpus varchar, image_id integer, rank integer, neighbor_id integer, "
                 "symmetric_difference integer, n_intersection integer, jaccard double)")
     for i, image in enumerate(ids):
@@ -54,25 +64,30 @@ def make_warehouse(path: Path, with_mds: bool = True) -> Path:
                     [image, 900000 + i, f"k{image}", f"{image}.jpg", url])
         con.execute("insert into images values ('o', ?, 1, 'x', 'x', 'x', 1)", [image])  # another dataset
         con.execute("insert into set_sizes values ('tiny', ?, ?)", [image, len(sets[image])])
-        for c, caption in enumerate(captions_of(i)):
-            con.execute("insert into raw.captions values ('tinyset', ?, ?, ?, null)", [image, c, caption])
-        con.execute("insert into raw.captions values ('o', ?, 0, 'caption of another dataset', null)", [image])
+        for c, caption in reversed(list(enumerate(captions_of(i)))):  # stored out of order: the index counts
+            con.execute("insert into image_captions values ('tinyset', ?, ?, ?)", [image, c, caption])
+        con.execute("insert into image_captions values ('o', ?, 0, 'caption of another dataset')", [image])
         others = sorted((len(sets[image] ^ sets[o]), o) for o in ids if o != image)[:K]
         for rank, (distance, other) in enumerate(others, start=1):
             inter = len(sets[image] & sets[other])
             con.execute("insert into image_neighbors values ('tiny', ?, ?, ?, ?, ?, ?)",
                         [image, rank, other, distance, inter, inter / len(sets[image] | sets[other])])
         con.execute("insert into image_neighbors values ('other', ?, 1, 0, 99, 0, 0)", [image])
+    shares = ", ".join(f"axis_share_{a} double" for a in range(1, AXES + 1))
+    con.execute("create table mds_spectrum (corpus varchar, n_points integer, method varchar, n_landmarks integer, "
+                "n_eigenvalues integer, n_positive integer, n_negative integer, n_zero integer, "
+                f"n_nonnegative integer, tolerance double, sum_positive double, sum_abs_negative double, {shares}, "
+                "computed_at timestamp)")
+    axes = ", ".join(f"x{a} double" for a in range(1, AXES + 1))
+    con.execute(f"create table mds_coordinates (corpus varchar, image_id integer, {axes})")
     if with_mds:
-        con.execute("create table mds_spectrum (corpus varchar, n_points bigint, method varchar, n_positive bigint, "
-                    "n_negative bigint, n_zero bigint, axis_share_1 double, axis_share_2 double)")
-        con.execute("insert into mds_spectrum values ('tiny', 20, 'full', 12, 7, 1, 0.25, 0.125)")
-        con.execute("create table mds_coordinates (corpus varchar, image_id integer, x1 double, x2 double, x3 double)")
+        con.execute("insert into mds_spectrum values ('tiny', 20, 'full', null, 20, 12, 7, 1, 13, 1e-9, 8.0, 2.0, "
+                    "0.25, 0.125, 0.1, null, null, null, null, null, null, null, now())")
         for i, image in enumerate(ids):
             r = 1 + i / 4
-            con.execute("insert into mds_coordinates values ('tiny', ?, ?, ?, 0)",
+            con.execute(f"insert into mds_coordinates values ('tiny', ?, ?, ?, 0, 0{', null' * (AXES - 4)})",
                         [image, r * math.cos(i), r * math.sin(i) / 3])
-            con.execute("insert into mds_coordinates values ('other', ?, 0, 0, 0)", [image])
+            con.execute(f"insert into mds_coordinates values ('other', ?, 0, 0{', null' * (AXES - 2)})", [image])
     con.close()
     return path
 
@@ -104,7 +119,7 @@ def test_inlined_data_matches_the_tables(tiny: Path, tiny_map: Path) -> None:
             from mds_coordinates c join images i on i.dataset = 'tinyset' and i.image_id = c.image_id
             join set_sizes s on s.corpus = 'tiny' and s.image_id = c.image_id
             where c.corpus = 'tiny' order by c.image_id""").fetchall()
-        captions = con.execute("select image_id, caption from raw.captions where dataset = 'tinyset' "
+        captions = con.execute("select image_id, caption from image_captions where dataset = 'tinyset' "
                                "order by image_id, caption_index").fetchall()
         neighbours = con.execute("select image_id, neighbor_id, symmetric_difference from image_neighbors "
                                  "where corpus = 'tiny' order by image_id, rank").fetchall()
@@ -139,10 +154,72 @@ def test_default_path_and_errors(tiny: Path, tmp_path: Path, monkeypatch: pytest
     with pytest.raises(SemspaceError, match="no corpus 'nope'.*corpora: other, tiny"):
         semantic_map.build(tiny, corpus="nope")
     bare = make_warehouse(tmp_path / "bare.duckdb", with_mds=False)
-    with pytest.raises(SemspaceError, match=r"python -m analysis mds --corpus tiny"):
+    with pytest.raises(SemspaceError, match=r"no mds_spectrum row for corpus 'tiny'.*analysis mds --corpus tiny"):
+        semantic_map.build(bare, corpus="tiny")
+    con = duckdb.connect(str(bare))
+    con.execute("drop table image_captions")  # a warehouse built before the mart existed
+    con.close()
+    with pytest.raises(SemspaceError, match=r"no mart 'image_captions': run `semspace build`"):
         semantic_map.build(bare, corpus="tiny")
     with pytest.raises(SemspaceError, match="no warehouse here"):
         semantic_map.build(tmp_path / "missing.duckdb", corpus="tiny")
+    assert not list(tmp_path.glob("**/*.tmp"))
+
+
+CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
+       "img-src data: blob:; font-src data:; connect-src 'none'; form-action 'none'; base-uri 'none'")
+
+
+def test_page_is_the_package_data_filled_in(tiny_map: Path) -> None:
+    """The page's template, styles and app are package data of `analysis` (importlib.resources),
+    inlined verbatim; every placeholder is filled; the CSP forbids every fetch."""
+    folder = resources.files("analysis") / semantic_map.ASSETS
+    texts = {name: (folder / name).read_text(encoding="utf-8")
+             for name in (semantic_map.TEMPLATE, semantic_map.STYLE, semantic_map.APP_JS)}
+    page = tiny_map.read_text(encoding="utf-8")
+    assert f"<style>\n{texts[semantic_map.STYLE]}</style>" in page
+    assert page.endswith(f"<script>\n{texts[semantic_map.APP_JS]}</script>\n</body>\n</html>\n")
+    assert "window.semspaceMap = {" in texts[semantic_map.APP_JS]
+    assert set(re.findall(r"\$\{?(\w+)", texts[semantic_map.TEMPLATE])) == \
+        {"title", "style", "plotly_js", "data", "app_js"}
+    # the template's own text, placeholders aside, is the page's skeleton in order
+    skeleton = re.split(r"\$\w+", texts[semantic_map.TEMPLATE])
+    at = 0
+    for part in skeleton:
+        at = page.index(part, at) + len(part)
+    assert page.startswith(skeleton[0]) and page.endswith(skeleton[-1])
+    assert f"<title>{html.escape('semspace map: tiny')}</title>" in page
+    assert re.findall(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', page) == [CSP]
+    assert page.count("<script>") == 2 and page.count("<style>") == 1
+
+
+def test_assets_are_shipped_and_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file of analysis/map_assets/ is declared package data (so it is in the wheel), and an
+    asset that would end its element early is refused, not inlined."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: pip's copy of tomli, the same parser
+        from pip._vendor import tomli as tomllib
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    declared = pyproject["tool"]["setuptools"]["package-data"]
+    assets = sorted(p.relative_to(REPO / "analysis").as_posix()
+                    for p in (REPO / "analysis" / semantic_map.ASSETS).iterdir() if p.is_file())
+    assert {semantic_map.TEMPLATE, semantic_map.STYLE, semantic_map.APP_JS} <= {a.split("/")[-1] for a in assets}
+    for name in assets:
+        assert any(fnmatch.fnmatch(name, glob) for glob in declared["analysis"]), f"{name} is not package data"
+
+    fake = tmp_path / "analysis"
+    (fake / semantic_map.ASSETS).mkdir(parents=True)
+    monkeypatch.setattr(semantic_map.resources, "files", lambda package: fake)
+    with pytest.raises(SemspaceError, match=r"map_assets/map.js is missing from the installed package"):
+        semantic_map.asset(semantic_map.APP_JS)
+    (fake / semantic_map.ASSETS / semantic_map.APP_JS).write_text("var s = '</SCRIPT>';", encoding="utf-8")
+    with pytest.raises(SemspaceError, match=r"map.js contains '</script'"):
+        semantic_map.asset(semantic_map.APP_JS)
+    (fake / semantic_map.ASSETS / semantic_map.STYLE).write_text("a { } </style><b>", encoding="utf-8")
+    with pytest.raises(SemspaceError, match=r"map.css contains '</style'"):
+        semantic_map.asset(semantic_map.STYLE)
 
 
 def test_page_in_chromium(tiny_map: Path) -> None:
@@ -215,3 +292,51 @@ def test_page_in_chromium(tiny_map: Path) -> None:
         assert page.evaluate("semspaceMap.highlighted()")["matches"] == [evil_image]
         page.screenshot(path=str(tiny_map.with_name("tiny.png")))
     browser.assert_clean()
+
+
+def test_map_of_a_built_warehouse(tmp_path: Path) -> None:
+    """ingest, `dbt build` and analysis.mds as `make run` does them, then the map: its data is what
+    the marts (never raw.*) hold, captions in source order, hostile ones included."""
+    import analysis
+    import ingest
+
+    coco = [(391895, ["A man rides a bike.", "A person on a bicycle </script><b>."]),
+            (522418, ["A woman cuts a cake.", "Cake & candles."]),
+            (184613, ["A boy holds an umbrella.", "Cows in a field.", "Rain."]),
+            (318219, ["A cat on a mat.", "The cat sleeps <!-- on -->."]),
+            (554625, ["A dog on a mat.", "A dog and a cat."]),
+            (397133, ["Pizza on a table.", "A slice of pizza."])]
+    source = tmp_path / "tiny.json"
+    source.write_text(json.dumps([{"image": f"val2014/COCO_val2014_{c:012d}.jpg", "caption": caps}
+                                  for c, caps in coco]), encoding="utf-8")
+    db = tmp_path / "built.duckdb"
+    ingest.load(source, db, name="tiny")
+    # the models only (their dbt tests run elsewhere): the marts the map reads
+    dbt(["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"], db, tmp_path,
+        vars={"neighbors_k": 3})
+    analysis.mds("tiny", db, k=3)
+    page = semantic_map.build(db, corpus="tiny", out_path=tmp_path / "map.html").read_text(encoding="utf-8")
+    data = inlined_data(page)
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        points = con.execute("""
+            select c.image_id, c.x1, c.x2, i.coco_id, i.url, s.n_tokens
+            from mds_coordinates c join images i on i.dataset = 'tiny' and i.image_id = c.image_id
+            join set_sizes s on s.corpus = 'tiny' and s.image_id = c.image_id
+            where c.corpus = 'tiny' order by c.image_id""").fetchall()
+        spectrum = con.execute("select n_points, n_positive, n_negative, axis_share_1, axis_share_2 "
+                               "from mds_spectrum where corpus = 'tiny'").fetchone()
+        neighbours = con.execute("select image_id, list(neighbor_id order by rank), "
+                                 "list(symmetric_difference order by rank) from image_neighbors "
+                                 "where corpus = 'tiny' group by image_id order by image_id").fetchall()
+    finally:
+        con.close()
+    assert len(points) == len(coco) and data["k"] == 3 and data["dataset"] == "tiny"
+    assert list(zip(data["ids"], data["x"], data["y"], data["coco_ids"], data["urls"], data["n_tokens"])) == points
+    assert sorted(data["coco_ids"]) == sorted(c for c, _ in coco)
+    assert all(u.startswith("http://images.cocodataset.org/") for u in data["urls"])
+    assert (data["n_points"], data["n_positive"], data["n_negative"], *data["axis_share"]) == spectrum
+    by_coco = dict(coco)
+    assert data["captions"] == [by_coco[c] for c in data["coco_ids"]]
+    assert [(i, n, d) for i, n, d in zip(data["ids"], data["neighbours"], data["distances"])] == neighbours
+    assert page.count("</script>") == 3 and "</script><b>" not in page and "<!-- on -->" not in page

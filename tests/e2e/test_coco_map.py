@@ -24,7 +24,7 @@ def coco_map(coco_analysed: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 @pytest.fixture(scope="module")
 def warehouse(coco_analysed: Path) -> dict:
-    """What the map should show, straight from the warehouse."""
+    """What the map should show, straight from the warehouse's marts."""
     con = duckdb.connect(str(coco_analysed), read_only=True)
     try:
         neighbours: dict[int, list[tuple[int, int]]] = {}
@@ -33,7 +33,7 @@ def warehouse(coco_analysed: Path) -> dict:
                 "where corpus = 'coco' order by image_id, rank").fetchall():
             neighbours.setdefault(image, []).append((other, distance))
         captions: dict[int, list[str]] = {}
-        for image, caption in con.execute("select image_id, caption from raw.captions where dataset = 'coco' "
+        for image, caption in con.execute("select image_id, caption from image_captions where dataset = 'coco' "
                                           "order by image_id, caption_index").fetchall():
             captions.setdefault(image, []).append(caption)
         coco_ids = dict(con.execute("select image_id, coco_id from images where dataset = 'coco'").fetchall())
