@@ -2,21 +2,31 @@
 naive self-join SQL.
 
 For each scale (the real COCO Karpathy test split; a synthetic corpus of "Falcon scale") it builds a
-throw-away warehouse up to the kernel's inputs, then times
+throw-away warehouse up to the kernel's inputs (int_pair_token_sets, int_pair_set_sizes), then times
 
 1. the dbt models behind `image_pairs`: `dbt run --select int_pair_overlaps image_pairs`, N times,
    the two models' `execution_time` from dbt's run_results.json, summed (dbt start-up and parsing
    excluded). int_pair_overlaps is the stored table (corpus_id, image_i, image_j, n_i, n_j,
-   n_intersection); image_pairs is the 9-column view over it;
+   n_intersection); image_pairs is the view over it;
 2. a scipy reference that writes the same tables (the same narrow table, the same view, same rows)
-   into the same DuckDB file: token_sets -> CSR matrix X -> X @ X.T -> upper triangle -> Arrow ->
-   `pairs_scipy_counts` + view `pairs_scipy`, timed from reading token_sets to the committed table;
+   into the same DuckDB file: the kernel's inputs -> CSR matrix X -> X @ X.T -> upper triangle ->
+   Arrow -> `pairs_scipy_counts` + view `pairs_scipy` (image_pairs' compiled SQL over the scipy
+   counts), timed from reading the inputs to the committed table; and a 9-column table computed in
+   numpy (`pairs_scipy_wide`);
 3. the research note's way, Python sets (len(a ^ b), len(a & b), len(a | b) per pair), on a random
    sample of pairs, extrapolated to all pairs;
-4. the naive self-join SQL (the portable `default__pair_overlaps` written as one 9-column table), COCO only.
+4. the naive self-join SQL: the project's `pair_overlaps` compiled by dbt with `portable_sql: true`
+   (`default__pair_overlaps`), written to a table, COCO only;
+5. with --mask-tokens N,...: the kernel's SELECT compiled with `pair_mask_tokens: N`, not stored.
 
-and checks that `image_pairs` equals `pairs_scipy` row for row (EXCEPT in both directions).
-Run from anywhere: `python benchmarks/pairs.py --help`.
+and checks that `image_pairs` equals `pairs_scipy` row for row (EXCEPT in both directions), that the
+Python-sets sample agrees with image_pairs, and that every compiled variant gives the rows of
+int_pair_overlaps (count + hash sum).
+
+No kernel SQL is written in this file: every kernel it runs is compiled from macros/pair_overlaps.sql
+by dbt (`dbt compile --inline "{{ pair_overlaps(...) }}" --vars ...`, see compile_pair_overlaps), so
+the benchmark cannot drift from the model. Exits 1 when a check fails.
+Run from anywhere: `python benchmarks/pairs.py --help`; `--quick` for a short check run.
 """
 
 from __future__ import annotations
@@ -53,86 +63,26 @@ SCALES = ("coco", "falcon")
 DUCKDB_CONFIG = {"preserve_insertion_order": False}
 
 MODEL_NODES = ("model.semspace.int_pair_overlaps", "model.semspace.image_pairs")
-COMPILED_OVERLAPS = Path("compiled") / "semspace" / "models" / "intermediate" / "int_pair_overlaps.sql"
 
-# The scipy reference serves its counts the way models/marts/image_pairs.sql does.
-SCIPY_VIEW_SQL = """
-create or replace view pairs_scipy as
-select
-    corpora.corpus,
-    c.image_i,
-    c.image_j,
-    c.n_i,
-    c.n_j,
-    c.n_intersection,
-    c.n_i + c.n_j - c.n_intersection as n_union,
-    c.n_i + c.n_j - 2 * c.n_intersection as symmetric_difference,
-    case when c.n_i + c.n_j - c.n_intersection > 0
-         then cast(c.n_intersection as double) / (c.n_i + c.n_j - c.n_intersection) end as jaccard
-from pairs_scipy_counts as c
-inner join intermediate.int_corpora as corpora
-    on c.corpus_id = corpora.corpus_id
-"""
+# The models whose relations the benchmark reads or writes next to dbt: the kernel's inputs (the
+# relations int_pair_overlaps hands to pair_overlaps), the corpus names, the stored counts and the
+# view over them. Their names come from dbt's manifest (Warehouse.relations), not from this file.
+RELATION_MODELS = ("int_pair_token_sets", "int_pair_set_sizes", "int_corpora", "int_pair_overlaps", "image_pairs")
 
 PAIR_COLUMNS = (
     "corpus, image_i, image_j, n_i, n_j, n_intersection, n_union, symmetric_difference, jaccard"
 )
 
-# naive self-join SQL: the portable reference kernel (macros/pair_overlaps.sql
-# `default__pair_overlaps`, here keyed by the corpus name) written as one full 9-column table.
-NAIVE_SELF_JOIN_SQL = """
-create or replace table pairs_naive as
-with overlap_counts as (
-    with shared as (
-        select
-            a.corpus,
-            a.image_id as image_i,
-            b.image_id as image_j,
-            count(*) as n_shared
-        from main.token_sets as a
-        inner join main.token_sets as b
-            on a.corpus = b.corpus
-            and a.token = b.token
-            and a.image_id < b.image_id
-        group by a.corpus, a.image_id, b.image_id
-    )
+# The kernel's SQL is never written here: it is compiled from the project's own macro
+# `pair_overlaps` (macros/pair_overlaps.sql) by `dbt compile --inline`, once per variant (dbt vars:
+# portable_sql for the naive self-join, pair_mask_tokens for a fixed number of mask tokens), over
+# exactly the relations the model int_pair_overlaps reads. The compiled SELECT has the columns of the
+# macro's contract, KERNEL_COLUMNS.
+KERNEL_INLINE = "{{ pair_overlaps(ref('int_pair_token_sets'), ref('int_pair_set_sizes')) }}"
+KERNEL_COLUMNS = ("corpus_id", "image_i", "image_j", "n_i", "n_j", "n_intersection")
 
-    select
-        si.corpus,
-        si.image_id as image_i,
-        sj.image_id as image_j,
-        si.n_tokens as n_i,
-        sj.n_tokens as n_j,
-        coalesce(shared.n_shared, 0) as n_intersection
-    from main.set_sizes as si
-    inner join main.set_sizes as sj
-        on si.corpus = sj.corpus
-        and si.image_id < sj.image_id
-    left join shared
-        on shared.corpus = si.corpus
-        and shared.image_i = si.image_id
-        and shared.image_j = sj.image_id
-),
-
-final as (
-    select
-        corpus,
-        cast(image_i as integer) as image_i,
-        cast(image_j as integer) as image_j,
-        cast(n_i as integer) as n_i,
-        cast(n_j as integer) as n_j,
-        cast(n_intersection as integer) as n_intersection,
-        cast(n_i + n_j - n_intersection as integer) as n_union,
-        cast(n_i + n_j - 2 * n_intersection as integer) as symmetric_difference,
-        case
-            when n_i + n_j - n_intersection > 0
-                then cast(n_intersection as double) / (n_i + n_j - n_intersection)
-        end as jaccard
-    from overlap_counts
-)
-
-select * from final
-"""
+# What the "SELECT without the write" timings consume a kernel's rows with (cheap, and every row counts).
+AGGREGATE_SQL = "select count(*), sum(n_i), sum(n_j), sum(n_intersection) from ({sql}) as kernel"
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,6 +122,7 @@ class Warehouse:
     scale: str
     db: Path
     work: Path  # dbt target/log dirs live here
+    relations: dict[str, str] = field(default_factory=dict)  # model name -> "db"."schema"."table"
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -196,6 +147,38 @@ class Warehouse:
             sys.stderr.write(proc.stdout[-6000:] + proc.stderr[-3000:])
             sys.exit(f"pairs.py: `dbt {' '.join(args)}` failed on {self.db} (exit {proc.returncode})")
         return wall, target
+
+    def load_relations(self) -> None:
+        """The relation names of RELATION_MODELS, from the manifest of the last dbt command."""
+        nodes = json.loads((self.work / "target" / "manifest.json").read_text())["nodes"]
+        for model in RELATION_MODELS:
+            node = nodes.get(f"model.semspace.{model}")
+            if not node or not node.get("relation_name"):
+                sys.exit(f"pairs.py: the dbt project has no model {model} (or it has no relation)")
+            self.relations[model] = node["relation_name"]
+
+    def compile_inline(self, jinja: str, dbt_vars: dict[str, object] | None = None) -> str:
+        """`dbt compile --inline JINJA [--vars ...]` on this warehouse: the compiled SQL (from
+        run_results.json). Compiling may query the warehouse (pair_mask_tokens 'auto' asks the data),
+        so no other connection may hold the file's write lock."""
+        args = ["compile", "--inline", jinja]
+        if dbt_vars:
+            args += ["--vars", json.dumps(dbt_vars)]
+        _, target = self.dbt(*args)
+        (result,) = json.loads((target / "run_results.json").read_text())["results"]
+        compiled = result.get("compiled_code")
+        if result.get("status") != "success" or not compiled:
+            sys.exit(f"pairs.py: `dbt compile --inline {jinja}` gave no SQL: {result.get('message')}")
+        return compiled
+
+
+def compile_pair_overlaps(wh: Warehouse, dbt_vars: dict[str, object] | None = None) -> str:
+    """The project's kernel, `pair_overlaps` over the model's own inputs (int_pair_token_sets,
+    int_pair_set_sizes), compiled by dbt with `dbt_vars` (e.g. {"portable_sql": True},
+    {"pair_mask_tokens": 128}): a SELECT of KERNEL_COLUMNS, one row per pair."""
+    sql = wh.compile_inline(KERNEL_INLINE, dbt_vars)
+    log(f"{wh.scale}: compiled pair_overlaps with vars {json.dumps(dbt_vars or {})} ({len(sql)} characters)")
+    return sql
 
 
 KERNEL_FILES = ("macros/pair_overlaps.sql", "models/intermediate/int_pair_overlaps.sql",
@@ -222,18 +205,27 @@ def kernel_fingerprint() -> str:
 # building the warehouses
 
 
-def build_coco(wh: Warehouse, source: Path) -> None:
+def build_coco(wh: Warehouse, source: Path, images: int | None = None) -> None:
+    """Ingest the COCO split (`python -m ingest`); with `images`, only its first N images (a trimmed
+    copy of the JSON list in the work dir, ingested under the full split's dataset name)."""
     if not source.exists():
         sys.exit(f"pairs.py: {source}: no such file (give --coco PATH)")
     start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "ingest", str(source)], cwd=ROOT, env=wh.env(),
-        capture_output=True, text=True,
-    )
+    cmd = [sys.executable, "-m", "ingest", str(source)]
+    if images is not None:
+        records = json.loads(source.read_text())
+        if not isinstance(records, list):
+            sys.exit(f"pairs.py: --coco-images needs a JSON list of images; {source} is not one")
+        trimmed = wh.work / f"{source.stem}-first-{images}.json"
+        trimmed.parent.mkdir(parents=True, exist_ok=True)
+        trimmed.write_text(json.dumps(records[:images]))
+        cmd = [sys.executable, "-m", "ingest", str(trimmed), "--dataset", source.stem]
+    proc = subprocess.run(cmd, cwd=ROOT, env=wh.env(), capture_output=True, text=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
         sys.exit("pairs.py: ingest of the COCO split failed")
-    log(f"coco: ingested {source.name} in {time.perf_counter() - start:.1f} s")
+    which = f"the first {images} images of {source.name}" if images is not None else source.name
+    log(f"coco: ingested {which} in {time.perf_counter() - start:.1f} s")
 
 
 def synthetic_dataset(
@@ -277,6 +269,7 @@ def build_upstream(wh: Warehouse) -> float:
     wall, _ = wh.dbt("build", "--select", "+int_pair_token_sets", "+int_pair_set_sizes",
                      "--indirect-selection", "cautious")
     log(f"{wh.scale}: dbt build --select +int_pair_token_sets +int_pair_set_sizes in {wall:.1f} s")
+    wh.load_relations()
     return wall
 
 
@@ -284,11 +277,13 @@ def build_upstream(wh: Warehouse) -> float:
 # 1. the dbt model
 
 
-def time_dbt_model(wh: Warehouse, repeats: int) -> tuple[list[float], list[float], str]:
+def time_dbt_model(wh: Warehouse, repeats: int) -> tuple[list[float], list[float], dict[str, str]]:
     """execution_time of the models behind image_pairs (the stored table int_pair_overlaps plus
-    the image_pairs view over it), summed, over `repeats` runs; also the wall times."""
+    the image_pairs view over it), summed, over `repeats` runs; also the wall times, and each
+    model's SQL as dbt compiled it (node name -> SQL, from run_results.json)."""
     times, walls = [], []
-    compiled_versions: set[str] = set()
+    compiled_versions: set[tuple[str, ...]] = set()
+    compiled: dict[str, str] = {}
     for r in range(repeats):
         wall, target = wh.dbt("run", "--select", "int_pair_overlaps", "image_pairs")
         results = json.loads((target / "run_results.json").read_text())["results"]
@@ -298,34 +293,43 @@ def time_dbt_model(wh: Warehouse, repeats: int) -> tuple[list[float], list[float
             if res["status"] != "success":
                 sys.exit(f"pairs.py: {node}: {res['status']}: {res.get('message')}")
             total += float(res["execution_time"])
+            compiled[node.rsplit(".", 1)[1]] = res["compiled_code"]
         times.append(total)
-        compiled_versions.add((target / COMPILED_OVERLAPS).read_text())
+        compiled_versions.add(tuple(compiled.values()))
         walls.append(wall)
         log(f"{wh.scale}: dbt run image_pairs #{r + 1}: model {times[-1]:.2f} s (dbt process {wall:.1f} s)")
-    compiled = (target / COMPILED_OVERLAPS).read_text()
     if len(compiled_versions) > 1:
         log(f"WARNING {wh.scale}: the compiled image_pairs SQL changed between runs (files edited during the benchmark?)")
     return times, walls, compiled
 
 
-def time_model_sql_without_write(con: duckdb.DuckDBPyConnection, compiled: str, repeats: int) -> list[float]:
-    """The model's compiled SELECT, consumed by a cheap aggregate instead of written to a table."""
-    sql = (
-        "select count(*), sum(n_i), sum(n_j), sum(n_intersection) "
-        f"from ({compiled}) as model"
-    )
-    times = []
+def scipy_view_sql(wh: Warehouse, compiled_image_pairs: str) -> str:
+    """The view `pairs_scipy`: image_pairs' own compiled SQL, reading the scipy counts
+    (`pairs_scipy_counts`) where the model reads int_pair_overlaps."""
+    overlaps = wh.relations["int_pair_overlaps"]
+    if overlaps not in compiled_image_pairs:
+        sys.exit(f"pairs.py: the compiled image_pairs does not read {overlaps}; cannot serve the scipy counts alike")
+    return "create or replace view pairs_scipy as\n" + compiled_image_pairs.replace(overlaps, "pairs_scipy_counts")
+
+
+def time_select_without_write(
+    con: duckdb.DuckDBPyConnection, select_sql: str, repeats: int
+) -> tuple[list[float], tuple[int, ...]]:
+    """A compiled SELECT of KERNEL_COLUMNS (the model's, or a kernel variant's), consumed by a cheap
+    aggregate (AGGREGATE_SQL) instead of written to a table; the times and the aggregate."""
+    sql = AGGREGATE_SQL.format(sql=select_sql)
+    times, answer = [], ()
     for _ in range(repeats):
         start = time.perf_counter()
-        con.execute(sql).fetchall()
+        answer = tuple(con.execute(sql).fetchall()[0])
         times.append(time.perf_counter() - start)
-    return times
+    return times, answer
 
 
-def time_copy_table(con: duckdb.DuckDBPyConnection) -> float:
+def time_copy_table(con: duckdb.DuckDBPyConnection, relations: dict[str, str]) -> float:
     """Writing the finished int_pair_overlaps rows once more (DuckDB reading + writing, no computing)."""
     start = time.perf_counter()
-    con.execute("create or replace table pairs_copy as select * from intermediate.int_pair_overlaps")
+    con.execute(f"create or replace table pairs_copy as select * from {relations['int_pair_overlaps']}")
     elapsed = time.perf_counter() - start
     con.execute("drop table pairs_copy")
     con.execute("checkpoint")
@@ -336,25 +340,30 @@ def time_copy_table(con: duckdb.DuckDBPyConnection) -> float:
 # 2. the scipy reference
 
 
-def scipy_pairs(con: duckdb.DuckDBPyConnection, wide: bool = False) -> dict[str, float]:
-    """token_sets -> CSR -> X @ X.T -> upper triangle -> the same stored layout as the dbt models
-    (table `pairs_scipy_counts` like int_pair_overlaps, view `pairs_scipy` like image_pairs) in the
-    same file. With `wide`, the 9-column table itself instead (`pairs_scipy_wide`: corpus string,
-    union, symmetric difference and Jaccard stored), the layout image_pairs had before the counts
-    were stored narrow. Returns phase times."""
+def scipy_pairs(
+    con: duckdb.DuckDBPyConnection, relations: dict[str, str], view_sql: str, wide: bool = False
+) -> dict[str, float]:
+    """The kernel's inputs (int_pair_token_sets, int_pair_set_sizes) -> CSR -> X @ X.T -> upper
+    triangle -> the same stored layout as the dbt models (table `pairs_scipy_counts` like
+    int_pair_overlaps, then `view_sql`, the view `pairs_scipy` like image_pairs) in the same file.
+    With `wide`, a 9-column table instead (`pairs_scipy_wide`: corpus string, union, symmetric
+    difference and Jaccard computed in numpy and stored), the layout image_pairs had before the
+    counts were stored narrow. Returns phase times."""
     phases: dict[str, float] = {}
     t0 = time.perf_counter()
-    tokens = con.sql("select corpus, image_id, token from main.token_sets").to_arrow_table()
-    sizes = con.sql("select corpus, image_id from main.set_sizes order by corpus, image_id").to_arrow_table()
-    corpus_ids = dict(con.execute("select corpus, corpus_id from intermediate.int_corpora").fetchall())
+    tokens = con.sql(
+        f"select corpus_id, image_id, token from {relations['int_pair_token_sets']}").to_arrow_table()
+    sizes = con.sql(f"select corpus_id, image_id from {relations['int_pair_set_sizes']} "
+                    "order by corpus_id, image_id").to_arrow_table()
+    corpus_names = dict(con.execute(f"select corpus_id, corpus from {relations['int_corpora']}").fetchall())
     t1 = time.perf_counter()
     phases["read"] = t1 - t0
 
     pieces = []
     matmul = 0.0
-    for corpus in pc.unique(sizes["corpus"]).to_pylist():
-        image_ids = pc.filter(sizes["image_id"], pc.equal(sizes["corpus"], corpus)).to_numpy()
-        mine = tokens.filter(pc.equal(tokens["corpus"], corpus))
+    for corpus_id in pc.unique(sizes["corpus_id"]).to_pylist():
+        image_ids = pc.filter(sizes["image_id"], pc.equal(sizes["corpus_id"], corpus_id)).to_numpy()
+        mine = tokens.filter(pc.equal(tokens["corpus_id"], corpus_id))
         rows = np.searchsorted(image_ids, mine["image_id"].to_numpy()).astype(np.int32)
         cols = pc.dictionary_encode(mine["token"].combine_chunks()).indices.to_numpy().astype(np.int32)
         n = len(image_ids)
@@ -381,14 +390,14 @@ def scipy_pairs(con: duckdb.DuckDBPyConnection, wide: bool = False) -> dict[str,
             with np.errstate(invalid="ignore", divide="ignore"):
                 jaccard = inter / union
             pieces.append(pa.table({
-                "corpus": pa.repeat(pa.scalar(corpus, pa.string()), len(ii)),
+                "corpus": pa.repeat(pa.scalar(corpus_names[corpus_id], pa.string()), len(ii)),
                 "image_i": image_i, "image_j": image_j, "n_i": n_i, "n_j": n_j,
                 "n_intersection": inter, "n_union": union, "symmetric_difference": n_i + n_j - 2 * inter,
                 "jaccard": pa.array(jaccard, pa.float64(), mask=(union == 0)),
             }))
             continue
         pieces.append(pa.table({
-            "corpus_id": pa.repeat(pa.scalar(corpus_ids[corpus], pa.int16()), len(ii)),
+            "corpus_id": pa.repeat(pa.scalar(corpus_id, pa.int16()), len(ii)),
             "image_i": image_i,
             "image_j": image_j,
             "n_i": n_i,
@@ -407,7 +416,7 @@ def scipy_pairs(con: duckdb.DuckDBPyConnection, wide: bool = False) -> dict[str,
     finally:
         con.unregister("arrow_table")
     if not wide:
-        con.execute(SCIPY_VIEW_SQL)
+        con.execute(view_sql)
     t3 = time.perf_counter()
     phases["write"] = t3 - t2
     phases["total"] = t3 - t0
@@ -418,14 +427,20 @@ def scipy_pairs(con: duckdb.DuckDBPyConnection, wide: bool = False) -> dict[str,
 # 3. Python sets
 
 
-def python_sets(con: duckdb.DuckDBPyConnection, sample: int, seed: int) -> dict[str, float]:
-    """The note's way on a random sample of pairs; returns the timings and the extrapolation."""
+def python_sets(
+    con: duckdb.DuckDBPyConnection, relations: dict[str, str], sample: int, seed: int
+) -> dict[str, float]:
+    """The note's way on a random sample of pairs (sets from the kernel's inputs), checked against
+    image_pairs; returns the timings and the extrapolation."""
     start = time.perf_counter()
+    names = dict(con.execute(f"select corpus_id, corpus from {relations['int_corpora']}").fetchall())
     sets: dict[str, dict[int, set[str]]] = {}
-    for corpus, image_id in con.execute("select corpus, image_id from main.set_sizes").fetchall():
-        sets.setdefault(corpus, {})[image_id] = set()
-    for corpus, image_id, token in con.execute("select corpus, image_id, token from main.token_sets").fetchall():
-        sets[corpus][image_id].add(token)
+    for corpus_id, image_id in con.execute(
+            f"select corpus_id, image_id from {relations['int_pair_set_sizes']}").fetchall():
+        sets.setdefault(names[corpus_id], {})[image_id] = set()
+    for corpus_id, image_id, token in con.execute(
+            f"select corpus_id, image_id, token from {relations['int_pair_token_sets']}").fetchall():
+        sets[names[corpus_id]][image_id].add(token)
     build = time.perf_counter() - start
 
     rng = np.random.default_rng(seed)
@@ -462,9 +477,9 @@ def python_sets(con: duckdb.DuckDBPyConnection, sample: int, seed: int) -> dict[
     })
     con.register("python_sample", sample_table)
     try:
-        (mismatches,) = con.execute("""
+        (mismatches,) = con.execute(f"""
             select count(*) from python_sample as s
-            left join image_pairs as p using (corpus, image_i, image_j)
+            left join {relations['image_pairs']} as p using (corpus, image_i, image_j)
             where p.symmetric_difference is distinct from s.sd
                or p.n_intersection is distinct from s.inter
                or p.n_union is distinct from s.uni
@@ -500,10 +515,12 @@ def compare_tables(con: duckdb.DuckDBPyConnection, left: str, right: str) -> dic
     return out
 
 
-def checksum(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]:
-    return con.execute(
-        f"select count(*), sum(hash({PAIR_COLUMNS})::hugeint) from {table}"
-    ).fetchall()[0]
+def kernel_checksum(con: duckdb.DuckDBPyConnection, source: str) -> tuple[int, int]:
+    """(row count, sum of row hashes) over KERNEL_COLUMNS of a table, or of a SELECT given in
+    parentheses; the columns cast to integer first, so the model's smallint corpus_id and the
+    kernel's bigint counts hash alike. Equal for equal sets of rows with unique pair keys."""
+    cols = ", ".join(f"cast({c} as integer)" for c in KERNEL_COLUMNS)
+    return tuple(con.execute(f"select count(*), sum(hash({cols})::hugeint) from {source}").fetchall()[0])
 
 
 def column_types(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
@@ -514,8 +531,17 @@ def column_types(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, 
 
 
 @dataclass
+class Variant:
+    """One compiled variant of the kernel (dbt vars), its SELECT timed without the write."""
+    dbt_vars: dict[str, object]
+    times: list[float] = field(default_factory=list)
+    same_rows: bool = False
+
+
+@dataclass
 class Result:
     scale: str
+    n_corpora: int = 0
     n_images: int = 0
     mean_tokens: float = 0.0
     vocab: int = 0
@@ -531,6 +557,9 @@ class Result:
     sets: dict[str, float] = field(default_factory=dict)
     naive: list[float] = field(default_factory=list)
     naive_check: str = ""
+    naive_ok: bool = True
+    model_checksum: tuple[int, int] = (0, 0)
+    variants: list[Variant] = field(default_factory=list)
     check: dict[str, int] = field(default_factory=dict)
     types_equal: bool = False
     setup: float = 0.0
@@ -544,7 +573,7 @@ def run_scale(scale: str, work: Path, args: argparse.Namespace) -> Result:
     res = Result(scale)
     start = time.perf_counter()
     if scale == "coco":
-        build_coco(wh, Path(args.coco))
+        build_coco(wh, Path(args.coco), args.coco_images)
     else:
         build_falcon(wh, args)
     build_upstream(wh)
@@ -552,37 +581,50 @@ def run_scale(scale: str, work: Path, args: argparse.Namespace) -> Result:
 
     con = connect(wh.db)
     try:
-        res.n_images, res.mean_tokens = con.execute(
-            "select count(*), avg(n_tokens) from main.set_sizes").fetchall()[0]
-        (res.vocab,) = con.execute("select count(distinct token) from main.token_sets").fetchall()[0]
+        sizes, tokens = wh.relations["int_pair_set_sizes"], wh.relations["int_pair_token_sets"]
+        res.n_corpora, res.n_images, res.mean_tokens = con.execute(
+            f"select count(distinct corpus_id), count(*), avg(n_tokens) from {sizes}").fetchall()[0]
+        (res.vocab,) = con.execute(f"select count(distinct token) from {tokens}").fetchall()[0]
         res.n_pairs = con.execute(
-            "select sum(n * (n - 1) // 2) from (select count(*) as n from main.set_sizes group by corpus)"
+            f"select sum(n * (n - 1) // 2) from (select count(*) as n from {sizes} group by corpus_id)"
         ).fetchall()[0][0]
     finally:
         con.close()
-    log(f"{scale}: {res.n_images} images, {res.mean_tokens:.1f} tokens/image, {res.vocab} distinct tokens, "
-        f"{res.n_pairs} pairs")
+    log(f"{scale}: {res.n_corpora} corpora, {res.n_images} images in all, {res.mean_tokens:.1f} tokens/image, "
+        f"{res.vocab} distinct tokens, {res.n_pairs} pairs")
 
     # 1. dbt (the benchmark's own connection is closed: dbt needs the file's write lock)
     res.dbt, res.dbt_wall, compiled = time_dbt_model(wh, args.repeats)
 
+    # the kernel variants, compiled by dbt from macros/pair_overlaps.sql (still without a connection
+    # of our own: compiling may query the warehouse)
+    naive_sql = None
+    if scale == "coco" and args.naive_repeats > 0:
+        naive_sql = compile_pair_overlaps(wh, {"portable_sql": True})
+    variant_sql = [(Variant({"pair_mask_tokens": n}), compile_pair_overlaps(wh, {"pair_mask_tokens": n}))
+                   for n in args.mask_tokens]
+
     con = connect(wh.db)
     try:
-        res.model_sql_only = time_model_sql_without_write(con, compiled, min(args.repeats, 3))
-        res.copy_table = time_copy_table(con)
+        rel = wh.relations
+        view_sql = scipy_view_sql(wh, compiled["image_pairs"])
+        res.model_checksum = kernel_checksum(con, rel["int_pair_overlaps"])
+        res.model_sql_only, model_answer = time_select_without_write(
+            con, compiled["int_pair_overlaps"], min(args.repeats, 3))
+        res.copy_table = time_copy_table(con, rel)
         log(f"{scale}: model SQL without the write {spread(res.model_sql_only)}; "
             f"copying the finished table {res.copy_table:.2f} s")
 
         # 2. scipy
         for r in range(args.repeats):
-            phases = scipy_pairs(con)
+            phases = scipy_pairs(con, rel, view_sql)
             res.scipy.append(phases["total"])
             res.scipy_phases = phases
             log(f"{scale}: scipy #{r + 1}: {phases['total']:.2f} s "
                 + ", ".join(f"{k} {v:.2f}" for k, v in phases.items() if k != "total"))
 
         for r in range(args.repeats):
-            phases = scipy_pairs(con, wide=True)
+            phases = scipy_pairs(con, rel, view_sql, wide=True)
             res.scipy_wide.append(phases["total"])
             res.scipy_wide_phases = phases
             log(f"{scale}: scipy 9-column table #{r + 1}: {phases['total']:.2f} s")
@@ -591,25 +633,38 @@ def run_scale(scale: str, work: Path, args: argparse.Namespace) -> Result:
             sys.exit(f"pairs.py: {scale}: pairs_scipy_wide differs from pairs_scipy: {wide_check}")
         con.execute("drop table pairs_scipy_wide")
 
-        res.check = compare_tables(con, "image_pairs", "pairs_scipy")
-        res.types_equal = column_types(con, "image_pairs") == column_types(con, "pairs_scipy")
+        res.check = compare_tables(con, rel["image_pairs"], "pairs_scipy")
+        res.types_equal = (column_types(con, rel["image_pairs"]) == column_types(con, "pairs_scipy")
+                           and column_types(con, rel["int_pair_overlaps"]) == column_types(con, "pairs_scipy_counts"))
         log(f"{scale}: image_pairs vs pairs_scipy: {res.check}, types equal: {res.types_equal}")
 
         # 3. python sets
-        res.sets = python_sets(con, args.sample_pairs, args.seed)
+        res.sets = python_sets(con, rel, args.sample_pairs, args.seed)
         log(f"{scale}: python sets: {res.sets['sample']} pairs in {res.sets['loop']:.2f} s, "
             f"extrapolated {res.sets['extrapolated']:.0f} s, mismatches {res.sets['mismatches']}")
 
-        # 4. naive self-join SQL
-        if scale == "coco" and args.naive_repeats > 0:
+        # 4. naive self-join SQL: the portable kernel as dbt compiles it, written to a table
+        if naive_sql is not None:
             for r in range(args.naive_repeats):
                 start = time.perf_counter()
-                con.execute(NAIVE_SELF_JOIN_SQL)
+                con.execute(f"create or replace table pairs_naive_counts as {naive_sql}")  # autocommit
                 res.naive.append(time.perf_counter() - start)
                 log(f"{scale}: naive self-join SQL #{r + 1}: {res.naive[-1]:.2f} s")
-            same = checksum(con, "pairs_naive") == checksum(con, "image_pairs")
-            res.naive_check = "same rows as image_pairs (count + hash sum)" if same else "DIFFERS from image_pairs"
-            con.execute("drop table pairs_naive")
+            naive_checksum = kernel_checksum(con, "pairs_naive_counts")
+            res.naive_ok = naive_checksum == res.model_checksum
+            res.naive_check = (f"{'same rows as' if res.naive_ok else 'DIFFERS from'} int_pair_overlaps "
+                               f"(count + hash sum {naive_checksum[0]} / {naive_checksum[1]})")
+            log(f"{scale}: naive self-join SQL: {res.naive_check}")
+            con.execute("drop table pairs_naive_counts")
+
+        # 5. fixed numbers of mask tokens (--mask-tokens): the kernel's SELECT alone, like the model's
+        for variant, sql in variant_sql:
+            variant.times, answer = time_select_without_write(con, sql, min(args.repeats, 3))
+            variant.same_rows = (answer == model_answer
+                                 and kernel_checksum(con, f"({sql})") == res.model_checksum)
+            res.variants.append(variant)
+            log(f"{scale}: kernel with {json.dumps(variant.dbt_vars)}: SELECT without the write "
+                f"{spread(variant.times)}; {'same rows' if variant.same_rows else 'DIFFERENT rows'}")
         if not args.keep:
             con.execute("drop view if exists pairs_scipy")
             con.execute("drop table if exists pairs_scipy_counts")
@@ -650,31 +705,35 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> N
     else:
         print(f"WARNING kernel files ({kernel}) CHANGED during the run: {args.kernel_before} -> {args.kernel_after}")
     print()
-    head = ("scale", "images", "tok/img", "vocab", "pairs", "dbt model s", "scipy s", "scipy 9-col s",
+    head = ("scale", "corpora", "images", "tok/img", "vocab", "pairs", "dbt model s", "scipy s", "scipy 9-col s",
             "py sets s (extrap.)", "naive SQL s", "dbt/scipy", "dbt/scipy 9-col", "speed-up vs py sets")
     rows = []
     for r in results:
         dbt, sci = median(r.dbt), median(r.scipy)
         sets = r.sets.get("extrapolated", float("nan"))
         rows.append((
-            r.scale, str(r.n_images), f"{r.mean_tokens:.1f}", str(r.vocab), str(r.n_pairs),
+            r.scale, str(r.n_corpora), str(r.n_images), f"{r.mean_tokens:.1f}", str(r.vocab), str(r.n_pairs),
             fmt(dbt), fmt(sci), fmt(median(r.scipy_wide)), fmt(sets, 1),
             fmt(median(r.naive)) if r.naive else "-",
             fmt(dbt / sci), fmt(dbt / median(r.scipy_wide)), f"{sets / dbt:.0f}x",
         ))
     widths = [max(len(h), *(len(row[k]) for row in rows)) for k, h in enumerate(head)]
-    line = lambda cells: "  ".join(c.rjust(w) if k else c.ljust(w) for k, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+
+    def line(cells: list[str] | tuple[str, ...]) -> str:
+        return "  ".join(c.rjust(w) if k else c.ljust(w) for k, (c, w) in enumerate(zip(cells, widths)))
+
     print(line(head))
     print(line(["-" * w for w in widths]))
     for row in rows:
         print(line(row))
     print()
     print("dbt model s: median execution_time of int_pair_overlaps + image_pairs in run_results.json "
-          "(dbt start-up excluded); scipy s: token_sets -> CSR -> X @ X.T -> upper triangle -> "
+          "(dbt start-up excluded); scipy s: the kernel's inputs -> CSR -> X @ X.T -> upper triangle -> "
           "Arrow -> the same narrow table + view as the dbt models, in the same file, end to end; "
           "scipy 9-col s: the same, writing the whole 9-column table instead; py sets s: time for a sample "
           "of pairs scaled to all pairs (+ building the sets), not run in full; naive SQL s: "
-          "default__pair_overlaps' self-join run by hand in DuckDB, COCO only.")
+          "the portable kernel (pair_overlaps compiled by dbt with portable_sql: true, i.e. "
+          "default__pair_overlaps' self-join) written to a table by hand in DuckDB, COCO only.")
     print("targets: dbt/scipy <= 1.0 at every scale; speed-up vs Python sets >= 30x")
     for r in results:
         dbt, sci = median(r.dbt), median(r.scipy)
@@ -685,7 +744,8 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> N
         speed_ok = "MET" if sets / dbt >= 30 else "MISSED"
         print(f"  {r.scale}: dbt/scipy (same narrow layout) = {dbt / sci:.2f} -> {ratio_ok}; "
               f"dbt/scipy (9-column table) = {dbt / wide:.2f} -> {wide_ok}; speed-up = {sets / dbt:.0f}x -> {speed_ok}; "
-              f"image_pairs == pairs_scipy: {'OK' if check_ok(r) else 'FAILED'}")
+              f"image_pairs == pairs_scipy: {'OK' if check_ok(r) else 'FAILED'}"
+              + (f"; naive SQL == int_pair_overlaps: {'OK' if r.naive_ok else 'FAILED'}" if r.naive else ""))
     print()
     print("details")
     for r in results:
@@ -698,6 +758,11 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> N
               f" -> writing the table is ~{max(0.0, median(r.dbt) - sql_only):.2f} s "
               f"({max(0.0, 1 - sql_only / median(r.dbt)):.0%}) of the model")
         print(f"    copying the finished int_pair_overlaps into a new table (read + write only): {r.copy_table:.2f} s")
+        print(f"    int_pair_overlaps: {r.model_checksum[0]} rows, hash sum {r.model_checksum[1]}")
+        for v in r.variants:
+            print(f"    kernel compiled with {json.dumps(v.dbt_vars)}, SELECT without the write: {spread(v.times)}"
+                  f" ({median(v.times) / sql_only:.2f} of the model's); "
+                  f"{'same rows as' if v.same_rows else 'DIFFERENT rows from'} int_pair_overlaps (aggregate + hash sum)")
         phases = ", ".join(f"{k} {v:.2f}" for k, v in r.scipy_phases.items() if k != "total")
         print(f"    scipy: {spread(r.scipy)}; last run: {phases}")
         phases = ", ".join(f"{k} {v:.2f}" for k, v in r.scipy_wide_phases.items() if k != "total")
@@ -714,7 +779,7 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> N
               f"expected {r.n_pairs}; image_pairs EXCEPT pairs_scipy = {c['only_left']} rows, "
               f"pairs_scipy EXCEPT image_pairs = {c['only_right']} rows; column names and types "
               f"{'equal' if r.types_equal else 'DIFFER'})")
-        print(f"    setup (ingest/generate + dbt build up to set_sizes): {r.setup:.1f} s")
+        print(f"    setup (ingest/generate + dbt build up to int_pair_token_sets, int_pair_set_sizes): {r.setup:.1f} s")
     print()
     print(f"total benchmark time: {elapsed:.0f} s")
 
@@ -732,22 +797,52 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--coco", default=str(DEFAULT_COCO), help=f"COCO Karpathy test split JSON (default: {DEFAULT_COCO})")
     p.add_argument("--sample-pairs", type=int, default=200_000, help="pairs timed with Python sets (default 200000)")
     p.add_argument("--naive-repeats", type=int, default=1, help="runs of the naive self-join SQL on COCO (default 1; 0 skips)")
+    p.add_argument("--coco-images", type=int, metavar="N",
+                   help="only the first N images of the COCO split (default: all; quicker runs)")
+    p.add_argument("--mask-tokens", type=mask_token_list, default=[], metavar="N[,N...]",
+                   help="also time the kernel's SELECT compiled with pair_mask_tokens = each N (e.g. 64,512), "
+                   "against the model's 'auto' (default: none)")
     p.add_argument("--falcon-images", type=int, default=5000, help="synthetic corpus: images (default 5000)")
     p.add_argument("--falcon-tokens", type=float, default=122.0, help="synthetic corpus: mean tokens per image (default 122)")
     p.add_argument("--falcon-vocab", type=int, default=20_000, help="synthetic corpus: vocabulary size (default 20000)")
     p.add_argument("--zipf", type=float, default=1.0, help="synthetic corpus: Zipf exponent of token frequencies (default 1.0)")
     p.add_argument("--seed", type=int, default=20240, help="random seed (synthetic corpus, pair sample; default 20240)")
+    p.add_argument("--quick", action="store_true",
+                   help="a short check run: " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items())
+                   + " (each unless given)")
     return p
 
 
+# --quick: a run of a minute or two that still exercises every row and every check.
+QUICK = {"repeats": 1, "coco_images": 500, "falcon_images": 500, "sample_pairs": 20_000}
+
+
+def mask_token_list(text: str) -> list[int]:
+    """--mask-tokens: comma-separated positive integers."""
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"need positive integers: {text!r}")
+    return values
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.quick:
+        for key, value in QUICK.items():
+            if getattr(args, key) == p.get_default(key):
+                setattr(args, key, value)
     scales = [s.strip() for s in args.scales.split(",") if s.strip()]
     unknown = [s for s in scales if s not in SCALES]
     if unknown or not scales:
         parser().error(f"--scales: unknown {unknown}; choose from {', '.join(SCALES)}")
     if args.repeats < 1:
         parser().error("--repeats must be >= 1")
+    if args.coco_images is not None and args.coco_images < 2:
+        parser().error("--coco-images must be >= 2")
     start = time.perf_counter()
     args.kernel_before = kernel_fingerprint()
     args.load_before = os.getloadavg()
@@ -766,7 +861,9 @@ def main(argv: list[str] | None = None) -> int:
     args.kernel_after = kernel_fingerprint()
     args.load_after = os.getloadavg()
     report(results, args, time.perf_counter() - start)
-    return 0
+    checks = [check_ok(r) and r.naive_ok and r.sets.get("mismatches") == 0 and all(v.same_rows for v in r.variants)
+              for r in results]
+    return 0 if all(checks) else 1
 
 
 if __name__ == "__main__":
