@@ -24,7 +24,7 @@
         {{ exceptions.raise_compiler_error("export_marts: format " ~ format ~ " is not parquet or csv") }}
     {%- endfor -%}
     {%- set exportable = {} -%}
-    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.package_name == project_name -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.package_name == 'semspace' -%}
         {%- set order = (node.config.get('meta') or {}).get('export_order') -%}
         {%- if order -%}{%- do exportable.update({node.name: node}) -%}{%- endif -%}
     {%- endfor -%}

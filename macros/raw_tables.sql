@@ -22,7 +22,7 @@
         {%- set folder = spark_path(folder.rstrip('/')) -%}
         {#- every table of the sources raw and computed (_sources.yml, semspace.contract) -#}
         {%- for node in graph.sources.values() | sort(attribute='unique_id')
-                if node.package_name == project_name and node.source_name in ['raw', 'computed'] %}
+                if node.package_name == 'semspace' and node.source_name in ['raw', 'computed'] %}
             {% do run_query('create schema if not exists ' ~ node.schema) %}
             {% do run_query('drop table if exists ' ~ node.schema ~ '.' ~ node.identifier) %}
             {% do run_query('create table ' ~ node.schema ~ '.' ~ node.identifier ~ " using parquet location '" ~ folder ~ '/' ~ node.identifier ~ "'") %}

@@ -13,7 +13,8 @@
     {%- if found is not none or not execute -%}
         {{ relation }}
     {%- else -%}
-        {%- set node = graph.sources['source.' ~ project_name ~ '.' ~ source_name ~ '.' ~ table_name] -%}
+        {#- this package's source (project_name would be the root project's when semspace is installed as a package) -#}
+        {%- set node = graph.sources['source.semspace.' ~ source_name ~ '.' ~ table_name] -%}
         {%- set columns = node.columns.values() | list -%}
         {%- if not columns -%}
             {{ exceptions.raise_compiler_error("source " ~ source_name ~ "." ~ table_name ~ " declares no columns in _sources.yml") }}
