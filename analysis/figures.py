@@ -1,4 +1,5 @@
-"""The note's figures as PNG files, drawn from the warehouse's marts.
+"""The note's figures as PNG files, drawn from the warehouse's marts (read through
+:mod:`semspace.warehouse`; a missing mart is one :class:`SemspaceError`).
 
 - :func:`figure_mds_map`: Figures 1 and 4, the 2-D map of one corpus from ``mds_coordinates``.
 - :func:`figure_tokens_per_image`: Figure 2, the distribution of set sizes of several corpora.
@@ -28,6 +29,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, MaxNLocator
 
+from semspace import warehouse
 from semspace.errors import SemspaceError
 
 log = logging.getLogger(__name__)
@@ -57,13 +59,6 @@ def _save(figure: Figure, out_dir: str | os.PathLike[str], name: str) -> Path:
     return path
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    rows = con.execute(
-        "select column_name from information_schema.columns where table_schema = 'main' and table_name = ? "
-        "order by ordinal_position", [table]).fetchall()
-    return [r[0] for r in rows]
-
-
 # --------------------------------------------------------------------------------------- Figure 1/4
 
 
@@ -72,8 +67,7 @@ def figure_mds_map(con: duckdb.DuckDBPyConnection, corpus: str, out_dir: str | o
     """``out_dir/mds_map.png``: one point per image at (x1, x2) of ``mds_coordinates``, the axes
     labelled with their share of the positive eigenvalue sum (``mds_spectrum``). ``highlight``: an
     image id to ring and label (e.g. the image whose neighbours the report tables)."""
-    if not {"x1", "x2"} <= set(_columns(con, "mds_coordinates")) or not _columns(con, "mds_spectrum"):
-        raise SemspaceError(f"no MDS tables in the warehouse; run `python -m analysis mds --corpus {corpus}`")
+    warehouse.require_marts(con, "mds_spectrum", "mds_coordinates")
     spectrum = con.execute(
         "select n_points, n_positive, axis_share_1, axis_share_2 from mds_spectrum where corpus = ?",
         [corpus]).fetchall()
@@ -108,6 +102,7 @@ def figure_mds_map(con: duckdb.DuckDBPyConnection, corpus: str, out_dir: str | o
 
 def set_size_counts(con: duckdb.DuckDBPyConnection, corpus: str) -> tuple[np.ndarray, np.ndarray]:
     """(set sizes, images with that size) of a corpus, sizes ascending, binned in SQL."""
+    warehouse.require_marts(con, "set_sizes")
     rows = con.execute("select n_tokens, count(*) as n from set_sizes where corpus = ? group by n_tokens "
                        "order by n_tokens", [corpus]).fetchnumpy()
     return np.asarray(rows["n_tokens"], dtype=np.int64), np.asarray(rows["n"], dtype=np.int64)
@@ -183,6 +178,7 @@ class PairHistogram:
 def pair_histogram(con: duckdb.DuckDBPyConnection, corpus: str) -> PairHistogram:
     """All pairs of ``corpus`` in ``image_pairs`` binned by (symmetric difference, intersection) in
     SQL; the pairs themselves never leave DuckDB. An empty grid when the corpus has no pairs."""
+    warehouse.require_marts(con, "image_pairs")
     rows = con.execute(
         "select symmetric_difference, n_intersection, count(*) as n from image_pairs where corpus = ? "
         "group by symmetric_difference, n_intersection", [corpus]).fetchnumpy()

@@ -1,7 +1,8 @@
 """The report and the figures on a tiny warehouse built here with SQL (no COCO, no dbt).
 
 The marts are created with the real warehouse's column names and types and filled from random token
-sets computed in Python, so every value the report shows can be predicted here."""
+sets computed in Python, so every value the report shows can be predicted here. The warehouse has no
+``raw`` schema at all: the report reads marts only."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from PIL import Image as PILImage
 
 from analysis import figures, note, report
 from analysis.mds import classical_mds
+from semspace import warehouse
 from semspace.errors import SemspaceError
 
 # Image ids include the note's Table 2 images so that its rows line up with some of ours.
@@ -28,9 +30,7 @@ BAD_URL_IMAGE = 1725  # its url is a javascript: address, which must not become 
 K = len(IMAGE_IDS) - 1  # every other image is a neighbour, so every image shows up in the table
 
 SCHEMA = """
-create schema raw;
-create table raw.captions (dataset varchar not null, image_id integer not null, caption_index integer not null,
-    caption varchar not null, tokens varchar[]);
+create table image_captions (dataset varchar, image_id integer, caption_index integer, caption varchar);
 create table corpora (corpus varchar, corpus_id integer, kind varchar, dataset varchar, tokenizer varchar,
     source varchar, created_at timestamp);
 create table images (dataset varchar, image_id integer, coco_id bigint, image_key varchar, file_name varchar,
@@ -38,7 +38,8 @@ create table images (dataset varchar, image_id integer, coco_id bigint, image_ke
 create table token_sets (corpus varchar, image_id integer, token varchar);
 create table set_sizes (corpus varchar, image_id integer, n_tokens integer);
 create table image_pairs (corpus varchar, image_i integer, image_j integer, n_i integer, n_j integer,
-    n_intersection integer, n_union integer, symmetric_difference integer, jaccard double);
+    n_intersection integer, n_union integer, symmetric_difference integer, jaccard double, dice double,
+    overlap double);
 create table image_neighbors (corpus varchar, image_id integer, rank integer, neighbor_id integer,
     symmetric_difference integer, n_intersection integer, jaccard double);
 create table corpus_summary (corpus varchar, n_images integer, n_captions integer, n_caption_chars bigint,
@@ -46,14 +47,19 @@ create table corpus_summary (corpus varchar, n_images integer, n_captions intege
 create table pair_summary (corpus varchar, n_pairs bigint, min_symmetric_difference integer,
     max_symmetric_difference integer, min_intersection integer, max_intersection integer, min_union integer,
     max_union integer, corr_symmetric_difference_intersection double);
-create table mds_spectrum (corpus varchar, n_points bigint, n_positive bigint, n_negative bigint, n_zero bigint,
+create table mds_spectrum (corpus varchar, n_points integer, method varchar, n_landmarks integer,
+    n_eigenvalues integer, n_positive integer, n_negative integer, n_zero integer, n_nonnegative integer,
     tolerance double, sum_positive double, sum_abs_negative double,
     axis_share_1 double, axis_share_2 double, axis_share_3 double, axis_share_4 double, axis_share_5 double,
-    axis_share_6 double, axis_share_7 double, axis_share_8 double, axis_share_9 double, axis_share_10 double);
+    axis_share_6 double, axis_share_7 double, axis_share_8 double, axis_share_9 double, axis_share_10 double,
+    computed_at timestamp);
 create table mds_eigenvalues (corpus varchar, rank integer, eigenvalue double);
 create table mds_coordinates (corpus varchar, image_id integer, x1 double, x2 double, x3 double, x4 double,
     x5 double, x6 double, x7 double, x8 double, x9 double, x10 double);
+create table evaluation_scores (corpus varchar, image_scope varchar, measure varchar, benchmark varchar,
+    metric varchar, value double, n_queries integer, computed_at timestamp);
 """
+METRICS = ("map_at_r", "r_precision", "recall_at_1", "recall_at_5", "recall_at_10")
 
 
 def _captions(rng: np.random.Generator) -> dict[int, list[str]]:
@@ -75,9 +81,10 @@ def _corpus(con: duckdb.DuckDBPyConnection, corpus: str, sets: dict[int, set[str
     for a, b in itertools.combinations(ids, 2):
         inter, union = len(sets[a] & sets[b]), len(sets[a] | sets[b])
         pairs.append((corpus, a, b, len(sets[a]), len(sets[b]), inter, union, len(sets[a] ^ sets[b]),
-                      inter / union if union else None))
+                      inter / union if union else None, 2 * inter / (len(sets[a]) + len(sets[b])),
+                      inter / min(len(sets[a]), len(sets[b]))))
     if pairs:
-        con.executemany("insert into image_pairs values (?, ?, ?, ?, ?, ?, ?, ?, ?)", pairs)
+        con.executemany("insert into image_pairs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", pairs)
     for image in ids:
         others = sorted((len(sets[image] ^ sets[o]), o) for o in ids if o != image)[:K]
         if not others:
@@ -105,9 +112,10 @@ def _corpus(con: duckdb.DuckDBPyConnection, corpus: str, sets: dict[int, set[str
         distances = np.array([[len(sets[a] ^ sets[b]) for b in ids] for a in ids], dtype=float)
         result = classical_mds(distances, k=10, image_ids=np.array(ids), corpus=corpus)
         shares = [float(max(v, 0) / result.sum_positive) for v in result.eigenvalues[:10]]
-        con.execute("insert into mds_spectrum values (" + ", ".join(["?"] * 18) + ")", [
-            corpus, result.n_points, result.n_positive, result.n_negative, result.n_zero, result.tolerance,
-            result.sum_positive, result.sum_abs_negative, *shares])
+        con.execute("insert into mds_spectrum values (" + ", ".join(["?"] * 23) + ")", [
+            corpus, result.n_points, "full", None, len(result.eigenvalues), result.n_positive, result.n_negative,
+            result.n_zero, result.n_positive + result.n_zero, result.tolerance, result.sum_positive,
+            result.sum_abs_negative, *shares, None])
         con.executemany("insert into mds_eigenvalues values (?, ?, ?)",
                         [(corpus, r + 1, float(v)) for r, v in enumerate(result.eigenvalues)])
         con.executemany("insert into mds_coordinates values (" + ", ".join(["?"] * 12) + ")",
@@ -127,7 +135,7 @@ def _tiny_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         con.execute("insert into images values ('tiny', ?, ?, ?, ?, ?, ?)", [
             image, COCO_IDS.get(image, 900000 + image), f"val/{image}.jpg", f"{image}.jpg", url,
             len(captions[image])])
-        con.executemany("insert into raw.captions values ('tiny', ?, ?, ?, null)",
+        con.executemany("insert into image_captions values ('tiny', ?, ?, ?)",
                         [(image, i, c) for i, c in enumerate(captions[image])])
     for corpus_id, corpus in enumerate(["coco", "other", "solo"], start=1):
         con.execute("insert into corpora values (?, ?, 'captions', 'tiny', 'karpathy', 'test', now())",
@@ -270,6 +278,52 @@ def test_unknown_corpus_is_an_error(tiny: Path, tmp_path: Path) -> None:
         report.build(tmp_path / "missing.duckdb", out_dir=tmp_path / "r")
 
 
+def test_a_warehouse_never_built_is_one_clear_error(good_warehouse: Path, tiny: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Ingested but no `dbt build`: no marts. And a warehouse built before a mart existed."""
+    with pytest.raises(SemspaceError, match="the warehouse has no mart 'corpora'"):
+        report.build(good_warehouse, out_dir=tmp_path / "r")
+    with duckdb.connect(str(tiny)) as con:
+        con.execute("drop table image_captions")
+    with pytest.raises(SemspaceError, match="the warehouse has no mart 'image_captions'"):
+        report.build(tiny, out_dir=tmp_path / "r")
+
+    from analysis.__main__ import main
+
+    assert main(["report", "--db", str(good_warehouse), "--out", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "error: the warehouse has no mart 'corpora'" in err[0], err  # no traceback
+
+
+def test_the_marts_read_are_those_the_dbt_exposure_lists() -> None:
+    import yaml
+
+    exposures = yaml.safe_load((Path(__file__).parent.parent / "models" / "exposures.yml").read_text())
+    [exposure] = [e for e in exposures["exposures"] if e["name"] == "report"]
+    listed = {re.fullmatch(r"ref\('(\w+)'\)", d)[1] for d in exposure["depends_on"]}
+    assert set(report.MARTS) <= listed
+
+
+def test_templates_are_package_data() -> None:
+    from importlib import resources
+
+    folder = resources.files("analysis.report") / "templates"
+    for name in ("report.html.j2", "report.md.j2", "body.j2", "html.j2", "md.j2", "report.css"):
+        assert (folder / name).is_file(), name
+
+
+def test_markdown_and_html_escaping() -> None:
+    from analysis.report import render
+
+    assert render.md("a | b *c* [d](e) <i>&") == "a \\| b \\*c\\* \\[d\\](e) &lt;i&gt;&amp;"
+    assert render.md("two\nlines") == "two lines"  # a caption cannot break a table row
+    assert render.inline_md("run `a_b` then a_b") == "run `a_b` then a\\_b"
+    assert str(render.inline_html("`<b>` & <i>")) == "<code>&lt;b&gt;</code> &amp; &lt;i&gt;"
+    assert render.web_address("HTTPS://x.org/a.jpg") and render.web_address("http://x")
+    for url in ("javascript:alert(1)", "data:text/html,x", "//x.org", "ftp://x", None):
+        assert not render.web_address(url), url
+
+
 def test_pair_histogram_counts_every_pair(tiny: Path) -> None:
     with duckdb.connect(str(tiny), read_only=True) as con:
         for corpus in ("coco", "other"):
@@ -304,16 +358,21 @@ def test_figures_each_write_one_png(tiny: Path, tmp_path: Path) -> None:
             figures.figure_pairs(con, "solo", tmp_path / "solo")
 
 
+def _scores(database: Path, corpus: str, values: dict[str, float], n_queries: int,
+            image_scope: str | None = None) -> None:
+    """Rows of the mart evaluation_scores as `python -m analysis evaluate` leaves them: every metric
+    of each measure has the measure's value here."""
+    with duckdb.connect(str(database)) as con:
+        for measure, value in values.items():
+            for metric in METRICS:
+                con.execute("insert into evaluation_scores values (?, ?, ?, 'eccv_caption', ?, ?, ?, now())",
+                            [corpus, image_scope or corpus, measure, metric, value, n_queries])
+
+
 def test_evaluation_scores_get_their_section(tiny: Path, tmp_path: Path) -> None:
     out = tmp_path / "before"
     assert "python -m analysis evaluate" in report.build(tiny, out_dir=out).read_text(encoding="utf-8")
-    with duckdb.connect(str(tiny)) as con:
-        con.execute("create table main.evaluation_scores (corpus varchar, measure varchar, benchmark varchar, "
-                    "metric varchar, value double, n_queries integer, computed_at timestamp)")
-        for measure, value in (("jaccard", 0.1234), ("symmetric_difference", 0.0567)):
-            for metric in ("map_at_r", "r_precision", "recall_at_1", "recall_at_5", "recall_at_10"):
-                con.execute("insert into main.evaluation_scores values ('coco', ?, 'eccv_caption', ?, ?, 42, now())",
-                            [measure, metric, value])
+    _scores(tiny, "coco", {"jaccard": 0.1234, "symmetric_difference": 0.0567}, n_queries=42)
     markdown = (report.build(tiny, out_dir=tmp_path / "after").parent / "report.md").read_text(encoding="utf-8")
     section = markdown[markdown.index("## Agreement with people"):]
     assert "| coco | jaccard | 42 | 0.123 | 0.123 |" in section
@@ -329,11 +388,10 @@ def test_evaluation_within_a_scope_and_one_images_positives(tiny: Path, tmp_path
 
     # ECCV stand-in: query 1725 (COCO 27570) has positives 82 and 4065; image 100 is no query
     monkeypatch.setattr(ev, "load_eccv", lambda: ({"27570": [1, 2]}, {"1": [507065], "2": [286981]}))
-    with duckdb.connect(str(tiny)) as con:
-        rows = ev.compute(con, "coco", measures=["jaccard", "symmetric_difference"])
-        ev.write(con, "coco", rows)
-        ev.write(con, "coco", [{**r, "image_scope": "other", "n_queries": 7} for r in rows])
-        jaccard = ev.image_neighbours(con, "coco", "jaccard", 1725, k=10)
+    _scores(tiny, "coco", {"jaccard": 0.3, "symmetric_difference": 0.2}, n_queries=1)
+    _scores(tiny, "coco", {"jaccard": 0.3, "symmetric_difference": 0.2}, n_queries=7, image_scope="other")
+    with duckdb.connect(str(tiny), read_only=True) as con:
+        jaccard = [(n.image_id, n.value) for n in warehouse.neighbours(con, "coco", 1725, "jaccard", k=10)]
     markdown = (report.build(tiny, out_dir=tmp_path / "r").parent / "report.md").read_text(encoding="utf-8")
     section = markdown[markdown.index("## Agreement with people"):]
     assert "### Within the images of other" in section

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from analysis import evaluate as ev
 from analysis import report
+from semspace import warehouse
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +66,49 @@ def test_figures_exist(coco_report: Path) -> None:
     page = coco_report.read_text(encoding="utf-8")
     assert page.count('src="data:image/png;base64,') == len(figures)
     assert not re.search(r"""src\s*=\s*["']?(https?:)?//""", page)
+
+
+def test_sections_say_what_has_not_run(coco_report: Path) -> None:
+    """The fixture ran MDS for coco alone and no evaluation: the marts exist, without those rows."""
+    page = coco_report.read_text(encoding="utf-8")
+    markdown = coco_report.with_name("report.md").read_text(encoding="utf-8")
+    for text in (markdown, page):
+        assert "No MDS of coco-nostop in this warehouse: run" in text
+        assert "No scores for these corpora: run" in text
+    assert "run `python -m analysis mds --corpus coco-nostop`" in markdown
+
+
+@pytest.fixture(scope="module")
+def evaluated(coco_analysed: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(warehouse, index.html): a copy after `python -m analysis evaluate --measure jaccard --measure
+    idf_jaccard`, reported for coco alone."""
+    copy = tmp_path_factory.mktemp("evaluated") / "warehouse.duckdb"
+    shutil.copy(coco_analysed, copy)
+    ev.evaluate(copy, "coco", measures=["jaccard", "idf_jaccard"])
+    return copy, report.build(copy, out_dir=tmp_path_factory.mktemp("evaluated_report"), corpora=["coco"])
+
+
+def test_evaluation_tables_and_example_follow_the_marts(evaluated: tuple[Path, Path]) -> None:
+    database, index = evaluated
+    markdown = index.with_name("report.md").read_text(encoding="utf-8")
+    section = markdown[markdown.index("## Agreement with people"):]
+    shown = re.search(r"### Image (\d+): its positives and its neighbours", section)
+    assert shown, section[:2000]
+    table = re.findall(r"^\| coco \| ([a-z\\_]+) \| ([\d,]+) \| ([\d.]+) \|", section[:shown.start()], re.M)
+    with duckdb.connect(str(database), read_only=True) as con:
+        scores = warehouse.rows(con, "select measure, max(n_queries) as n, max(value) filter (where metric = "
+                                     "'map_at_r') as m from evaluation_scores where corpus = 'coco' "
+                                     "group by measure order by m desc")
+        image = int(shown[1])
+        positives = ev.image_positives(con, "coco", image)
+        nearest = {m: warehouse.neighbours(con, "coco", image, m, k=10) for m in ("jaccard", "idf_jaccard")}
+    assert [(m.replace("\\_", "_"), n, v) for m, n, v in table] == [
+        (r["measure"], f"{r['n']:,}", f"{r['m']:.3f}") for r in scores]
+    assert scores[0]["n"] == 1261  # ECCV Caption's queries on the Karpathy test split
+    assert positives
+    example = section[shown.start():]
+    for measure, near in nearest.items():
+        marked = ", ".join(f"{n.image_id}{' ✓' if n.image_id in positives else ''}" for n in near)
+        hits = sum(n.image_id in positives for n in near)
+        escaped = measure.replace("_", "\\_")  # Markdown
+        assert f"| coco | {escaped} | {hits} | {marked} |" in example
