@@ -138,12 +138,12 @@ def neighbors(database: str | None, image_id: int, corpus: str, measure: str, k:
     value_width = max(len(m.name), 8)
     out = [f"image {image_id} of corpus {corpus} ({coco(image_id) or 'no COCO id'}, {size[0] if size else 0} tokens)"]
     out += [f"      {c}" for c in shown(image_id)]
-    out.append(f"{'rank':>4}  {'image':>6}  {m.name:>{value_width}}  {'':<12}")
+    out.append(f"{'rank':>4}  {'image':>6}  {m.name:>{value_width}}  COCO id")
     for n in near:
         value = f"{n.value:.0f}" if not m.larger_is_closer and float(n.value).is_integer() else f"{n.value:.4f}"
-        out.append(f"{n.rank:>4}  {n.image_id:>6}  {value:>{value_width}}  {coco(n.image_id):<12}")
+        out.append(f"{n.rank:>4}  {n.image_id:>6}  {value:>{value_width}}  {coco(n.image_id).removeprefix('COCO ')}")
         out += [f"      {c}" for c in shown(n.image_id)]
-    return "\n".join(out)
+    return "\n".join(line.rstrip() for line in out)
 
 
 def sql(database: str | None, query: str, limit: int) -> str:
@@ -213,7 +213,7 @@ def run_pipeline(database: str | None, out: str, source: str | None = None) -> N
         return f"{semantic_map.build(database, corpus='coco', out_path=paths.inside(out, 'coco', 'map.html'))}"
 
     step("ingest", do_ingest)
-    step("build", lambda: "dbt build " + build(database, ["--quiet"], quiet=True))
+    step("build", lambda: "dbt build: " + build(database, quiet=True))
     step("mds", do_mds)
     step("evaluate", do_evaluate)
     step("report", do_report)

@@ -147,3 +147,21 @@ def test_exposures_list_the_report_and_the_map(built: tuple[Path, Path, dict[str
     listed = dbt(["ls", "--resource-type", "exposure", "--output", "name"], db, work)
     names = {line.strip() for line in listed.stdout.splitlines() if line.strip() and " " not in line.strip()}
     assert {"report", "map"} <= names
+
+
+def test_the_docs_cover_the_computed_sources_and_the_new_marts(built: tuple[Path, Path, dict[str, set[str]]]) -> None:
+    db, work, _ = built
+    dbt(["docs", "generate"], db, work)
+    manifest = json.loads((work / "target" / "manifest.json").read_text())
+    catalog = json.loads((work / "target" / "catalog.json").read_text())
+    for table in contract.tables(contract.COMPUTED):
+        key = f"source.semspace.computed.{table.name}"
+        assert key in catalog["sources"], key
+        source = manifest["sources"][key]
+        assert source["description"] and all(c["description"] for c in source["columns"].values())
+    for mart in ("image_captions", "token_weights", "image_pairs_idf", "mds_spectrum", "mds_eigenvalues",
+                 "mds_coordinates", "evaluation_scores"):
+        node = manifest["nodes"][f"model.semspace.{mart}"]
+        assert node["description"] and node["config"]["contract"]["enforced"], mart
+        assert all(c["description"] for c in node["columns"].values()), mart
+        assert f"model.semspace.{mart}" in catalog["nodes"], mart
