@@ -29,11 +29,16 @@ def parser(prog: str = "python -m ingest") -> argparse.ArgumentParser:
         "or hf:NAME[:SPLIT]; default: the COCO Karpathy test split "
         "($SEMSPACE_CAPTIONS, data/cache/, ../shared/data/, then download)",
     )
-    p.add_argument("--dataset", dest="name", help="dataset name (default: 'coco' for the default split, else the file stem)")
+    p.add_argument("--dataset", dest="name", help="dataset name (default: 'coco' for the default split, else the file stem); "
+                   "1-64 characters: lowercase letters, digits, '_', '-', '.', starting and ending with a letter or digit, "
+                   "not ending in '-nostop'")
     p.add_argument("--format", dest="fmt", choices=FORMATS, default="auto", help="source format (default: by extension and shape)")
     p.add_argument("--split", choices=KARPATHY_SPLITS, default="test", help="Karpathy split to keep (default: test)")
     p.add_argument("--image-col", help="table/HF sources: the column naming the image")
     p.add_argument("--caption-col", help="table/HF sources: the column holding the caption(s)")
+    p.add_argument("--replace-runs", action="store_true",
+                   help="re-ingesting a dataset that has association runs (python -m generate) with other captions: "
+                   "delete those runs too (without it, that is refused)")
     p.add_argument("--db", help=f"warehouse file (default: $SEMSPACE_DB or {db.DEFAULT_DB})")
     return p
 
@@ -63,6 +68,9 @@ def export_main(argv: list[str], prog: str = "python -m ingest") -> int:
         message = " ".join(str(exc).split())
         print(f"ingest export-raw: error: {message}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("ingest export-raw: interrupted; each table folder written so far is complete", file=sys.stderr)
+        return 130
     rows = ", ".join(f"{table} {n}" for table, n in counts.items())
     print(f"exported the raw tables of {db.db_path(args.db)} to {args.out}: {rows}")
     return 0
@@ -76,7 +84,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m ingest") -> int:
     args = parser(prog).parse_args(argv)
     try:
         dataset = load(
-            args.source, args.db, name=args.name, fmt=args.fmt, split=args.split,
+            args.source, args.db, replace_runs=args.replace_runs, name=args.name, fmt=args.fmt, split=args.split,
             image_col=args.image_col, caption_col=args.caption_col,
         )
     except SemspaceError as exc:
@@ -90,6 +98,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m ingest") -> int:
         f"ingested dataset {dataset.name!r} ({dataset.format}) from {dataset.source}: "
         f"{len(dataset.images)} images, {dataset.n_captions} captions into {db.db_path(args.db)}"
     )
+    if dataset.dropped_runs:
+        print(
+            f"deleted the association runs of the old captions of {dataset.name!r} (--replace-runs): "
+            + ", ".join(repr(r) for r in dataset.dropped_runs)
+        )
     return 0
 
 

@@ -1,0 +1,109 @@
+"""The `semspace` command: every subcommand's help, one clear line and exit 1 on bad input, 130 on
+Ctrl-C, and the questions it answers on a small built warehouse."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import ingest
+from semspace import cli
+from tests.dbt_helpers import SHARED_CAPTIONS, dbt
+
+SUBCOMMANDS = ["build", "mds", "evaluate", "report", "map", "run", "neighbors", "sql", "export"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("cli")
+    records = json.loads(SHARED_CAPTIONS.read_text(encoding="utf-8"))[:15]
+    source = work / "coco15.json"
+    source.write_text(json.dumps(records), encoding="utf-8")
+    db = work / "w.duckdb"
+    ingest.load(source, db, name="coco")
+    dbt(["build", "--exclude", "resource_type:test", "resource_type:unit_test"], db, work, vars={"neighbors_k": 3})
+    return db
+
+
+def test_help_lists_every_subcommand() -> None:
+    exe = Path(sys.executable).with_name("semspace")
+    out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True).stdout
+    for name in ["ingest", "generate", *SUBCOMMANDS]:
+        assert name in out, name
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_each_subcommand_has_help_with_db(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([name, "--help"])
+    assert exit_.value.code == 0
+    assert "--db" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "prog"), [(["ingest", "--help"], "semspace ingest"),
+                                            (["generate", "run", "--help"], "semspace generate run")])
+def test_the_stages_keep_their_own_parsers(argv: list[str], prog: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(argv)
+    assert capsys.readouterr().out.startswith(f"usage: {prog}")
+
+
+def test_neighbors_prints_captions_and_values(built: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["neighbors", "1", "--db", str(built), "-k", "3", "--captions", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("image 1 of corpus coco")
+    ranks = [line.split() for line in lines if line[:4].strip().isdigit()]
+    assert [r[0] for r in ranks] == ["1", "2", "3"]
+    assert len(lines) == 2 + 1 + 2 * 3  # the image and its caption, the header, 3 × (row + caption)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["neighbors", "1", "--corpus", "nope"], "no corpus 'nope' in the warehouse; corpora: coco, coco-nostop"),
+    (["neighbors", "999"], "image 999 is not in corpus 'coco'"),
+    (["neighbors", "1", "--measure", "cosine"], "unknown measure 'cosine'"),
+    (["mds", "--corpus", "nope"], "no corpus 'nope'"),
+    (["sql", "select * from no_such_table"], "the query failed"),
+])
+def test_bad_input_is_one_line(built: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([*argv, "--db", str(built)]) == 1
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_missing_warehouse_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["build"], ["neighbors", "1"], ["mds"], ["report", "--out", str(tmp_path / "r")]):
+        assert cli.main([*argv, "--db", str(tmp_path / "none.duckdb")]) == 1, argv
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "no warehouse here yet" in err, err
+
+
+def test_an_unbuilt_warehouse_says_build_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "w.duckdb"
+    ingest.load(SHARED_CAPTIONS, db, name="coco")
+    for argv in (["neighbors", "1"], ["mds"], ["map"], ["evaluate"]):
+        assert cli.main([*argv, "--db", str(db)]) == 1, argv
+        err = capsys.readouterr().err
+        assert "semspace build" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_ctrl_c_exits_130(built: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def interrupted(*args: object, **kwargs: object) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "neighbors", interrupted)
+    assert cli.main(["neighbors", "1", "--db", str(built)]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    import analysis
+
+    monkeypatch.setattr(analysis, "mds", interrupted)
+    assert cli.main(["mds", "--db", str(built)]) == 130
+
+
+def test_export_writes_the_chosen_marts(built: Path, tmp_path: Path) -> None:
+    out = tmp_path / "exports" / "nested"
+    assert cli.main(["export", "--db", str(built), "--out", str(out), "--mart", "corpora", "--format", "csv"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["corpora.csv"]
