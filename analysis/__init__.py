@@ -31,6 +31,7 @@ def mds(corpus: str = "coco", database: str | os.PathLike[str] | None = None, k:
 
     if method not in ("auto", "full", "landmark"):
         raise ValueError(f"method must be auto, full or landmark, not {method!r}")
+    db.check_writable(database)  # a lock or a read-only file is found before the work, not after
     with db.connect(database, read_only=True) as con:
         warehouse.require_marts(con, "corpora", "set_sizes")
         n = len(warehouse.image_ids(con, corpus))

@@ -93,10 +93,10 @@ def load(con: duckdb.DuckDBPyConnection, corpus: str) -> dict[str, Any]:
     warehouse.require_marts(con, *MARTS)
     dataset = warehouse.corpus(con, corpus)["dataset"]
     how_to_mds = f"run `python -m analysis mds --corpus {corpus}` first"
-    spectrum = warehouse.rows(con, "select * from mds_spectrum where corpus = ?", [corpus])
-    if not spectrum:
+    found = warehouse.rows(con, "select * from mds_spectrum where corpus = ?", [corpus])
+    if not found:
         raise SemspaceError(f"no mds_spectrum row for corpus {corpus!r}; {how_to_mds}")
-    spectrum = spectrum[0]
+    spectrum = found[0]
 
     columns = _columns(con.execute(
         """

@@ -42,15 +42,11 @@ def _dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
-def check_writable(database: str | None) -> Path:
+def check_buildable(database: str | None) -> Path:
     """The warehouse file, after checking, before any long work, that it exists, holds ingested
     captions and can be opened for writing now (not locked by another process, not read-only)."""
-    path = db.db_path(database)
-    if not path.exists():
-        raise SemspaceError(f"{path}: no warehouse here yet; run `semspace ingest` first")
-    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
-        raise SemspaceError(f"{path}: the warehouse (or its folder) is read-only; make it writable or pass another --db")
-    with db.connect(path) as con:  # raises one clear line when another process holds the lock
+    path = db.check_writable(database)
+    with db.connect(path, read_only=True) as con:
         from semspace import warehouse
 
         if not warehouse.table_exists(con, "raw", "captions"):
@@ -74,7 +70,7 @@ def dbt(args: Sequence[str], database: str | None, *, capture: bool = False) -> 
 
 def build(database: str | None, extra: Sequence[str] = (), quiet: bool = False) -> str:
     """`dbt build` (plus ``extra`` dbt arguments); returns dbt's closing 'Done. PASS=…' line."""
-    check_writable(database)
+    check_buildable(database)
     result = dbt(["build", *extra], database, capture=quiet)
     output = (result.stdout or "") + (result.stderr or "")
     done = next((line.split("Done.", 1)[1].strip() for line in reversed(output.splitlines()) if "Done." in line), "")

@@ -58,6 +58,21 @@ def connect(
         raise SemspaceError(f"{target}: cannot open the warehouse: {exc}") from exc
 
 
+def check_writable(path: str | os.PathLike[str] | None = None) -> Path:
+    """The warehouse file, after checking that it exists and can be opened for writing right now
+    (not read-only, not locked by another process): called before long work, so that a lock is
+    found in a second, not after minutes of computing. Raises :class:`SemspaceError`."""
+    target = db_path(path)
+    if not target.exists():
+        raise SemspaceError(f"{target}: no warehouse here yet; run `semspace ingest` first")
+    read_only = not (target.stat().st_mode & 0o222) or not os.access(target, os.W_OK)
+    if read_only or not os.access(target.parent, os.W_OK):
+        raise SemspaceError(f"{target}: the warehouse (or its folder) is read-only; make it writable "
+                            "(chmod u+w) or pass another --db")
+    connect(target).close()  # one clear line when another process holds the lock
+    return target
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection, views: Mapping[str, Any] | None = None,
                 failure: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:

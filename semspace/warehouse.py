@@ -92,7 +92,8 @@ def has_image(con: duckdb.DuckDBPyConnection, name: str, image_id: int) -> bool:
     return bool(found and found[0])
 
 
-def captions(con: duckdb.DuckDBPyConnection, dataset: str, ids: Sequence[int] | None = None) -> dict[int, list[str]]:
+def captions(con: duckdb.DuckDBPyConnection, dataset: str,
+             ids: Sequence[int] | np.ndarray | None = None) -> dict[int, list[str]]:
     """image id → its captions in source order (mart image_captions), for ``ids`` or every image."""
     require_marts(con, "image_captions")
     if ids is not None and not len(ids):
@@ -103,7 +104,7 @@ def captions(con: duckdb.DuckDBPyConnection, dataset: str, ids: Sequence[int] | 
     return {int(i): list(c) for i, c in con.execute(sql, params).fetchall()}
 
 
-def images(con: duckdb.DuckDBPyConnection, dataset: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+def images(con: duckdb.DuckDBPyConnection, dataset: str, ids: Sequence[int] | np.ndarray) -> dict[int, dict[str, Any]]:
     """image id → its ``images`` row, for ``ids``."""
     if not len(ids):
         return {}

@@ -107,3 +107,43 @@ def test_export_writes_the_chosen_marts(built: Path, tmp_path: Path) -> None:
     out = tmp_path / "exports" / "nested"
     assert cli.main(["export", "--db", str(built), "--out", str(out), "--mart", "corpora", "--format", "csv"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["corpora.csv"]
+
+
+@pytest.fixture()
+def copy_of(built: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(built.read_bytes())
+    return copy
+
+
+@pytest.mark.parametrize("argv", [["build"], ["mds"], ["evaluate"]])
+def test_a_locked_warehouse_is_one_line_before_any_work(copy_of: Path, argv: list[str],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                               "print('held', flush=True); time.sleep(60)", str(copy_of)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        import time
+
+        started = time.perf_counter()
+        assert cli.main([*argv, "--db", str(copy_of)]) == 1
+        assert time.perf_counter() - started < 10  # found first, not after the work
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert "locked by another process" in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("argv", [["build"], ["mds"], ["evaluate"]])
+def test_a_read_only_warehouse_is_one_line(copy_of: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    before = copy_of.read_bytes()
+    copy_of.chmod(0o444)
+    try:
+        assert cli.main([*argv, "--db", str(copy_of)]) == 1
+    finally:
+        copy_of.chmod(0o644)
+    err = capsys.readouterr().err
+    assert "read-only" in err and len(err.strip().splitlines()) == 1, err
+    assert copy_of.read_bytes() == before

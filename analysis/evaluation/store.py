@@ -122,6 +122,7 @@ def evaluate(database: str | os.PathLike[str] | None = None, corpus: str = "coco
     all its images or those ``within`` covers, write them to computed.evaluation_scores (replacing
     that corpus and scope's rows for those measures; the mart evaluation_scores shows them) and
     return the rows."""
+    db.check_writable(database)  # a lock or a read-only file is found before the work, not after
     with db.connect(database, read_only=True) as con:
         rows = compute(con, corpus, measures, within=within)
     with db.connect(database) as con:
