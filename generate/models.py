@@ -93,8 +93,8 @@ def load_failure_hint(model: str) -> str:
     """What to do when ``from_pretrained(model)`` fails."""
     if os.path.isabs(model) or model.startswith((".", "~")) or os.path.exists(model):
         return (
-            f"pass a folder holding the model's config.json, weights and tokenizer "
-            f"(made by save_pretrained or `hf download`) with --model"
+            "pass a folder holding the model's config.json, weights and tokenizer "
+            "(made by save_pretrained or `hf download`) with --model"
         )
     hf_home = os.environ.get("HF_HOME") or str(Path.home() / ".cache" / "huggingface")
     return (

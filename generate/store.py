@@ -11,10 +11,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from semspace import contract, db, warehouse
+from semspace import contract, db, names, warehouse
 from semspace.errors import SemspaceError
-
-
 
 # the columns a batch of associations supplies: all of raw.associations but created_at (the commit's time)
 ASSOCIATION_COLUMNS = tuple(c for c in contract.table("raw.associations").column_names if c != "created_at")
@@ -65,8 +63,32 @@ def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> RunRecord | None:
                      params=json.loads(row[8]), rounds=row[9], tokenizer=row[10])
 
 
+def check_run_id(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """Refuse a run id whose corpora (itself, ``<run_id>-nostop``) would be named like those of a
+    dataset or of another run (semspace.names.clash): each dataset and each run is a corpus."""
+    datasets = [r[0] for r in con.execute("select dataset from raw.datasets").fetchall()] \
+        if table_exists(con, "datasets") else []
+    other = names.clash(run_id, datasets)
+    if other is not None:
+        raise SemspaceError(
+            f"--run-id {run_id!r} clashes with the dataset {other!r}: datasets and runs are both corpora "
+            f"({', '.join(names.corpus_names(other))}) and need names of their own; pass another --run-id"
+        )
+    runs = [r[0] for r in con.execute(
+        "select run_id from raw.association_runs where run_id <> ?", [run_id]
+    ).fetchall()] if table_exists(con, "association_runs") else []
+    other = names.clash(run_id, runs)
+    if other is not None:
+        raise SemspaceError(
+            f"--run-id {run_id!r} clashes with the run {other!r} (corpora {', '.join(names.corpus_names(other))}); "
+            "pass another --run-id"
+        )
+
+
 def insert_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
-    """Inside the caller's transaction."""
+    """Inside the caller's transaction; a run id that clashes with a dataset's is refused
+    (:func:`check_run_id`), and the transaction with it."""
+    check_run_id(con, run.run_id)
     con.execute(
         "insert into raw.association_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null, "
         "current_timestamp::timestamp, current_timestamp::timestamp)",

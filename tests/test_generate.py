@@ -13,7 +13,7 @@ import pytest
 
 import generate
 import generate.__main__ as cli
-from generate import GenerationParams, Interrupted, PROMPT_INSTRUCTION
+from generate import PROMPT_INSTRUCTION, GenerationParams, Interrupted
 from generate.chain import RunPlan
 from generate.tokens import TOKENIZATION, token_strings
 from semspace.errors import SemspaceError
@@ -75,7 +75,7 @@ def test_chain_rounds_and_prompts_exact(good_warehouse: Path) -> None:
     for key, chain in got.items():
         assert [r[0] for r in chain] == [1, 2, 3]
         text = ALPHA_CAPTIONS[key]
-        for rnd, inp, gen, outp in chain:
+        for _round, inp, gen, outp in chain:
             assert inp == text  # round 1: the caption; round r: round r-1's output
             assert gen == fake_answer(NOTE_INSTRUCTION + inp)
             assert outp == inp + gen

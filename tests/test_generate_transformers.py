@@ -12,8 +12,8 @@ import pytest
 
 import generate
 from generate import GenerationParams
-from generate.chain import RunPlan
 from generate.backends.hf import TransformersBackend
+from generate.chain import RunPlan
 from semspace.errors import SemspaceError
 from tests.generate_helpers import shared_tiny_falcon
 
@@ -198,7 +198,7 @@ def test_vllm_adapter_with_a_stand_in_module(monkeypatch: pytest.MonkeyPatch, ba
         def generate(self, prompts, sampling, use_tqdm=False):
             seen["sampling"] = sampling
             out = []
-            for p, sp in zip(prompts, sampling):
+            for p, _sampling in zip(prompts, sampling):
                 completion = types.SimpleNamespace(text=f" echo {len(p)}", token_ids=[1, 2, 11], finish_reason="stop")
                 out.append(types.SimpleNamespace(outputs=[completion]))
             return out

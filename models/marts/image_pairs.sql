@@ -28,13 +28,13 @@ final as (
         end as jaccard,
         case
             when pair_counts.n_i + pair_counts.n_j > 0
-                then 2.0 * pair_counts.n_intersection / (pair_counts.n_i + pair_counts.n_j)
-            else 0.0
+                then cast(2 * pair_counts.n_intersection as double) / (pair_counts.n_i + pair_counts.n_j)
+            else cast(0 as double)
         end as dice,
         case
             when least(pair_counts.n_i, pair_counts.n_j) > 0
                 then cast(pair_counts.n_intersection as double) / least(pair_counts.n_i, pair_counts.n_j)
-            else 0.0
+            else cast(0 as double)
         end as overlap
     from pair_counts
     inner join corpora

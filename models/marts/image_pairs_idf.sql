@@ -51,7 +51,7 @@ final as (
         case
             when ti.total + tj.total - shared.idf_intersection > 0
                 then shared.idf_intersection / (ti.total + tj.total - shared.idf_intersection)
-            else 0.0
+            else cast(0 as double)
         end as idf_jaccard
     from shared
     inner join totals as ti

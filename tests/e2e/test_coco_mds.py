@@ -9,10 +9,9 @@ import duckdb
 import numpy as np
 import pytest
 import scipy.linalg
-
-import analysis
 from scipy.spatial import procrustes
 
+import analysis
 from analysis import landmark
 from analysis.mds import double_centre, load_distances
 

@@ -16,7 +16,8 @@ final as (
         metric,
         value,
         cast(n_queries as integer) as n_queries,
-        computed_at
+        -- Spark reads DuckDB's Parquet timestamps as timestamp_ntz: one type on both engines
+        cast(computed_at as timestamp) as computed_at
     from scores
 )
 

@@ -25,8 +25,8 @@ shares as (
             when eigenvalues.rank = {{ axis }} and {{ axis }} <= coalesce(axes.n_axes, 0)
                 then case
                     when spectrum.sum_positive > 0
-                        then greatest(eigenvalues.eigenvalue / spectrum.sum_positive, 0.0)
-                    else 0.0
+                        then greatest(eigenvalues.eigenvalue / spectrum.sum_positive, cast(0 as double))
+                    else cast(0 as double)
                 end
         end) as axis_share_{{ axis }}{{ "," if not loop.last }}
         {%- endfor %}
@@ -56,7 +56,8 @@ final as (
         {%- for axis in range(1, int_var('mds_axes', 10, 1) + 1) %}
         shares.axis_share_{{ axis }},
         {%- endfor %}
-        spectrum.computed_at
+        -- Spark reads DuckDB's Parquet timestamps as timestamp_ntz: one type on both engines
+        cast(spectrum.computed_at as timestamp) as computed_at
     from spectrum
     inner join shares
         on spectrum.corpus = shares.corpus
