@@ -76,9 +76,10 @@ def image_texts(con: duckdb.DuckDBPyConnection, run_id: str, dataset: str, round
     ).fetchall()
     ids = [r[0] for r in rows if r[2]]
     texts = [r[1] for r in rows if r[2]]
-    started = con.execute(
+    found = con.execute(
         "select count(distinct image_id) from raw.associations where run_id = ? and dataset = ?", [run_id, dataset]
-    ).fetchone()[0]
+    ).fetchone()
+    started = int(found[0]) if found else 0
     return ids, texts, started - len(ids)
 
 

@@ -171,7 +171,8 @@ class TransformersBackend:
             raise SemspaceError(
                 f"cannot load model {source.model!r}: {_one_line(exc)}; {load_failure_hint(source.path)}"
             ) from exc
-        self._setup(loaded.to(device), tokenizer, source, source.chat if chat is None else chat, sampler, prefix_cache)
+        network: Any = loaded  # transformers types .to() oddly on the loaded model
+        self._setup(network.to(device), tokenizer, source, source.chat if chat is None else chat, sampler, prefix_cache)
         log.info("loaded %s on %s (%s)", self.model_source, self.device, str(self.dtype).removeprefix("torch."))
 
     @classmethod
