@@ -47,8 +47,11 @@ def main() -> int:
         peak = max(peak, tree_rss_kib(process.pid))
         time.sleep(0.5)
     wall = time.monotonic() - start
-    print(f"{' '.join(sys.argv[1:])}: {wall:.0f} s wall, peak memory {peak / 1024:.0f} MiB "
-          f"(summed RSS of its process tree), exit status {process.returncode}", file=sys.stderr)
+    print(
+        f"{' '.join(sys.argv[1:])}: {wall:.0f} s wall, peak memory {peak / 1024:.0f} MiB "
+        f"(summed RSS of its process tree), exit status {process.returncode}",
+        file=sys.stderr,
+    )
     return process.returncode
 
 

@@ -17,9 +17,15 @@ __all__ = ["MdsResult", "classical_mds", "mds", "FULL_MDS_MAX_POINTS"]
 FULL_MDS_MAX_POINTS = 20_000
 
 
-def mds(corpus: str = "coco", database: str | os.PathLike[str] | None = None, k: int = 10,
-        method: str = "auto", n_landmarks: int | None = None, seed: int = 0,
-        landmark_choice: str = "random") -> MdsResult:
+def mds(
+    corpus: str = "coco",
+    database: str | os.PathLike[str] | None = None,
+    k: int = 10,
+    method: str = "auto",
+    n_landmarks: int | None = None,
+    seed: int = 0,
+    landmark_choice: str = "random",
+) -> MdsResult:
     """MDS of ``corpus`` from the warehouse; writes computed.mds_spectrum, mds_eigenvalues and
     mds_coordinates (replacing that corpus's rows, in one transaction) and returns the result.
 
@@ -46,10 +52,15 @@ def mds(corpus: str = "coco", database: str | os.PathLike[str] | None = None, k:
         result = classical_mds(distances, k=k, image_ids=image_ids, corpus=corpus)
         del distances
     else:
-        result = landmark.landmark_mds(matrix, k=k, n_landmarks=n_landmarks or landmark.DEFAULT_LANDMARKS,
-                                       image_ids=image_ids, corpus=corpus, seed=seed,
-                                       choice=landmark_choice)
+        result = landmark.landmark_mds(
+            matrix,
+            k=k,
+            n_landmarks=n_landmarks or landmark.DEFAULT_LANDMARKS,
+            image_ids=image_ids,
+            corpus=corpus,
+            seed=seed,
+            choice=landmark_choice,
+        )
     with db.connect(database) as con:
         write(con, result)
     return result
-

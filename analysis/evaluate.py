@@ -29,7 +29,19 @@ from analysis.evaluation import (
 from semspace.measures import MEASURES
 
 __all__ = [
-    "BENCHMARK", "MEASURES", "RECALL_KS", "compute", "eccv_positives", "evaluate", "format_rows",
-    "image_positives", "load_eccv", "query_images", "rank", "relevance_matrix", "retrieval_metrics",
-    "score_matrix", "write",
+    "BENCHMARK",
+    "MEASURES",
+    "RECALL_KS",
+    "compute",
+    "eccv_positives",
+    "evaluate",
+    "format_rows",
+    "image_positives",
+    "load_eccv",
+    "query_images",
+    "rank",
+    "relevance_matrix",
+    "retrieval_metrics",
+    "score_matrix",
+    "write",
 ]

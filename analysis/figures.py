@@ -62,21 +62,24 @@ def _save(figure: Figure, out_dir: str | os.PathLike[str], name: str) -> Path:
 # --------------------------------------------------------------------------------------- Figure 1/4
 
 
-def figure_mds_map(con: duckdb.DuckDBPyConnection, corpus: str, out_dir: str | os.PathLike[str],
-                   highlight: int | None = None) -> Path:
+def figure_mds_map(
+    con: duckdb.DuckDBPyConnection, corpus: str, out_dir: str | os.PathLike[str], highlight: int | None = None
+) -> Path:
     """``out_dir/mds_map.png``: one point per image at (x1, x2) of ``mds_coordinates``, the axes
     labelled with their share of the positive eigenvalue sum (``mds_spectrum``). ``highlight``: an
     image id to ring and label (e.g. the image whose neighbours the report tables)."""
     warehouse.require_marts(con, "mds_spectrum", "mds_coordinates")
     spectrum = con.execute(
-        "select n_points, n_positive, axis_share_1, axis_share_2 from mds_spectrum where corpus = ?",
-        [corpus]).fetchall()
+        "select n_points, n_positive, axis_share_1, axis_share_2 from mds_spectrum where corpus = ?", [corpus]
+    ).fetchall()
     if not spectrum:
-        raise SemspaceError(f"no MDS of corpus {corpus!r} in the warehouse; "
-                            f"run `python -m analysis mds --corpus {corpus}`")
+        raise SemspaceError(
+            f"no MDS of corpus {corpus!r} in the warehouse; run `python -m analysis mds --corpus {corpus}`"
+        )
     n_points, n_positive, share_1, share_2 = spectrum[0]
-    coords = con.execute("select image_id, x1, x2 from mds_coordinates where corpus = ? order by image_id",
-                         [corpus]).fetchnumpy()
+    coords = con.execute(
+        "select image_id, x1, x2 from mds_coordinates where corpus = ? order by image_id", [corpus]
+    ).fetchnumpy()
     x, y = np.asarray(coords["x1"], dtype=float), np.asarray(coords["x2"], dtype=float)
 
     figure = Figure(figsize=(6.4, 6.0), layout="constrained")
@@ -86,13 +89,22 @@ def figure_mds_map(con: duckdb.DuckDBPyConnection, corpus: str, out_dir: str | o
         hit = np.flatnonzero(np.asarray(coords["image_id"]) == highlight)
         if hit.size:
             ax.scatter(x[hit], y[hit], s=60, facecolors="none", edgecolors="#d62728", linewidths=1.4)
-            ax.annotate(f"image {highlight}", (x[hit[0]], y[hit[0]]), xytext=(6, 6), textcoords="offset points",
-                        color="#d62728", fontsize=9)
+            ax.annotate(
+                f"image {highlight}",
+                (x[hit[0]], y[hit[0]]),
+                xytext=(6, 6),
+                textcoords="offset points",
+                color="#d62728",
+                fontsize=9,
+            )
     ax.set_aspect("equal", adjustable="datalim")  # distances on the page are distances in the space
     ax.set_xlabel(f"axis 1 ({100 * (share_1 or 0):.1f} % of positive eigenvalue sum)")
     ax.set_ylabel(f"axis 2 ({100 * (share_2 or 0):.1f} % of positive eigenvalue sum)")
-    ax.set_title(f"{corpus}: classical MDS of |A \u0394 B|, {len(x):,} images\n"
-                 f"{n_positive:,} of {n_points:,} eigenvalues positive", fontsize=11)
+    ax.set_title(
+        f"{corpus}: classical MDS of |A \u0394 B|, {len(x):,} images\n"
+        f"{n_positive:,} of {n_points:,} eigenvalues positive",
+        fontsize=11,
+    )
     ax.grid(True, linewidth=0.3, alpha=0.5)
     return _save(figure, out_dir, MDS_MAP)
 
@@ -103,13 +115,15 @@ def figure_mds_map(con: duckdb.DuckDBPyConnection, corpus: str, out_dir: str | o
 def set_size_counts(con: duckdb.DuckDBPyConnection, corpus: str) -> tuple[np.ndarray, np.ndarray]:
     """(set sizes, images with that size) of a corpus, sizes ascending, binned in SQL."""
     warehouse.require_marts(con, "set_sizes")
-    rows = con.execute("select n_tokens, count(*) as n from set_sizes where corpus = ? group by n_tokens "
-                       "order by n_tokens", [corpus]).fetchnumpy()
+    rows = con.execute(
+        "select n_tokens, count(*) as n from set_sizes where corpus = ? group by n_tokens order by n_tokens", [corpus]
+    ).fetchnumpy()
     return np.asarray(rows["n_tokens"], dtype=np.int64), np.asarray(rows["n"], dtype=np.int64)
 
 
-def figure_tokens_per_image(con: duckdb.DuckDBPyConnection, corpora: Sequence[str],
-                            out_dir: str | os.PathLike[str]) -> Path:
+def figure_tokens_per_image(
+    con: duckdb.DuckDBPyConnection, corpora: Sequence[str], out_dir: str | os.PathLike[str]
+) -> Path:
     """``out_dir/tokens_per_image.png``: the distribution of |A| per image, one integer-binned
     histogram per corpus, overlaid (the note's Figure 2)."""
     if isinstance(corpora, str):
@@ -130,12 +144,18 @@ def figure_tokens_per_image(con: duckdb.DuckDBPyConnection, corpora: Sequence[st
         mean = float((sizes * counts).sum()) / n_images
         colour = colours[index % len(colours)]
         ax.stairs(full, edges, fill=True, alpha=0.35, color=colour)
-        ax.stairs(full, edges, color=colour, linewidth=1.0,
-                  label=f"{corpus}: {n_images:,} image{'s' if n_images != 1 else ''}, mean {mean:.1f}")
+        ax.stairs(
+            full,
+            edges,
+            color=colour,
+            linewidth=1.0,
+            label=f"{corpus}: {n_images:,} image{'s' if n_images != 1 else ''}, mean {mean:.1f}",
+        )
         drawn += 1
     if not drawn:
-        raise SemspaceError(f"no set sizes for corpora {', '.join(map(repr, corpora)) or '(none)'}; "
-                            "run `dbt build` first")
+        raise SemspaceError(
+            f"no set sizes for corpora {', '.join(map(repr, corpora)) or '(none)'}; run `dbt build` first"
+        )
     ax.set_xlabel("tokens per image |A| (distinct tokens of the image's texts)")
     ax.set_ylabel("images")
     ax.set_ylim(bottom=0)
@@ -167,8 +187,7 @@ class PairHistogram:
         """Pearson correlation of the two measures over all pairs, exactly (from the counts)."""
         w = self.counts.astype(float)
         n = w.sum()
-        sd, inter = np.meshgrid(self.symmetric_difference.astype(float), self.intersection.astype(float),
-                                indexing="ij")
+        sd, inter = np.meshgrid(self.symmetric_difference.astype(float), self.intersection.astype(float), indexing="ij")
         mean_sd, mean_inter = (w * sd).sum() / n, (w * inter).sum() / n
         cov = (w * (sd - mean_sd) * (inter - mean_inter)).sum()
         var_sd, var_inter = (w * (sd - mean_sd) ** 2).sum(), (w * (inter - mean_inter) ** 2).sum()
@@ -181,7 +200,9 @@ def pair_histogram(con: duckdb.DuckDBPyConnection, corpus: str) -> PairHistogram
     warehouse.require_marts(con, "image_pairs")
     rows = con.execute(
         "select symmetric_difference, n_intersection, count(*) as n from image_pairs where corpus = ? "
-        "group by symmetric_difference, n_intersection", [corpus]).fetchnumpy()
+        "group by symmetric_difference, n_intersection",
+        [corpus],
+    ).fetchnumpy()
     sd = np.asarray(rows["symmetric_difference"], dtype=np.int64)
     inter = np.asarray(rows["n_intersection"], dtype=np.int64)
     n = np.asarray(rows["n"], dtype=np.int64)
@@ -201,11 +222,17 @@ def figure_pairs(con: duckdb.DuckDBPyConnection, corpus: str, out_dir: str | os.
     Figure 3)."""
     started = time.perf_counter()
     hist = pair_histogram(con, corpus)
-    log.info("figure_pairs %s: %d bins of %d pairs binned in SQL in %.2f s", corpus,
-             int((hist.counts > 0).sum()), hist.n_pairs, time.perf_counter() - started)
+    log.info(
+        "figure_pairs %s: %d bins of %d pairs binned in SQL in %.2f s",
+        corpus,
+        int((hist.counts > 0).sum()),
+        hist.n_pairs,
+        time.perf_counter() - started,
+    )
     if hist.n_pairs == 0:
-        raise SemspaceError(f"corpus {corpus!r} has no rows in image_pairs (too large for all pairs, or not "
-                            "built); run `dbt build`")
+        raise SemspaceError(
+            f"corpus {corpus!r} has no rows in image_pairs (too large for all pairs, or not built); run `dbt build`"
+        )
     sd_edges = np.append(hist.symmetric_difference, hist.symmetric_difference[-1] + 1) - 0.5
     inter_edges = np.append(hist.intersection, hist.intersection[-1] + 1) - 0.5
 
@@ -217,8 +244,14 @@ def figure_pairs(con: duckdb.DuckDBPyConnection, corpus: str, out_dir: str | os.
     bar = figure.add_subplot(grid[1, 2])
 
     counts = np.ma.masked_equal(hist.counts.T, 0)  # rows: intersection, columns: symmetric difference
-    mesh = main.pcolormesh(sd_edges, inter_edges, counts, norm=LogNorm(vmin=1, vmax=max(hist.counts.max(), 2)),
-                           cmap="magma_r", rasterized=True)
+    mesh = main.pcolormesh(
+        sd_edges,
+        inter_edges,
+        counts,
+        norm=LogNorm(vmin=1, vmax=max(hist.counts.max(), 2)),
+        cmap="magma_r",
+        rasterized=True,
+    )
     figure.colorbar(mesh, cax=bar, label="pairs per cell")
     main.set_xlabel("symmetric difference |A \u0394 B| (the distance)")
     main.set_ylabel("intersection |A \u2229 B|")
@@ -234,12 +267,12 @@ def figure_pairs(con: duckdb.DuckDBPyConnection, corpus: str, out_dir: str | os.
     top.yaxis.set_major_formatter(eng)
     top.yaxis.set_major_locator(MaxNLocator(3, integer=True))
     top.tick_params(labelbottom=False)
-    right.stairs(hist.counts.sum(axis=0), inter_edges, fill=True, color="#7a1f5c", alpha=0.8,
-                 orientation="horizontal")
+    right.stairs(hist.counts.sum(axis=0), inter_edges, fill=True, color="#7a1f5c", alpha=0.8, orientation="horizontal")
     right.set_xlabel("pairs")
     right.xaxis.set_major_formatter(eng)
     right.xaxis.set_major_locator(MaxNLocator(2, integer=True))
     right.tick_params(labelleft=False)
-    figure.suptitle(f"{corpus}: {hist.n_pairs:,} pairs, corr(|A \u0394 B|, |A \u2229 B|) = "
-                    f"{hist.correlation():.3f}", fontsize=11)
+    figure.suptitle(
+        f"{corpus}: {hist.n_pairs:,} pairs, corr(|A \u0394 B|, |A \u2229 B|) = {hist.correlation():.3f}", fontsize=11
+    )
     return _save(figure, out_dir, PAIRS)

@@ -48,20 +48,24 @@ def load_token_matrix(con: duckdb.DuckDBPyConnection, corpus: str) -> tuple[np.n
     ids = warehouse.image_ids(con, corpus)
     cells = con.execute(
         """select image_id, dense_rank() over (order by token) - 1 as token_index
-           from token_sets where corpus = ?""", [corpus]).fetchnumpy()
+           from token_sets where corpus = ?""",
+        [corpus],
+    ).fetchnumpy()
     rows = np.searchsorted(ids, cells["image_id"])
     cols = cells["token_index"].astype(np.int64)
     n_tokens = int(cols.max()) + 1 if len(cols) else 0
-    matrix = scipy.sparse.csr_matrix(
-        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(ids), n_tokens))
+    matrix = scipy.sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(ids), n_tokens))
     matrix.sum_duplicates()
     if matrix.data.size and matrix.data.max() > 1:
-        raise SemspaceError(f"corpus {corpus!r}: token_sets holds a token twice for one image; rebuild with `dbt build`")
+        raise SemspaceError(
+            f"corpus {corpus!r}: token_sets holds a token twice for one image; rebuild with `dbt build`"
+        )
     return ids, matrix
 
 
-def distances_to(matrix: scipy.sparse.csr_matrix, sizes: np.ndarray, landmark_rows: np.ndarray,
-                 chunk: int = CHUNK_ROWS):
+def distances_to(
+    matrix: scipy.sparse.csr_matrix, sizes: np.ndarray, landmark_rows: np.ndarray, chunk: int = CHUNK_ROWS
+):
     """Yield (row slice, |A Δ L| for those rows × every landmark) a chunk of rows at a time."""
     landmarks = matrix[landmark_rows].T.toarray()  # V × m, dense: X_chunk · L is one sparse-dense product
     landmark_sizes = sizes[landmark_rows]
@@ -82,11 +86,11 @@ def maxmin_landmarks(matrix: scipy.sparse.csr_matrix, sizes: np.ndarray, m: int,
     nearest = np.full(n, np.inf)
     for r in range(m):
         landmark = chosen[r]
-        tokens = matrix.indices[matrix.indptr[landmark]:matrix.indptr[landmark + 1]]
+        tokens = matrix.indices[matrix.indptr[landmark] : matrix.indptr[landmark + 1]]
         inter = np.asarray(transposed[tokens].sum(axis=0)).ravel()
         nearest = np.minimum(nearest, sizes + sizes[landmark] - 2.0 * inter)
         if r + 1 < m:
-            nearest[chosen[:r + 1]] = -1.0  # never pick a landmark twice, even among duplicate sets
+            nearest[chosen[: r + 1]] = -1.0  # never pick a landmark twice, even among duplicate sets
             chosen[r + 1] = int(np.argmax(nearest))
     return chosen
 
@@ -99,9 +103,16 @@ def random_landmarks(n: int, m: int, seed: int = 0) -> np.ndarray:
 LANDMARK_CHOICES = ("random", "maxmin")
 
 
-def landmark_mds(matrix: scipy.sparse.csr_matrix, k: int = 10, n_landmarks: int = DEFAULT_LANDMARKS,
-                 image_ids: np.ndarray | None = None, corpus: str = "", seed: int = 0,
-                 choice: str = "random", chunk: int = CHUNK_ROWS) -> MdsResult:
+def landmark_mds(
+    matrix: scipy.sparse.csr_matrix,
+    k: int = 10,
+    n_landmarks: int = DEFAULT_LANDMARKS,
+    image_ids: np.ndarray | None = None,
+    corpus: str = "",
+    seed: int = 0,
+    choice: str = "random",
+    chunk: int = CHUNK_ROWS,
+) -> MdsResult:
     """Landmark MDS of the images whose token sets are the rows of ``matrix``.
 
     The spectrum kept is the landmarks' (m eigenvalues, same tolerance rule as full MDS:
@@ -113,12 +124,13 @@ def landmark_mds(matrix: scipy.sparse.csr_matrix, k: int = 10, n_landmarks: int 
     start = time.perf_counter()
     if choice not in LANDMARK_CHOICES:
         raise ValueError(f"landmark choice must be one of {LANDMARK_CHOICES}, not {choice!r}")
-    landmark_rows = (random_landmarks(n, m, seed) if choice == "random"
-                     else maxmin_landmarks(matrix, sizes, m, seed=seed))
+    landmark_rows = (
+        random_landmarks(n, m, seed) if choice == "random" else maxmin_landmarks(matrix, sizes, m, seed=seed)
+    )
     log.info("%d %s landmarks of %d images in %.1f s", m, choice, n, time.perf_counter() - start)
 
     start = time.perf_counter()
-    (_, to_landmarks), = distances_to(matrix[landmark_rows], sizes[landmark_rows], np.arange(m), chunk=m)
+    ((_, to_landmarks),) = distances_to(matrix[landmark_rows], sizes[landmark_rows], np.arange(m), chunk=m)
     b = double_centre(to_landmarks.astype(np.float64))
     values, vectors = scipy.linalg.eigh(b, check_finite=False)
     values, vectors = values[::-1], vectors[:, ::-1]
@@ -141,6 +153,12 @@ def landmark_mds(matrix: scipy.sparse.csr_matrix, k: int = 10, n_landmarks: int 
     signs = np.sign(coordinates[np.abs(coordinates).argmax(axis=0), np.arange(k)])
     signs[signs == 0] = 1
     coordinates *= signs
-    return MdsResult(corpus=corpus, image_ids=np.arange(n) if image_ids is None else image_ids,
-                     eigenvalues=values, coordinates=coordinates, tolerance=tolerance,
-                     method="landmark", n_landmarks=m)
+    return MdsResult(
+        corpus=corpus,
+        image_ids=np.arange(n) if image_ids is None else image_ids,
+        eigenvalues=values,
+        coordinates=coordinates,
+        tolerance=tolerance,
+        method="landmark",
+        n_landmarks=m,
+    )

@@ -60,8 +60,9 @@ def default_path(corpus: str) -> Path:
     return DEFAULT_OUT_DIR / corpus / "map.html"
 
 
-def build(database: str | os.PathLike[str] | None = None, corpus: str = "coco",
-          out_path: str | os.PathLike[str] | None = None) -> Path:
+def build(
+    database: str | os.PathLike[str] | None = None, corpus: str = "coco", out_path: str | os.PathLike[str] | None = None
+) -> Path:
     """Write the map of ``corpus`` from the warehouse ``database`` (default: $SEMSPACE_DB or
     data/semspace.duckdb) to ``out_path`` (default reports/<corpus>/map.html); returns the path."""
     start = time.perf_counter()
@@ -76,8 +77,14 @@ def build(database: str | os.PathLike[str] | None = None, corpus: str = "coco",
         os.replace(tmp, path)  # a reader never sees half a file
     except OSError as exc:
         raise SemspaceError(f"{path}: cannot write the map: {exc.strerror or exc}") from exc
-    log.info("map %s: %d images in %.1f s -> %s (%.1f MB)", corpus, len(data["ids"]),
-             time.perf_counter() - start, path, path.stat().st_size / 1e6)
+    log.info(
+        "map %s: %d images in %.1f s -> %s (%.1f MB)",
+        corpus,
+        len(data["ids"]),
+        time.perf_counter() - start,
+        path,
+        path.stat().st_size / 1e6,
+    )
     return path
 
 
@@ -98,8 +105,9 @@ def load(con: duckdb.DuckDBPyConnection, corpus: str) -> dict[str, Any]:
         raise SemspaceError(f"no mds_spectrum row for corpus {corpus!r}; {how_to_mds}")
     spectrum = found[0]
 
-    columns = _columns(con.execute(
-        """
+    columns = _columns(
+        con.execute(
+            """
         with nb as (
             select image_id, list(neighbor_id order by rank) as neighbours,
                    list(symmetric_difference order by rank) as distances
@@ -115,8 +123,9 @@ def load(con: duckdb.DuckDBPyConnection, corpus: str) -> dict[str, Any]:
         where c.corpus = $corpus
         order by c.image_id
         """,
-        {"dataset": dataset, "corpus": corpus},
-    ))
+            {"dataset": dataset, "corpus": corpus},
+        )
+    )
     if not columns["image_id"]:
         raise SemspaceError(f"no mds_coordinates rows for corpus {corpus!r}; {how_to_mds}")
     if not all(v is not None and math.isfinite(v) for v in columns["x1"] + columns["x2"]):
@@ -150,8 +159,13 @@ def script_json(value: Any) -> str:
     """JSON safe inside a <script> element: no ``<``, ``>`` or ``&`` (so no ``</script>`` and no
     ``<!--``), and no U+2028/U+2029; JSON.parse reads the escapes back."""
     text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for char, escape in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(char, escape)
     return text
 
@@ -174,8 +188,9 @@ def asset(name: str) -> str:
     try:
         text = (resources.files("analysis") / ASSETS / name).read_text(encoding="utf-8")
     except OSError as exc:
-        raise SemspaceError(f"analysis/{ASSETS}/{name} is missing from the installed package ({exc}); "
-                            "reinstall semspace") from exc
+        raise SemspaceError(
+            f"analysis/{ASSETS}/{name} is missing from the installed package ({exc}); reinstall semspace"
+        ) from exc
     for bad in _FORBIDDEN.get(name, ()):
         if bad in text.lower():
             raise SemspaceError(f"analysis/{ASSETS}/{name} contains {bad!r} and cannot be inlined safely")

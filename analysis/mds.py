@@ -69,7 +69,7 @@ def load_distances(con: duckdb.DuckDBPyConnection, corpus: str) -> tuple[np.ndar
 
 def double_centre(distances: np.ndarray) -> np.ndarray:
     """B = -1/2 J D² J with J = I - 11ᵀ/n, without forming J."""
-    b = distances ** 2
+    b = distances**2
     row = b.mean(axis=1)
     b -= row[:, None]
     b -= row[None, :]
@@ -100,8 +100,15 @@ def _two_stage_solver():
         except (OSError, AttributeError):
             continue
         function.restype = ctypes.c_int
-        function.argtypes = [ctypes.c_int, ctypes.c_char, ctypes.c_char, ctypes.c_int,
-                             ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+        function.argtypes = [
+            ctypes.c_int,
+            ctypes.c_char,
+            ctypes.c_char,
+            ctypes.c_int,
+            ctypes.c_void_p,
+            ctypes.c_int,
+            ctypes.c_void_p,
+        ]
         return function
     return None
 
@@ -115,7 +122,9 @@ def eigenvalues_only(b: np.ndarray, overwrite: bool = False) -> np.ndarray:
     solver = _two_stage_solver() if n > 1 else None
     if solver is None:
         return scipy.linalg.eigvalsh(b, overwrite_a=overwrite, check_finite=False)[::-1]
-    work = b if overwrite and b.flags.c_contiguous and b.dtype == np.float64 else np.array(b, dtype=np.float64, order="C")
+    work = (
+        b if overwrite and b.flags.c_contiguous and b.dtype == np.float64 else np.array(b, dtype=np.float64, order="C")
+    )
     values = np.empty(n)
     info = solver(101, b"N", b"L", n, work.ctypes.data, n, values.ctypes.data)  # 101: row-major
     if info != 0:
@@ -123,8 +132,9 @@ def eigenvalues_only(b: np.ndarray, overwrite: bool = False) -> np.ndarray:
     return values[::-1].copy()
 
 
-def classical_mds(distances: np.ndarray, k: int = 10, image_ids: np.ndarray | None = None,
-                  corpus: str = "") -> MdsResult:
+def classical_mds(
+    distances: np.ndarray, k: int = 10, image_ids: np.ndarray | None = None, corpus: str = ""
+) -> MdsResult:
     """All eigenvalues (values only) and the top-k coordinates x_r = v_r √λ_r (partial solver).
 
     Tolerance for calling an eigenvalue positive, negative or zero: n · eps · max|λ|, the usual
@@ -156,8 +166,13 @@ def classical_mds(distances: np.ndarray, k: int = 10, image_ids: np.ndarray | No
     signs[signs == 0] = 1
     coordinates = top_vectors * signs * np.sqrt(np.clip(top_values, 0, None))
     coordinates[:, top_values <= tolerance] = 0.0
-    return MdsResult(corpus=corpus, image_ids=np.arange(n) if image_ids is None else image_ids,
-                     eigenvalues=eigenvalues, coordinates=coordinates, tolerance=tolerance)
+    return MdsResult(
+        corpus=corpus,
+        image_ids=np.arange(n) if image_ids is None else image_ids,
+        eigenvalues=eigenvalues,
+        coordinates=coordinates,
+        tolerance=tolerance,
+    )
 
 
 def tables(result: MdsResult) -> dict[str, pa.Table]:
@@ -168,25 +183,37 @@ def tables(result: MdsResult) -> dict[str, pa.Table]:
 
     n, k = result.coordinates.shape
     now = _dt.datetime.now()
-    spectrum = pa.table({
-        "corpus": [result.corpus], "n_points": pa.array([result.n_points], pa.int32()), "method": [result.method],
-        "n_landmarks": pa.array([result.n_landmarks], type=pa.int32()),
-        "n_eigenvalues": pa.array([len(result.eigenvalues)], pa.int32()),
-        "n_positive": pa.array([result.n_positive], pa.int32()),
-        "n_negative": pa.array([result.n_negative], pa.int32()),
-        "n_zero": pa.array([result.n_zero], pa.int32()),
-        "tolerance": [result.tolerance], "sum_positive": [result.sum_positive],
-        "sum_abs_negative": [result.sum_abs_negative], "computed_at": pa.array([now], pa.timestamp("us")),
-    })
-    eigen = pa.table({"corpus": pa.array([result.corpus] * len(result.eigenvalues)),
-                      "rank": pa.array(np.arange(1, len(result.eigenvalues) + 1, dtype=np.int32)),
-                      "eigenvalue": pa.array(result.eigenvalues)})
-    coords = pa.table({
-        "corpus": pa.array([result.corpus] * (n * k)),
-        "image_id": pa.array(np.repeat(result.image_ids.astype(np.int32), k)),
-        "axis": pa.array(np.tile(np.arange(1, k + 1, dtype=np.int32), n)),
-        "coordinate": pa.array(result.coordinates.reshape(-1)),
-    })
+    spectrum = pa.table(
+        {
+            "corpus": [result.corpus],
+            "n_points": pa.array([result.n_points], pa.int32()),
+            "method": [result.method],
+            "n_landmarks": pa.array([result.n_landmarks], type=pa.int32()),
+            "n_eigenvalues": pa.array([len(result.eigenvalues)], pa.int32()),
+            "n_positive": pa.array([result.n_positive], pa.int32()),
+            "n_negative": pa.array([result.n_negative], pa.int32()),
+            "n_zero": pa.array([result.n_zero], pa.int32()),
+            "tolerance": [result.tolerance],
+            "sum_positive": [result.sum_positive],
+            "sum_abs_negative": [result.sum_abs_negative],
+            "computed_at": pa.array([now], pa.timestamp("us")),
+        }
+    )
+    eigen = pa.table(
+        {
+            "corpus": pa.array([result.corpus] * len(result.eigenvalues)),
+            "rank": pa.array(np.arange(1, len(result.eigenvalues) + 1, dtype=np.int32)),
+            "eigenvalue": pa.array(result.eigenvalues),
+        }
+    )
+    coords = pa.table(
+        {
+            "corpus": pa.array([result.corpus] * (n * k)),
+            "image_id": pa.array(np.repeat(result.image_ids.astype(np.int32), k)),
+            "axis": pa.array(np.tile(np.arange(1, k + 1, dtype=np.int32), n)),
+            "coordinate": pa.array(result.coordinates.reshape(-1)),
+        }
+    )
     return {"mds_spectrum": spectrum, "mds_eigenvalues": eigen, "mds_coordinates": coords}
 
 
@@ -195,8 +222,11 @@ def write(con: duckdb.DuckDBPyConnection, result: MdsResult) -> None:
     one transaction (the marts mds_spectrum, mds_eigenvalues, mds_coordinates are views over them)."""
     new = tables(result)
     contract.ensure(con, [f"{contract.COMPUTED}.{name}" for name in new])
-    with db.transaction(con, {f"new_{name}": table for name, table in new.items()},
-                        failure=f"writing the MDS of {result.corpus!r} failed, nothing was changed"):
+    with db.transaction(
+        con,
+        {f"new_{name}": table for name, table in new.items()},
+        failure=f"writing the MDS of {result.corpus!r} failed, nothing was changed",
+    ):
         for name in new:
             con.execute(f"delete from {contract.COMPUTED}.{name} where corpus = ?", [result.corpus])
             con.execute(f"insert into {contract.COMPUTED}.{name} by name select * from new_{name}")

@@ -106,8 +106,13 @@ def one_at_a_time(backend: TransformersBackend, prompts: list[str], params: Gene
     for p in prompts:
         text_in = [{"role": "user", "content": p}] if backend.chat else p
         out = pipe(
-            text_in, max_new_tokens=params.max_new_tokens, do_sample=True, top_k=params.top_k,
-            temperature=params.temperature, eos_token_id=backend.eos_ids, pad_token_id=backend.tokenizer.pad_token_id,
+            text_in,
+            max_new_tokens=params.max_new_tokens,
+            do_sample=True,
+            top_k=params.top_k,
+            temperature=params.temperature,
+            eos_token_id=backend.eos_ids,
+            pad_token_id=backend.tokenizer.pad_token_id,
             return_tensors=True,
         )
         # the full sequence comes back: count what follows the prompt
@@ -116,11 +121,13 @@ def one_at_a_time(backend: TransformersBackend, prompts: list[str], params: Gene
     return time.perf_counter() - start, new_tokens
 
 
-def batched(backend: TransformersBackend, prompts: list[str], params: GenerationParams, batch_size: int) -> tuple[float, int]:
+def batched(
+    backend: TransformersBackend, prompts: list[str], params: GenerationParams, batch_size: int
+) -> tuple[float, int]:
     new_tokens = 0
     start = time.perf_counter()
     for i in range(0, len(prompts), batch_size):
-        answers = backend.generate(prompts[i:i + batch_size], params)
+        answers = backend.generate(prompts[i : i + batch_size], params)
         new_tokens += sum(a.n_new_tokens or 0 for a in answers)
     return time.perf_counter() - start, new_tokens
 
@@ -144,7 +151,7 @@ def bench(name: str, backend: TransformersBackend, prompts: list[str], args: arg
         return batched(backend, batch_prompts, params, size)
 
     for mode in modes:  # warm-up
-        run(mode, prompts[:2], ordered[:mode[2]])
+        run(mode, prompts[:2], ordered[: mode[2]])
     seconds: dict[int, list[float]] = {i: [] for i in range(len(modes))}
     tokens: dict[int, int] = {}
     for _ in range(args.repeats):
@@ -175,7 +182,9 @@ def table(results: list[Result]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", choices=MODELS + GPU_MODELS, default=list(MODELS))
-    p.add_argument("--captions", type=Path, default=DEFAULT_COCO, help="BLIP-style caption list (default: the shared COCO split)")
+    p.add_argument(
+        "--captions", type=Path, default=DEFAULT_COCO, help="BLIP-style caption list (default: the shared COCO split)"
+    )
     p.add_argument("--prompts", type=int, default=32, help="associations per pass (default 32)")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 32], help="default: 16 32")
     p.add_argument("--max-new-tokens", type=int, default=32, help="budget per association (default 32)")
@@ -183,15 +192,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smollm2-prompts", type=int, default=32, help="associations per pass for smollm2 (default 32)")
     p.add_argument("--falcon-7b-prompts", type=int, default=32, help="associations per pass for falcon-7b-random")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: torch's choice, one per core); on a busy machine fewer "
-                        "threads than cores keep small batch-1 steps from waiting on a descheduled thread")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice, one per core); on a busy machine fewer "
+        "threads than cores keep small batch-1 steps from waiting on a descheduled thread",
+    )
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     transformers.logging.set_verbosity_error()  # the pipeline warns on every call (max_length vs max_new_tokens)
 
-    prompts_all = [prompt(c) for c in captions(args.captions, max(args.prompts, args.smollm2_prompts, args.falcon_7b_prompts))]
+    prompts_all = [
+        prompt(c) for c in captions(args.captions, max(args.prompts, args.smollm2_prompts, args.falcon_7b_prompts))
+    ]
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
@@ -205,16 +220,22 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 backend = random_falcon_7b()
                 n = args.falcon_7b_prompts
-            print(f"{name}: loaded in {time.perf_counter() - started:.1f} s on {backend.device} ({backend.dtype})",
-                  file=sys.stderr)
+            print(
+                f"{name}: loaded in {time.perf_counter() - started:.1f} s on {backend.device} ({backend.dtype})",
+                file=sys.stderr,
+            )
             sizes = [s for s in args.batch_sizes if s <= n] or [n]
-            model_results = bench(name, backend, prompts_all[:n], argparse.Namespace(**{**vars(args), "batch_sizes": sizes}))
+            model_results = bench(
+                name, backend, prompts_all[:n], argparse.Namespace(**{**vars(args), "batch_sizes": sizes})
+            )
             print(table(model_results), file=sys.stderr, flush=True)  # each model's rows as soon as they exist
             results.extend(model_results)
             backend.close()
     device = torch.cuda.get_device_name() if torch.cuda.is_available() and args.device != "cpu" else "CPU"
-    print(f"{device}; torch {torch.__version__}, {torch.get_num_threads()} threads; max_new_tokens={args.max_new_tokens}, "
-          f"do_sample, top_k=10; medians of {args.repeats}")
+    print(
+        f"{device}; torch {torch.__version__}, {torch.get_num_threads()} threads; max_new_tokens={args.max_new_tokens}, "
+        f"do_sample, top_k=10; medians of {args.repeats}"
+    )
     print(table(results))
     return 0
 

@@ -42,8 +42,11 @@ CAPTIONS = [
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python benchmarks/generate_gpu.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--config-dir", default=str(ROOT.parent / "shared" / "data" / "falcon-7b-instruct"),
-                   help="folder with falcon-7b-instruct's config.json and tokenizer files")
+    p.add_argument(
+        "--config-dir",
+        default=str(ROOT.parent / "shared" / "data" / "falcon-7b-instruct"),
+        help="folder with falcon-7b-instruct's config.json and tokenizer files",
+    )
     p.add_argument("--single", type=int, default=3, help="prompts run one at a time (default 3)")
     p.add_argument("--batch-sizes", default="64,256", help="batch sizes of the batched runs (default 64,256)")
     p.add_argument("--batches", type=int, default=1, help="batches timed per batch size (default 1)")
@@ -71,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         model = FalconForCausalLM(config).eval()
         torch.set_default_dtype(torch.float32)
     n_params = sum(t.numel() for t in model.parameters())
-    print(f"{device}: FalconForCausalLM {n_params / 1e9:.2f}B parameters, random weights, bfloat16, "
-          f"built in {time.perf_counter() - start:.1f} s", flush=True)
+    print(
+        f"{device}: FalconForCausalLM {n_params / 1e9:.2f}B parameters, random weights, bfloat16, "
+        f"built in {time.perf_counter() - start:.1f} s",
+        flush=True,
+    )
 
     prompts = [prompt(CAPTIONS[i % len(CAPTIONS)]) for i in range(max(map(int, args.batch_sizes.split(","))))]
     rows = []
@@ -85,29 +91,51 @@ def main(argv: list[str] | None = None) -> int:
         max_new_tokens (256), which would otherwise win over max_length."""
         return max(1, args.max_length - len(tokenizer(text)["input_ids"]))
 
-    generator(prompts[0], max_new_tokens=card_budget(prompts[0]), do_sample=True, top_k=10,
-              eos_token_id=tokenizer.eos_token_id)  # warm-up
+    generator(
+        prompts[0],
+        max_new_tokens=card_budget(prompts[0]),
+        do_sample=True,
+        top_k=10,
+        eos_token_id=tokenizer.eos_token_id,
+    )  # warm-up
     times, new_tokens = [], 0
-    for text in prompts[:args.single]:
+    for text in prompts[: args.single]:
         torch.cuda.synchronize()
         t = time.perf_counter()
-        out = generator(text, max_new_tokens=card_budget(text), do_sample=True, top_k=10,
-                        eos_token_id=tokenizer.eos_token_id, return_full_text=False)
+        out = generator(
+            text,
+            max_new_tokens=card_budget(text),
+            do_sample=True,
+            top_k=10,
+            eos_token_id=tokenizer.eos_token_id,
+            return_full_text=False,
+        )
         torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
         new_tokens += len(tokenizer(out[0]["generated_text"])["input_ids"])
     single_rate = args.single / sum(times)
-    rows.append({"way": "one at a time (pipeline)", "batch": 1, "generations": args.single, "seconds": sum(times),
-                 "per_second": single_rate, "tokens_per_second": new_tokens / sum(times),
-                 "median_seconds_per_generation": statistics.median(times)})
-    print(f"one at a time: {statistics.median(times):.2f} s per generation (median of {args.single}), "
-          f"{new_tokens / sum(times):.1f} new tokens/s", flush=True)
+    rows.append(
+        {
+            "way": "one at a time (pipeline)",
+            "batch": 1,
+            "generations": args.single,
+            "seconds": sum(times),
+            "per_second": single_rate,
+            "tokens_per_second": new_tokens / sum(times),
+            "median_seconds_per_generation": statistics.median(times),
+        }
+    )
+    print(
+        f"one at a time: {statistics.median(times):.2f} s per generation (median of {args.single}), "
+        f"{new_tokens / sum(times):.1f} new tokens/s",
+        flush=True,
+    )
 
     # 2. ours: the transformers backend, batched
     backend = TransformersBackend.from_loaded(model, tokenizer, device="cuda")
     params = GenerationParams(max_length=args.max_length, do_sample=True, top_k=10, seed=0)
     for batch in map(int, args.batch_sizes.split(",")):
-        backend.generate(prompts[:min(batch, 8)], params)  # warm-up
+        backend.generate(prompts[: min(batch, 8)], params)  # warm-up
         total_time, total_new, n = 0.0, 0, 0
         for _ in range(args.batches):
             torch.cuda.synchronize()
@@ -117,10 +145,21 @@ def main(argv: list[str] | None = None) -> int:
             total_time += time.perf_counter() - t
             total_new += sum(r.n_new_tokens for r in results)
             n += len(results)
-        rows.append({"way": "batched (generate backend)", "batch": batch, "generations": n, "seconds": total_time,
-                     "per_second": n / total_time, "tokens_per_second": total_new / total_time})
-        print(f"batched {batch}: {n / total_time:.2f} generations/s, {total_new / total_time:.0f} new tokens/s, "
-              f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB", flush=True)
+        rows.append(
+            {
+                "way": "batched (generate backend)",
+                "batch": batch,
+                "generations": n,
+                "seconds": total_time,
+                "per_second": n / total_time,
+                "tokens_per_second": total_new / total_time,
+            }
+        )
+        print(
+            f"batched {batch}: {n / total_time:.2f} generations/s, {total_new / total_time:.0f} new tokens/s, "
+            f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB",
+            flush=True,
+        )
 
     print(f"\n## {device}, falcon-7b size (random weights, bf16), max_length {args.max_length}\n")
     print("| way | batch | generations | s | generations/s | new tokens/s | vs one at a time | hours for 125,050 |")
@@ -128,10 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         hours = NOTE_GENERATIONS / row["per_second"] / 3600
         row["projected_hours"] = hours
-        print(f"| {row['way']} | {row['batch']} | {row['generations']} | {row['seconds']:.1f} | "
-              f"{row['per_second']:.2f} | {row['tokens_per_second']:.0f} | {row['per_second'] / single_rate:.1f}× | "
-              f"{hours:.1f} |")
-    print("\nThe note: \"several seconds\" per generation, one at a time: ~100+ hours for 125,050.")
+        print(
+            f"| {row['way']} | {row['batch']} | {row['generations']} | {row['seconds']:.1f} | "
+            f"{row['per_second']:.2f} | {row['tokens_per_second']:.0f} | {row['per_second'] / single_rate:.1f}× | "
+            f"{hours:.1f} |"
+        )
+    print('\nThe note: "several seconds" per generation, one at a time: ~100+ hours for 125,050.')
     if args.json:
         Path(args.json).write_text(json.dumps({"device": device, "rows": rows}, indent=2))
     return 0

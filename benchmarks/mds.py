@@ -75,9 +75,17 @@ def bench_full(db: Path, corpus: str, repeats: int, k: int) -> dict:
             reference = vectors[:, r] * np.sqrt(values[r])
             ours = result.coordinates[:, r]
             same_axes &= np.allclose(ours, reference, atol=1e-8) or np.allclose(ours, -reference, atol=1e-8)
-        return {"n": len(b), "eigh": ref_median, "eigh_times": ref_times, "ours": ours_median,
-                "ours_times": ours_times, "ratio": ours_median / ref_median, "n_positive": result.n_positive,
-                "same_count": same_count, "same_axes": same_axes}
+        return {
+            "n": len(b),
+            "eigh": ref_median,
+            "eigh_times": ref_times,
+            "ours": ours_median,
+            "ours_times": ours_times,
+            "ratio": ours_median / ref_median,
+            "n_positive": result.n_positive,
+            "same_count": same_count,
+            "same_axes": same_axes,
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -91,9 +99,13 @@ def synthetic_token_sets(n: int, vocabulary: int, mean_tokens: float, seed: int)
     tokens = rng.choice(vocabulary, size=len(images), p=weights / weights.sum())
     keys = np.unique(images * vocabulary + tokens)
     image_ids, token_ids = keys // vocabulary, keys % vocabulary
-    return pa.table({"corpus": pa.array(np.full(len(keys), "synthetic")).dictionary_encode(),
-                     "image_id": pa.array(image_ids.astype(np.int32)),
-                     "token": pa.array(np.char.add("t", token_ids.astype(str)))})
+    return pa.table(
+        {
+            "corpus": pa.array(np.full(len(keys), "synthetic")).dictionary_encode(),
+            "image_id": pa.array(image_ids.astype(np.int32)),
+            "token": pa.array(np.char.add("t", token_ids.astype(str))),
+        }
+    )
 
 
 def peak_rss_of(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str]:
@@ -126,19 +138,45 @@ def bench_landmark(sizes: list[int], landmarks: int, vocabulary: int, mean_token
             table = synthetic_token_sets(n, vocabulary, mean_tokens, seed)
             with duckdb.connect(str(db)) as con:
                 con.register("new_token_sets", table)
-                con.execute("create table token_sets as select corpus::varchar as corpus, image_id, token "
-                            "from new_token_sets")
-                con.execute("create table set_sizes as select corpus, image_id, count(*)::integer as n_tokens "
-                            "from token_sets group by all")
+                con.execute(
+                    "create table token_sets as select corpus::varchar as corpus, image_id, token from new_token_sets"
+                )
+                con.execute(
+                    "create table set_sizes as select corpus, image_id, count(*)::integer as n_tokens "
+                    "from token_sets group by all"
+                )
                 con.execute("create table corpora as select 'synthetic' as corpus")
                 n_cells = con.execute("select count(*) from token_sets").fetchone()[0]
             log(f"landmark MDS of {n} synthetic images ({n_cells / n:.1f} tokens per image), {landmarks} landmarks")
-            cmd = [sys.executable, "-c", WRAPPER, sys.executable, "-m", "analysis", "mds", "--corpus", "synthetic",
-                   "--method", "landmark", "--landmarks", str(landmarks), "--db", str(db)]
+            cmd = [
+                sys.executable,
+                "-c",
+                WRAPPER,
+                sys.executable,
+                "-m",
+                "analysis",
+                "mds",
+                "--corpus",
+                "synthetic",
+                "--method",
+                "landmark",
+                "--landmarks",
+                str(landmarks),
+                "--db",
+                str(db),
+            ]
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
             wall, rss, out = peak_rss_of(cmd, env)
-            rows.append({"n": n, "tokens_per_image": n_cells / n, "wall": wall, "peak_rss": rss,
-                         "full_matrix": 8.0 * n * n, "summary": out})
+            rows.append(
+                {
+                    "n": n,
+                    "tokens_per_image": n_cells / n,
+                    "wall": wall,
+                    "peak_rss": rss,
+                    "full_matrix": 8.0 * n * n,
+                    "summary": out,
+                }
+            )
             db.unlink()
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -147,8 +185,11 @@ def bench_landmark(sizes: list[int], landmarks: int, vocabulary: int, mean_token
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python benchmarks/mds.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--db", default=os.environ.get("SEMSPACE_DB", str(ROOT / "data" / "semspace.duckdb")),
-                   help="a warehouse after `make run` (copied; default: $SEMSPACE_DB or data/semspace.duckdb)")
+    p.add_argument(
+        "--db",
+        default=os.environ.get("SEMSPACE_DB", str(ROOT / "data" / "semspace.duckdb")),
+        help="a warehouse after `make run` (copied; default: $SEMSPACE_DB or data/semspace.duckdb)",
+    )
     p.add_argument("--corpus", default="coco")
     p.add_argument("--repeats", type=int, default=3, help="runs of each side of the full comparison (medians)")
     p.add_argument("--k", type=int, default=10)
@@ -175,10 +216,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n## full MDS of {args.corpus} ({r['n']} images), medians of {args.repeats}\n")
         print("| step | median s | runs s |")
         print("|---|---|---|")
-        print(f"| scipy.linalg.eigh (values + vectors) | {r['eigh']:.2f} | {', '.join(f'{t:.2f}' for t in r['eigh_times'])} |")
+        print(
+            f"| scipy.linalg.eigh (values + vectors) | {r['eigh']:.2f} | {', '.join(f'{t:.2f}' for t in r['eigh_times'])} |"
+        )
         print(f"| analysis.mds, whole step | {r['ours']:.2f} | {', '.join(f'{t:.2f}' for t in r['ours_times'])} |")
-        print(f"\nratio ours / eigh = {r['ratio']:.2f} (target ≤ 0.5: {'met' if r['ratio'] <= 0.5 else 'NOT met'}); "
-              f"same positive count ({r['n_positive']}): {r['same_count']}; same top-2 axes up to sign: {r['same_axes']}")
+        print(
+            f"\nratio ours / eigh = {r['ratio']:.2f} (target ≤ 0.5: {'met' if r['ratio'] <= 0.5 else 'NOT met'}); "
+            f"same positive count ({r['n_positive']}): {r['same_count']}; same top-2 axes up to sign: {r['same_axes']}"
+        )
     if not args.skip_landmark:
         sizes = [int(s) for s in args.sizes.split(",") if s]
         rows = bench_landmark(sizes, args.landmarks, args.vocabulary, args.tokens, args.seed)
@@ -186,14 +231,18 @@ def main(argv: list[str] | None = None) -> int:
         print("| images | tokens/image | wall s | peak RSS MB | one N×N float64 matrix MB |")
         print("|---|---|---|---|---|")
         for row in rows:
-            print(f"| {row['n']:,} | {row['tokens_per_image']:.1f} | {row['wall']:.1f} | "
-                  f"{row['peak_rss'] / 2**20:,.0f} | {row['full_matrix'] / 2**20:,.0f} |")
+            print(
+                f"| {row['n']:,} | {row['tokens_per_image']:.1f} | {row['wall']:.1f} | "
+                f"{row['peak_rss'] / 2**20:,.0f} | {row['full_matrix'] / 2**20:,.0f} |"
+            )
         if len(rows) >= 2:
             first, last = rows[0], rows[-1]
             growth = (last["peak_rss"] - first["peak_rss"]) / (last["n"] - first["n"])
-            print(f"\npeak memory grows {growth / 1024:.1f} KB per extra image (linear: the token matrix and the "
-                  f"N × k coordinates); full MDS would need {last['full_matrix'] / 2**30:.0f} GB for one matrix "
-                  f"at {last['n']:,}")
+            print(
+                f"\npeak memory grows {growth / 1024:.1f} KB per extra image (linear: the token matrix and the "
+                f"N × k coordinates); full MDS would need {last['full_matrix'] / 2**30:.0f} GB for one matrix "
+                f"at {last['n']:,}"
+            )
     return 0 if ok else 1
 
 

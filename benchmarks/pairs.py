@@ -69,9 +69,7 @@ MODEL_NODES = ("model.semspace.int_pair_overlaps", "model.semspace.image_pairs")
 # view over them. Their names come from dbt's manifest (Warehouse.relations), not from this file.
 RELATION_MODELS = ("int_pair_token_sets", "int_pair_set_sizes", "int_corpora", "int_pair_overlaps", "image_pairs")
 
-PAIR_COLUMNS = (
-    "corpus, image_i, image_j, n_i, n_j, n_intersection, n_union, symmetric_difference, jaccard"
-)
+PAIR_COLUMNS = "corpus, image_i, image_j, n_i, n_j, n_intersection, n_union, symmetric_difference, jaccard"
 
 # The kernel's SQL is never written here: it is compiled from the project's own macro
 # `pair_overlaps` (macros/pair_overlaps.sql) by `dbt compile --inline`, once per variant (dbt vars:
@@ -136,9 +134,16 @@ class Warehouse:
         """Run a dbt command on this warehouse; return (wall seconds, target dir)."""
         target = self.work / "target"
         cmd = [
-            *dbt_executable(), *args,
-            "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
-            "--target-path", str(target), "--log-path", str(self.work / "logs"),
+            *dbt_executable(),
+            *args,
+            "--project-dir",
+            str(ROOT),
+            "--profiles-dir",
+            str(ROOT),
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(self.work / "logs"),
         ]
         start = time.perf_counter()
         proc = subprocess.run(cmd, cwd=ROOT, env=self.env(), capture_output=True, text=True)
@@ -181,8 +186,12 @@ def compile_pair_overlaps(wh: Warehouse, dbt_vars: dict[str, object] | None = No
     return sql
 
 
-KERNEL_FILES = ("macros/pair_overlaps.sql", "models/intermediate/int_pair_overlaps.sql",
-                "models/marts/image_pairs.sql", "dbt_project.yml")
+KERNEL_FILES = (
+    "macros/pair_overlaps.sql",
+    "models/intermediate/int_pair_overlaps.sql",
+    "models/marts/image_pairs.sql",
+    "dbt_project.yml",
+)
 
 
 def kernel_fingerprint() -> str:
@@ -228,9 +237,7 @@ def build_coco(wh: Warehouse, source: Path, images: int | None = None) -> None:
     log(f"coco: ingested {which} in {time.perf_counter() - start:.1f} s")
 
 
-def synthetic_dataset(
-    n_images: int, vocab: int, mean_tokens: float, zipf_s: float, seed: int
-) -> Dataset:
+def synthetic_dataset(n_images: int, vocab: int, mean_tokens: float, zipf_s: float, seed: int) -> Dataset:
     """Token sets of Falcon scale: set sizes ~ Normal(mean, 30) clipped to [10, 400]; each image draws
     its tokens without replacement with probability ~ 1 / rank**s (Zipf), by the Gumbel top-k trick."""
     rng = np.random.default_rng(seed)
@@ -250,7 +257,9 @@ def synthetic_dataset(
             chosen = row[np.argsort(-keys[r, row], kind="stable")[:k]]
             tokens = names[np.sort(chosen)].tolist()
             images.append(ImageRecord(key=f"synthetic-{start + r:05d}", captions=[" ".join(tokens)], tokens=[tokens]))
-    return Dataset(name="falcon_synthetic", source=f"benchmarks/pairs.py seed={seed}", format="synthetic", images=images)
+    return Dataset(
+        name="falcon_synthetic", source=f"benchmarks/pairs.py seed={seed}", format="synthetic", images=images
+    )
 
 
 def build_falcon(wh: Warehouse, args: argparse.Namespace) -> None:
@@ -266,8 +275,9 @@ def build_falcon(wh: Warehouse, args: argparse.Namespace) -> None:
 
 def build_upstream(wh: Warehouse) -> float:
     # cautious: leave out the tests that also read image_pairs (not built yet).
-    wall, _ = wh.dbt("build", "--select", "+int_pair_token_sets", "+int_pair_set_sizes",
-                     "--indirect-selection", "cautious")
+    wall, _ = wh.dbt(
+        "build", "--select", "+int_pair_token_sets", "+int_pair_set_sizes", "--indirect-selection", "cautious"
+    )
     log(f"{wh.scale}: dbt build --select +int_pair_token_sets +int_pair_set_sizes in {wall:.1f} s")
     wh.load_relations()
     return wall
@@ -299,7 +309,9 @@ def time_dbt_model(wh: Warehouse, repeats: int) -> tuple[list[float], list[float
         walls.append(wall)
         log(f"{wh.scale}: dbt run image_pairs #{r + 1}: model {times[-1]:.2f} s (dbt process {wall:.1f} s)")
     if len(compiled_versions) > 1:
-        log(f"WARNING {wh.scale}: the compiled image_pairs SQL changed between runs (files edited during the benchmark?)")
+        log(
+            f"WARNING {wh.scale}: the compiled image_pairs SQL changed between runs (files edited during the benchmark?)"
+        )
     return times, walls, compiled
 
 
@@ -351,10 +363,10 @@ def scipy_pairs(
     counts were stored narrow. Returns phase times."""
     phases: dict[str, float] = {}
     t0 = time.perf_counter()
-    tokens = con.sql(
-        f"select corpus_id, image_id, token from {relations['int_pair_token_sets']}").to_arrow_table()
-    sizes = con.sql(f"select corpus_id, image_id from {relations['int_pair_set_sizes']} "
-                    "order by corpus_id, image_id").to_arrow_table()
+    tokens = con.sql(f"select corpus_id, image_id, token from {relations['int_pair_token_sets']}").to_arrow_table()
+    sizes = con.sql(
+        f"select corpus_id, image_id from {relations['int_pair_set_sizes']} order by corpus_id, image_id"
+    ).to_arrow_table()
     corpus_names = dict(con.execute(f"select corpus_id, corpus from {relations['int_corpora']}").fetchall())
     t1 = time.perf_counter()
     phases["read"] = t1 - t0
@@ -389,21 +401,34 @@ def scipy_pairs(
             union = n_i + n_j - inter
             with np.errstate(invalid="ignore", divide="ignore"):
                 jaccard = inter / union
-            pieces.append(pa.table({
-                "corpus": pa.repeat(pa.scalar(corpus_names[corpus_id], pa.string()), len(ii)),
-                "image_i": image_i, "image_j": image_j, "n_i": n_i, "n_j": n_j,
-                "n_intersection": inter, "n_union": union, "symmetric_difference": n_i + n_j - 2 * inter,
-                "jaccard": pa.array(jaccard, pa.float64(), mask=(union == 0)),
-            }))
+            pieces.append(
+                pa.table(
+                    {
+                        "corpus": pa.repeat(pa.scalar(corpus_names[corpus_id], pa.string()), len(ii)),
+                        "image_i": image_i,
+                        "image_j": image_j,
+                        "n_i": n_i,
+                        "n_j": n_j,
+                        "n_intersection": inter,
+                        "n_union": union,
+                        "symmetric_difference": n_i + n_j - 2 * inter,
+                        "jaccard": pa.array(jaccard, pa.float64(), mask=(union == 0)),
+                    }
+                )
+            )
             continue
-        pieces.append(pa.table({
-            "corpus_id": pa.repeat(pa.scalar(corpus_id, pa.int16()), len(ii)),
-            "image_i": image_i,
-            "image_j": image_j,
-            "n_i": n_i,
-            "n_j": n_j,
-            "n_intersection": inter,
-        }))
+        pieces.append(
+            pa.table(
+                {
+                    "corpus_id": pa.repeat(pa.scalar(corpus_id, pa.int16()), len(ii)),
+                    "image_i": image_i,
+                    "image_j": image_j,
+                    "n_i": n_i,
+                    "n_j": n_j,
+                    "n_intersection": inter,
+                }
+            )
+        )
     arrow_table = pa.concat_tables(pieces)
     t2 = time.perf_counter()
     phases["matmul"] = matmul
@@ -427,19 +452,19 @@ def scipy_pairs(
 # 3. Python sets
 
 
-def python_sets(
-    con: duckdb.DuckDBPyConnection, relations: dict[str, str], sample: int, seed: int
-) -> dict[str, float]:
+def python_sets(con: duckdb.DuckDBPyConnection, relations: dict[str, str], sample: int, seed: int) -> dict[str, float]:
     """The note's way on a random sample of pairs (sets from the kernel's inputs), checked against
     image_pairs; returns the timings and the extrapolation."""
     start = time.perf_counter()
     names = dict(con.execute(f"select corpus_id, corpus from {relations['int_corpora']}").fetchall())
     sets: dict[str, dict[int, set[str]]] = {}
     for corpus_id, image_id in con.execute(
-            f"select corpus_id, image_id from {relations['int_pair_set_sizes']}").fetchall():
+        f"select corpus_id, image_id from {relations['int_pair_set_sizes']}"
+    ).fetchall():
         sets.setdefault(names[corpus_id], {})[image_id] = set()
     for corpus_id, image_id, token in con.execute(
-            f"select corpus_id, image_id, token from {relations['int_pair_token_sets']}").fetchall():
+        f"select corpus_id, image_id, token from {relations['int_pair_token_sets']}"
+    ).fetchall():
         sets[names[corpus_id]][image_id].add(token)
     build = time.perf_counter() - start
 
@@ -469,17 +494,21 @@ def python_sets(
     loop = time.perf_counter() - start
 
     # the sample's answers must match the dbt table
-    sample_table = pa.table({
-        "corpus": [p[2] for p in pairs], "image_i": pa.array([p[3] for p in pairs], pa.int32()),
-        "image_j": pa.array([p[4] for p in pairs], pa.int32()),
-        "sd": pa.array([o[0] for o in out], pa.int32()), "inter": pa.array([o[1] for o in out], pa.int32()),
-        "uni": pa.array([o[2] for o in out], pa.int32()),
-    })
+    sample_table = pa.table(
+        {
+            "corpus": [p[2] for p in pairs],
+            "image_i": pa.array([p[3] for p in pairs], pa.int32()),
+            "image_j": pa.array([p[4] for p in pairs], pa.int32()),
+            "sd": pa.array([o[0] for o in out], pa.int32()),
+            "inter": pa.array([o[1] for o in out], pa.int32()),
+            "uni": pa.array([o[2] for o in out], pa.int32()),
+        }
+    )
     con.register("python_sample", sample_table)
     try:
         (mismatches,) = con.execute(f"""
             select count(*) from python_sample as s
-            left join {relations['image_pairs']} as p using (corpus, image_i, image_j)
+            left join {relations["image_pairs"]} as p using (corpus, image_i, image_j)
             where p.symmetric_difference is distinct from s.sd
                or p.n_intersection is distinct from s.inter
                or p.n_union is distinct from s.uni
@@ -488,8 +517,13 @@ def python_sets(
         con.unregister("python_sample")
     per_pair = loop / sample
     return {
-        "build": build, "loop": loop, "sample": sample, "per_pair": per_pair, "n_pairs": n_pairs,
-        "extrapolated": build + per_pair * n_pairs, "mismatches": mismatches,
+        "build": build,
+        "loop": loop,
+        "sample": sample,
+        "per_pair": per_pair,
+        "n_pairs": n_pairs,
+        "extrapolated": build + per_pair * n_pairs,
+        "mismatches": mismatches,
     }
 
 
@@ -505,7 +539,8 @@ def compare_tables(con: duckdb.DuckDBPyConnection, left: str, right: str) -> dic
     for name, table in (("left", left), ("right", right)):
         out[f"rows_{name}"] = con.execute(f"select count(*) from {table}").fetchall()[0][0]
         out[f"keys_{name}"] = con.execute(
-            f"select count(*) from (select distinct corpus, image_i, image_j from {table})").fetchall()[0][0]
+            f"select count(*) from (select distinct corpus, image_i, image_j from {table})"
+        ).fetchall()[0][0]
     out["only_left"] = con.execute(
         f"select count(*) from (select {PAIR_COLUMNS} from {left} except select {PAIR_COLUMNS} from {right})"
     ).fetchall()[0][0]
@@ -533,6 +568,7 @@ def column_types(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, 
 @dataclass
 class Variant:
     """One compiled variant of the kernel (dbt vars), its SELECT timed without the write."""
+
     dbt_vars: dict[str, object]
     times: list[float] = field(default_factory=list)
     same_rows: bool = False
@@ -583,15 +619,18 @@ def run_scale(scale: str, work: Path, args: argparse.Namespace) -> Result:
     try:
         sizes, tokens = wh.relations["int_pair_set_sizes"], wh.relations["int_pair_token_sets"]
         res.n_corpora, res.n_images, res.mean_tokens = con.execute(
-            f"select count(distinct corpus_id), count(*), avg(n_tokens) from {sizes}").fetchall()[0]
+            f"select count(distinct corpus_id), count(*), avg(n_tokens) from {sizes}"
+        ).fetchall()[0]
         (res.vocab,) = con.execute(f"select count(distinct token) from {tokens}").fetchall()[0]
         res.n_pairs = con.execute(
             f"select sum(n * (n - 1) // 2) from (select count(*) as n from {sizes} group by corpus_id)"
         ).fetchall()[0][0]
     finally:
         con.close()
-    log(f"{scale}: {res.n_corpora} corpora, {res.n_images} images in all, {res.mean_tokens:.1f} tokens/image, "
-        f"{res.vocab} distinct tokens, {res.n_pairs} pairs")
+    log(
+        f"{scale}: {res.n_corpora} corpora, {res.n_images} images in all, {res.mean_tokens:.1f} tokens/image, "
+        f"{res.vocab} distinct tokens, {res.n_pairs} pairs"
+    )
 
     # 1. dbt (the benchmark's own connection is closed: dbt needs the file's write lock)
     res.dbt, res.dbt_wall, compiled = time_dbt_model(wh, args.repeats)
@@ -601,8 +640,9 @@ def run_scale(scale: str, work: Path, args: argparse.Namespace) -> Result:
     naive_sql = None
     if scale == "coco" and args.naive_repeats > 0:
         naive_sql = compile_pair_overlaps(wh, {"portable_sql": True})
-    variant_sql = [(Variant({"pair_mask_tokens": n}), compile_pair_overlaps(wh, {"pair_mask_tokens": n}))
-                   for n in args.mask_tokens]
+    variant_sql = [
+        (Variant({"pair_mask_tokens": n}), compile_pair_overlaps(wh, {"pair_mask_tokens": n})) for n in args.mask_tokens
+    ]
 
     con = connect(wh.db)
     try:
@@ -610,18 +650,23 @@ def run_scale(scale: str, work: Path, args: argparse.Namespace) -> Result:
         view_sql = scipy_view_sql(wh, compiled["image_pairs"])
         res.model_checksum = kernel_checksum(con, rel["int_pair_overlaps"])
         res.model_sql_only, model_answer = time_select_without_write(
-            con, compiled["int_pair_overlaps"], min(args.repeats, 3))
+            con, compiled["int_pair_overlaps"], min(args.repeats, 3)
+        )
         res.copy_table = time_copy_table(con, rel)
-        log(f"{scale}: model SQL without the write {spread(res.model_sql_only)}; "
-            f"copying the finished table {res.copy_table:.2f} s")
+        log(
+            f"{scale}: model SQL without the write {spread(res.model_sql_only)}; "
+            f"copying the finished table {res.copy_table:.2f} s"
+        )
 
         # 2. scipy
         for r in range(args.repeats):
             phases = scipy_pairs(con, rel, view_sql)
             res.scipy.append(phases["total"])
             res.scipy_phases = phases
-            log(f"{scale}: scipy #{r + 1}: {phases['total']:.2f} s "
-                + ", ".join(f"{k} {v:.2f}" for k, v in phases.items() if k != "total"))
+            log(
+                f"{scale}: scipy #{r + 1}: {phases['total']:.2f} s "
+                + ", ".join(f"{k} {v:.2f}" for k, v in phases.items() if k != "total")
+            )
 
         for r in range(args.repeats):
             phases = scipy_pairs(con, rel, view_sql, wide=True)
@@ -634,14 +679,17 @@ def run_scale(scale: str, work: Path, args: argparse.Namespace) -> Result:
         con.execute("drop table pairs_scipy_wide")
 
         res.check = compare_tables(con, rel["image_pairs"], "pairs_scipy")
-        res.types_equal = (column_types(con, rel["image_pairs"]) == column_types(con, "pairs_scipy")
-                           and column_types(con, rel["int_pair_overlaps"]) == column_types(con, "pairs_scipy_counts"))
+        res.types_equal = column_types(con, rel["image_pairs"]) == column_types(con, "pairs_scipy") and column_types(
+            con, rel["int_pair_overlaps"]
+        ) == column_types(con, "pairs_scipy_counts")
         log(f"{scale}: image_pairs vs pairs_scipy: {res.check}, types equal: {res.types_equal}")
 
         # 3. python sets
         res.sets = python_sets(con, rel, args.sample_pairs, args.seed)
-        log(f"{scale}: python sets: {res.sets['sample']} pairs in {res.sets['loop']:.2f} s, "
-            f"extrapolated {res.sets['extrapolated']:.0f} s, mismatches {res.sets['mismatches']}")
+        log(
+            f"{scale}: python sets: {res.sets['sample']} pairs in {res.sets['loop']:.2f} s, "
+            f"extrapolated {res.sets['extrapolated']:.0f} s, mismatches {res.sets['mismatches']}"
+        )
 
         # 4. naive self-join SQL: the portable kernel as dbt compiles it, written to a table
         if naive_sql is not None:
@@ -652,19 +700,22 @@ def run_scale(scale: str, work: Path, args: argparse.Namespace) -> Result:
                 log(f"{scale}: naive self-join SQL #{r + 1}: {res.naive[-1]:.2f} s")
             naive_checksum = kernel_checksum(con, "pairs_naive_counts")
             res.naive_ok = naive_checksum == res.model_checksum
-            res.naive_check = (f"{'same rows as' if res.naive_ok else 'DIFFERS from'} int_pair_overlaps "
-                               f"(count + hash sum {naive_checksum[0]} / {naive_checksum[1]})")
+            res.naive_check = (
+                f"{'same rows as' if res.naive_ok else 'DIFFERS from'} int_pair_overlaps "
+                f"(count + hash sum {naive_checksum[0]} / {naive_checksum[1]})"
+            )
             log(f"{scale}: naive self-join SQL: {res.naive_check}")
             con.execute("drop table pairs_naive_counts")
 
         # 5. fixed numbers of mask tokens (--mask-tokens): the kernel's SELECT alone, like the model's
         for variant, sql in variant_sql:
             variant.times, answer = time_select_without_write(con, sql, min(args.repeats, 3))
-            variant.same_rows = (answer == model_answer
-                                 and kernel_checksum(con, f"({sql})") == res.model_checksum)
+            variant.same_rows = answer == model_answer and kernel_checksum(con, f"({sql})") == res.model_checksum
             res.variants.append(variant)
-            log(f"{scale}: kernel with {json.dumps(variant.dbt_vars)}: SELECT without the write "
-                f"{spread(variant.times)}; {'same rows' if variant.same_rows else 'DIFFERENT rows'}")
+            log(
+                f"{scale}: kernel with {json.dumps(variant.dbt_vars)}: SELECT without the write "
+                f"{spread(variant.times)}; {'same rows' if variant.same_rows else 'DIFFERENT rows'}"
+            )
         if not args.keep:
             con.execute("drop view if exists pairs_scipy")
             con.execute("drop table if exists pairs_scipy_counts")
@@ -677,7 +728,8 @@ def check_ok(r: Result) -> bool:
     c = r.check
     return bool(c) and (
         c["rows_left"] == c["rows_right"] == c["keys_left"] == c["keys_right"] == r.n_pairs
-        and c["only_left"] == c["only_right"] == 0 and r.types_equal
+        and c["only_left"] == c["only_right"] == 0
+        and r.types_equal
     )
 
 
@@ -694,10 +746,14 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> N
     threads = duckdb.connect().execute("select current_setting('threads')").fetchall()[0][0]
     print()
     print("image_pairs benchmark (benchmarks/pairs.py)")
-    print(f"machine: {cores} CPU cores ({usable} usable), DuckDB {duckdb.__version__} with {threads} threads, "
-          f"Python {sys.version.split()[0]}, numpy {np.__version__}, scipy {__import__('scipy').__version__}")
-    print(f"load average (1/5/15 min): {' '.join(f'{x:.2f}' for x in args.load_before)} at start, "
-          f"{' '.join(f'{x:.2f}' for x in args.load_after)} at end (other work on the machine skews timings)")
+    print(
+        f"machine: {cores} CPU cores ({usable} usable), DuckDB {duckdb.__version__} with {threads} threads, "
+        f"Python {sys.version.split()[0]}, numpy {np.__version__}, scipy {__import__('scipy').__version__}"
+    )
+    print(
+        f"load average (1/5/15 min): {' '.join(f'{x:.2f}' for x in args.load_before)} at start, "
+        f"{' '.join(f'{x:.2f}' for x in args.load_after)} at end (other work on the machine skews timings)"
+    )
     print(f"repeats: {args.repeats} (medians); python sets: {args.sample_pairs} random pairs, extrapolated")
     kernel = ", ".join(KERNEL_FILES)
     if args.kernel_before == args.kernel_after:
@@ -705,18 +761,44 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> N
     else:
         print(f"WARNING kernel files ({kernel}) CHANGED during the run: {args.kernel_before} -> {args.kernel_after}")
     print()
-    head = ("scale", "corpora", "images", "tok/img", "vocab", "pairs", "dbt model s", "scipy s", "scipy 9-col s",
-            "py sets s (extrap.)", "naive SQL s", "dbt/scipy", "dbt/scipy 9-col", "speed-up vs py sets")
+    head = (
+        "scale",
+        "corpora",
+        "images",
+        "tok/img",
+        "vocab",
+        "pairs",
+        "dbt model s",
+        "scipy s",
+        "scipy 9-col s",
+        "py sets s (extrap.)",
+        "naive SQL s",
+        "dbt/scipy",
+        "dbt/scipy 9-col",
+        "speed-up vs py sets",
+    )
     rows = []
     for r in results:
         dbt, sci = median(r.dbt), median(r.scipy)
         sets = r.sets.get("extrapolated", float("nan"))
-        rows.append((
-            r.scale, str(r.n_corpora), str(r.n_images), f"{r.mean_tokens:.1f}", str(r.vocab), str(r.n_pairs),
-            fmt(dbt), fmt(sci), fmt(median(r.scipy_wide)), fmt(sets, 1),
-            fmt(median(r.naive)) if r.naive else "-",
-            fmt(dbt / sci), fmt(dbt / median(r.scipy_wide)), f"{sets / dbt:.0f}x",
-        ))
+        rows.append(
+            (
+                r.scale,
+                str(r.n_corpora),
+                str(r.n_images),
+                f"{r.mean_tokens:.1f}",
+                str(r.vocab),
+                str(r.n_pairs),
+                fmt(dbt),
+                fmt(sci),
+                fmt(median(r.scipy_wide)),
+                fmt(sets, 1),
+                fmt(median(r.naive)) if r.naive else "-",
+                fmt(dbt / sci),
+                fmt(dbt / median(r.scipy_wide)),
+                f"{sets / dbt:.0f}x",
+            )
+        )
     widths = [max(len(h), *(len(row[k]) for row in rows)) for k, h in enumerate(head)]
 
     def line(cells: list[str] | tuple[str, ...]) -> str:
@@ -727,13 +809,15 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> N
     for row in rows:
         print(line(row))
     print()
-    print("dbt model s: median execution_time of int_pair_overlaps + image_pairs in run_results.json "
-          "(dbt start-up excluded); scipy s: the kernel's inputs -> CSR -> X @ X.T -> upper triangle -> "
-          "Arrow -> the same narrow table + view as the dbt models, in the same file, end to end; "
-          "scipy 9-col s: the same, writing the whole 9-column table instead; py sets s: time for a sample "
-          "of pairs scaled to all pairs (+ building the sets), not run in full; naive SQL s: "
-          "the portable kernel (pair_overlaps compiled by dbt with portable_sql: true, i.e. "
-          "default__pair_overlaps' self-join) written to a table by hand in DuckDB, COCO only.")
+    print(
+        "dbt model s: median execution_time of int_pair_overlaps + image_pairs in run_results.json "
+        "(dbt start-up excluded); scipy s: the kernel's inputs -> CSR -> X @ X.T -> upper triangle -> "
+        "Arrow -> the same narrow table + view as the dbt models, in the same file, end to end; "
+        "scipy 9-col s: the same, writing the whole 9-column table instead; py sets s: time for a sample "
+        "of pairs scaled to all pairs (+ building the sets), not run in full; naive SQL s: "
+        "the portable kernel (pair_overlaps compiled by dbt with portable_sql: true, i.e. "
+        "default__pair_overlaps' self-join) written to a table by hand in DuckDB, COCO only."
+    )
     print("targets: dbt/scipy <= 1.0 at every scale; speed-up vs Python sets >= 30x")
     for r in results:
         dbt, sci = median(r.dbt), median(r.scipy)
@@ -742,43 +826,55 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> N
         wide = median(r.scipy_wide)
         wide_ok = "MET" if dbt / wide <= 1.0 else "MISSED"
         speed_ok = "MET" if sets / dbt >= 30 else "MISSED"
-        print(f"  {r.scale}: dbt/scipy (same narrow layout) = {dbt / sci:.2f} -> {ratio_ok}; "
-              f"dbt/scipy (9-column table) = {dbt / wide:.2f} -> {wide_ok}; speed-up = {sets / dbt:.0f}x -> {speed_ok}; "
-              f"image_pairs == pairs_scipy: {'OK' if check_ok(r) else 'FAILED'}"
-              + (f"; naive SQL == int_pair_overlaps: {'OK' if r.naive_ok else 'FAILED'}" if r.naive else ""))
+        print(
+            f"  {r.scale}: dbt/scipy (same narrow layout) = {dbt / sci:.2f} -> {ratio_ok}; "
+            f"dbt/scipy (9-column table) = {dbt / wide:.2f} -> {wide_ok}; speed-up = {sets / dbt:.0f}x -> {speed_ok}; "
+            f"image_pairs == pairs_scipy: {'OK' if check_ok(r) else 'FAILED'}"
+            + (f"; naive SQL == int_pair_overlaps: {'OK' if r.naive_ok else 'FAILED'}" if r.naive else "")
+        )
     print()
     print("details")
     for r in results:
         c, ok = r.check, check_ok(r)
         print(f"  {r.scale}:")
-        print(f"    dbt model (run_results execution_time): {spread(r.dbt)}; "
-              f"whole `dbt run` process median {median(r.dbt_wall):.1f} s")
+        print(
+            f"    dbt model (run_results execution_time): {spread(r.dbt)}; "
+            f"whole `dbt run` process median {median(r.dbt_wall):.1f} s"
+        )
         sql_only = median(r.model_sql_only)
-        print(f"    model's compiled SELECT without the write (aggregated, not stored): {spread(r.model_sql_only)}"
-              f" -> writing the table is ~{max(0.0, median(r.dbt) - sql_only):.2f} s "
-              f"({max(0.0, 1 - sql_only / median(r.dbt)):.0%}) of the model")
+        print(
+            f"    model's compiled SELECT without the write (aggregated, not stored): {spread(r.model_sql_only)}"
+            f" -> writing the table is ~{max(0.0, median(r.dbt) - sql_only):.2f} s "
+            f"({max(0.0, 1 - sql_only / median(r.dbt)):.0%}) of the model"
+        )
         print(f"    copying the finished int_pair_overlaps into a new table (read + write only): {r.copy_table:.2f} s")
         print(f"    int_pair_overlaps: {r.model_checksum[0]} rows, hash sum {r.model_checksum[1]}")
         for v in r.variants:
-            print(f"    kernel compiled with {json.dumps(v.dbt_vars)}, SELECT without the write: {spread(v.times)}"
-                  f" ({median(v.times) / sql_only:.2f} of the model's); "
-                  f"{'same rows as' if v.same_rows else 'DIFFERENT rows from'} int_pair_overlaps (aggregate + hash sum)")
+            print(
+                f"    kernel compiled with {json.dumps(v.dbt_vars)}, SELECT without the write: {spread(v.times)}"
+                f" ({median(v.times) / sql_only:.2f} of the model's); "
+                f"{'same rows as' if v.same_rows else 'DIFFERENT rows from'} int_pair_overlaps (aggregate + hash sum)"
+            )
         phases = ", ".join(f"{k} {v:.2f}" for k, v in r.scipy_phases.items() if k != "total")
         print(f"    scipy: {spread(r.scipy)}; last run: {phases}")
         phases = ", ".join(f"{k} {v:.2f}" for k, v in r.scipy_wide_phases.items() if k != "total")
         print(f"    scipy, 9-column table: {spread(r.scipy_wide)}; last run: {phases}")
         s = r.sets
         if s:
-            print(f"    python sets: built the sets in {s['build']:.2f} s; {s['sample']} pairs in {s['loop']:.2f} s "
-                  f"= {s['per_pair'] * 1e6:.2f} us/pair; x {s['n_pairs']} pairs = {s['extrapolated']:.1f} s "
-                  f"EXTRAPOLATED; sample vs image_pairs: {s['mismatches']} mismatches")
+            print(
+                f"    python sets: built the sets in {s['build']:.2f} s; {s['sample']} pairs in {s['loop']:.2f} s "
+                f"= {s['per_pair'] * 1e6:.2f} us/pair; x {s['n_pairs']} pairs = {s['extrapolated']:.1f} s "
+                f"EXTRAPOLATED; sample vs image_pairs: {s['mismatches']} mismatches"
+            )
         if r.naive:
             print(f"    naive self-join SQL: {spread(r.naive)}; {r.naive_check}")
-        print(f"    check image_pairs == pairs_scipy: {'OK' if ok else 'FAILED'} "
-              f"(rows {c['rows_left']} vs {c['rows_right']}, distinct keys {c['keys_left']} vs {c['keys_right']}, "
-              f"expected {r.n_pairs}; image_pairs EXCEPT pairs_scipy = {c['only_left']} rows, "
-              f"pairs_scipy EXCEPT image_pairs = {c['only_right']} rows; column names and types "
-              f"{'equal' if r.types_equal else 'DIFFER'})")
+        print(
+            f"    check image_pairs == pairs_scipy: {'OK' if ok else 'FAILED'} "
+            f"(rows {c['rows_left']} vs {c['rows_right']}, distinct keys {c['keys_left']} vs {c['keys_right']}, "
+            f"expected {r.n_pairs}; image_pairs EXCEPT pairs_scipy = {c['only_left']} rows, "
+            f"pairs_scipy EXCEPT image_pairs = {c['only_right']} rows; column names and types "
+            f"{'equal' if r.types_equal else 'DIFFER'})"
+        )
         print(f"    setup (ingest/generate + dbt build up to int_pair_token_sets, int_pair_set_sizes): {r.setup:.1f} s")
     print()
     print(f"total benchmark time: {elapsed:.0f} s")
@@ -791,25 +887,48 @@ def parser() -> argparse.ArgumentParser:
         "Python sets (sampled, extrapolated) and the naive self-join SQL, on the COCO split and a "
         "synthetic Falcon-scale corpus. Builds throw-away warehouses in a temp dir.",
     )
-    p.add_argument("--repeats", type=int, default=5, help="timed runs of the dbt model and of scipy (default 5; medians)")
+    p.add_argument(
+        "--repeats", type=int, default=5, help="timed runs of the dbt model and of scipy (default 5; medians)"
+    )
     p.add_argument("--scales", default="coco,falcon", help="comma-separated, of: coco, falcon (default: both)")
-    p.add_argument("--keep", metavar="DIR", help="build the warehouses in DIR and keep them (default: a temp dir, removed)")
+    p.add_argument(
+        "--keep", metavar="DIR", help="build the warehouses in DIR and keep them (default: a temp dir, removed)"
+    )
     p.add_argument("--coco", default=str(DEFAULT_COCO), help=f"COCO Karpathy test split JSON (default: {DEFAULT_COCO})")
     p.add_argument("--sample-pairs", type=int, default=200_000, help="pairs timed with Python sets (default 200000)")
-    p.add_argument("--naive-repeats", type=int, default=1, help="runs of the naive self-join SQL on COCO (default 1; 0 skips)")
-    p.add_argument("--coco-images", type=int, metavar="N",
-                   help="only the first N images of the COCO split (default: all; quicker runs)")
-    p.add_argument("--mask-tokens", type=mask_token_list, default=[], metavar="N[,N...]",
-                   help="also time the kernel's SELECT compiled with pair_mask_tokens = each N (e.g. 64,512), "
-                   "against the model's 'auto' (default: none)")
+    p.add_argument(
+        "--naive-repeats", type=int, default=1, help="runs of the naive self-join SQL on COCO (default 1; 0 skips)"
+    )
+    p.add_argument(
+        "--coco-images",
+        type=int,
+        metavar="N",
+        help="only the first N images of the COCO split (default: all; quicker runs)",
+    )
+    p.add_argument(
+        "--mask-tokens",
+        type=mask_token_list,
+        default=[],
+        metavar="N[,N...]",
+        help="also time the kernel's SELECT compiled with pair_mask_tokens = each N (e.g. 64,512), "
+        "against the model's 'auto' (default: none)",
+    )
     p.add_argument("--falcon-images", type=int, default=5000, help="synthetic corpus: images (default 5000)")
-    p.add_argument("--falcon-tokens", type=float, default=122.0, help="synthetic corpus: mean tokens per image (default 122)")
+    p.add_argument(
+        "--falcon-tokens", type=float, default=122.0, help="synthetic corpus: mean tokens per image (default 122)"
+    )
     p.add_argument("--falcon-vocab", type=int, default=20_000, help="synthetic corpus: vocabulary size (default 20000)")
-    p.add_argument("--zipf", type=float, default=1.0, help="synthetic corpus: Zipf exponent of token frequencies (default 1.0)")
+    p.add_argument(
+        "--zipf", type=float, default=1.0, help="synthetic corpus: Zipf exponent of token frequencies (default 1.0)"
+    )
     p.add_argument("--seed", type=int, default=20240, help="random seed (synthetic corpus, pair sample; default 20240)")
-    p.add_argument("--quick", action="store_true",
-                   help="a short check run: " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items())
-                   + " (each unless given)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a short check run: "
+        + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items())
+        + " (each unless given)",
+    )
     return p
 
 
@@ -861,8 +980,10 @@ def main(argv: list[str] | None = None) -> int:
     args.kernel_after = kernel_fingerprint()
     args.load_after = os.getloadavg()
     report(results, args, time.perf_counter() - start)
-    checks = [check_ok(r) and r.naive_ok and r.sets.get("mismatches") == 0 and all(v.same_rows for v in r.variants)
-              for r in results]
+    checks = [
+        check_ok(r) and r.naive_ok and r.sets.get("mismatches") == 0 and all(v.same_rows for v in r.variants)
+        for r in results
+    ]
     return 0 if all(checks) else 1
 
 

@@ -25,8 +25,25 @@ from generate.models import DEFAULT_MODEL, NAMED_MODELS
 from generate.tokens import TOKENIZATION, TokenSummary, load_run_tokenizer, tokenize_run
 
 __all__ = [
-    "BACKENDS", "DEFAULT_MODEL", "NAMED_MODELS", "PROMPT_INSTRUCTION", "PROMPT_TEMPLATE_VERSION", "TOKENIZATION",
-    "Backend", "Generation", "GenerationParams", "Interrupted", "RunPlan", "RunSummary", "TokenSummary",
-    "default_run_id", "load_run_tokenizer", "make_backend", "next_text", "parse_images", "prompt", "run",
+    "BACKENDS",
+    "DEFAULT_MODEL",
+    "NAMED_MODELS",
+    "PROMPT_INSTRUCTION",
+    "PROMPT_TEMPLATE_VERSION",
+    "TOKENIZATION",
+    "Backend",
+    "Generation",
+    "GenerationParams",
+    "Interrupted",
+    "RunPlan",
+    "RunSummary",
+    "TokenSummary",
+    "default_run_id",
+    "load_run_tokenizer",
+    "make_backend",
+    "next_text",
+    "parse_images",
+    "prompt",
+    "run",
     "tokenize_run",
 ]

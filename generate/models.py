@@ -72,7 +72,9 @@ def resolve(model: str) -> ModelSource:
         )
     file = Path(str(dist.locate_file(files[0])))
     if not file.is_file():
-        raise SemspaceError(f"model {model!r}: {file} is listed by {named.distribution} but missing; reinstall the package")
+        raise SemspaceError(
+            f"model {model!r}: {file} is listed by {named.distribution} but missing; reinstall the package"
+        )
     return ModelSource(
         model=named.name,
         path=str(file.parent),

@@ -17,9 +17,17 @@ from semspace.errors import SemspaceError
 # the columns a batch of associations supplies: all of raw.associations but created_at (the commit's time)
 ASSOCIATION_COLUMNS = tuple(c for c in contract.table("raw.associations").column_names if c != "created_at")
 _ARROW_TYPES = {
-    "image_id": pa.int32(), "caption_index": pa.int32(), "round": pa.int32(), "n_new_tokens": pa.int32(),
-    "max_new_tokens": pa.int32(), "do_sample": pa.bool_(), "temperature": pa.float64(), "top_k": pa.int32(),
-    "top_p": pa.float64(), "seed": pa.int64(), "sample_seed": pa.int64(),
+    "image_id": pa.int32(),
+    "caption_index": pa.int32(),
+    "round": pa.int32(),
+    "n_new_tokens": pa.int32(),
+    "max_new_tokens": pa.int32(),
+    "do_sample": pa.bool_(),
+    "temperature": pa.float64(),
+    "top_k": pa.int32(),
+    "top_p": pa.float64(),
+    "seed": pa.int64(),
+    "sample_seed": pa.int64(),
 }
 
 
@@ -54,29 +62,46 @@ def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> RunRecord | None:
         return None
     row = con.execute(
         "select run_id, dataset, model, model_source, backend, chat, prompt_template_version, prompt_template, "
-        "params, rounds, tokenizer from raw.association_runs where run_id = ?", [run_id]
+        "params, rounds, tokenizer from raw.association_runs where run_id = ?",
+        [run_id],
     ).fetchone()
     if row is None:
         return None
     (run_id_, dataset, model, model_source, backend, chat, version, template) = row[:8]
-    return RunRecord(run_id_, dataset, model, model_source, backend, chat, version, template,
-                     params=json.loads(row[8]), rounds=row[9], tokenizer=row[10])
+    return RunRecord(
+        run_id_,
+        dataset,
+        model,
+        model_source,
+        backend,
+        chat,
+        version,
+        template,
+        params=json.loads(row[8]),
+        rounds=row[9],
+        tokenizer=row[10],
+    )
 
 
 def check_run_id(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     """Refuse a run id whose corpora (itself, ``<run_id>-nostop``) would be named like those of a
     dataset or of another run (semspace.names.clash): each dataset and each run is a corpus."""
-    datasets = [r[0] for r in con.execute("select dataset from raw.datasets").fetchall()] \
-        if table_exists(con, "datasets") else []
+    datasets = (
+        [r[0] for r in con.execute("select dataset from raw.datasets").fetchall()]
+        if table_exists(con, "datasets")
+        else []
+    )
     other = names.clash(run_id, datasets)
     if other is not None:
         raise SemspaceError(
             f"--run-id {run_id!r} clashes with the dataset {other!r}: datasets and runs are both corpora "
             f"({', '.join(names.corpus_names(other))}) and need names of their own; pass another --run-id"
         )
-    runs = [r[0] for r in con.execute(
-        "select run_id from raw.association_runs where run_id <> ?", [run_id]
-    ).fetchall()] if table_exists(con, "association_runs") else []
+    runs = (
+        [r[0] for r in con.execute("select run_id from raw.association_runs where run_id <> ?", [run_id]).fetchall()]
+        if table_exists(con, "association_runs")
+        else []
+    )
     other = names.clash(run_id, runs)
     if other is not None:
         raise SemspaceError(
@@ -92,8 +117,19 @@ def insert_run(con: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
     con.execute(
         "insert into raw.association_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null, "
         "current_timestamp::timestamp, current_timestamp::timestamp)",
-        [run.run_id, run.dataset, run.model, run.model_source, run.backend, run.chat, run.prompt_template_version,
-         run.prompt_template, json.dumps(run.params, sort_keys=True), run.rounds, run.tokenizer],
+        [
+            run.run_id,
+            run.dataset,
+            run.model,
+            run.model_source,
+            run.backend,
+            run.chat,
+            run.prompt_template_version,
+            run.prompt_template,
+            json.dumps(run.params, sort_keys=True),
+            run.rounds,
+            run.tokenizer,
+        ],
     )
 
 
@@ -138,16 +174,20 @@ def round_outputs(con: duckdb.DuckDBPyConnection, run_id: str, dataset: str, rou
 
 
 def insert_associations(
-    con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]], *, new_run: RunRecord | None = None,
+    con: duckdb.DuckDBPyConnection,
+    rows: Sequence[dict[str, Any]],
+    *,
+    new_run: RunRecord | None = None,
     set_rounds: tuple[str, int] | None = None,
 ) -> None:
     """One transaction: the tables if missing, ``new_run``'s record when given, a run's ``rounds``
     raised when ``set_rounds = (run_id, rounds)`` is given, then the batch's rows. All or nothing."""
-    table = pa.table({
-        col: pa.array([r[col] for r in rows], _ARROW_TYPES.get(col, pa.string())) for col in ASSOCIATION_COLUMNS
-    })
-    with db.transaction(con, {"new_associations": table},
-                        failure="storing a batch of associations failed, that batch was not stored"):
+    table = pa.table(
+        {col: pa.array([r[col] for r in rows], _ARROW_TYPES.get(col, pa.string())) for col in ASSOCIATION_COLUMNS}
+    )
+    with db.transaction(
+        con, {"new_associations": table}, failure="storing a batch of associations failed, that batch was not stored"
+    ):
         ensure_schema(con)
         if new_run is not None:
             insert_run(con, new_run)
@@ -160,19 +200,27 @@ def insert_associations(
 
 
 def replace_tokens(
-    con: duckdb.DuckDBPyConnection, run_id: str, dataset: str, image_ids: Sequence[int], tokens: Sequence[str],
-    tokenizer: str, tokenization: str,
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    dataset: str,
+    image_ids: Sequence[int],
+    tokens: Sequence[str],
+    tokenizer: str,
+    tokenization: str,
 ) -> None:
     """One transaction: the run's rows of ``raw.association_tokens`` become exactly these."""
     table = pa.table({"image_id": pa.array(image_ids, pa.int32()), "token": pa.array(tokens, pa.string())})
-    with db.transaction(con, {"new_tokens": table},
-                        failure=f"storing the tokens of run {run_id!r} failed, nothing was changed"):
+    with db.transaction(
+        con, {"new_tokens": table}, failure=f"storing the tokens of run {run_id!r} failed, nothing was changed"
+    ):
         ensure_schema(con)
         con.execute("delete from raw.association_tokens where run_id = ?", [run_id])
         con.execute(
-            "insert into raw.association_tokens select distinct ?, ?, image_id, token from new_tokens", [run_id, dataset]
+            "insert into raw.association_tokens select distinct ?, ?, image_id, token from new_tokens",
+            [run_id, dataset],
         )
         con.execute(
             "update raw.association_runs set tokenizer = ?, tokenization = ?, updated_at = current_timestamp::timestamp "
-            "where run_id = ?", [tokenizer, tokenization, run_id],
+            "where run_id = ?",
+            [tokenizer, tokenization, run_id],
         )

@@ -50,7 +50,9 @@ class TokenSummary:
     """Images left out because some caption's chain is shorter than the run's rounds."""
 
 
-def image_texts(con: duckdb.DuckDBPyConnection, run_id: str, dataset: str, rounds: int) -> tuple[list[int], list[str], int]:
+def image_texts(
+    con: duckdb.DuckDBPyConnection, run_id: str, dataset: str, rounds: int
+) -> tuple[list[int], list[str], int]:
     """``(image ids, one text per image, images skipped)``: the chains' last texts joined per image,
     captions in order, for images whose every caption's chain reaches ``rounds``."""
     rows = con.execute(
@@ -117,7 +119,10 @@ def tokenize_run(
     if skipped:
         log.warning(
             "run %s: %d image(s) have chains shorter than %d rounds and get no tokens (rerun `python -m generate "
-            "run` with the run's arguments to finish them)", run_id, skipped, run.rounds,
+            "run` with the run's arguments to finish them)",
+            run_id,
+            skipped,
+            run.rounds,
         )
     image_col, token_col = [], []
     for image_id, tokens in zip(ids, token_strings(tokenizer, texts)):

@@ -58,8 +58,11 @@ def dbt(args: Sequence[str], database: str | None, *, capture: bool = False) -> 
     """``dbt ARGS`` on the warehouse, with the project's folder and profile, in a subprocess (dbt-duckdb
     keeps the file open in-process)."""
     folder = project_dir()
-    env = {**os.environ, "SEMSPACE_DB": str(db.db_path(database).resolve()),
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": os.environ.get("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")}
+    env = {
+        **os.environ,
+        "SEMSPACE_DB": str(db.db_path(database).resolve()),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": os.environ.get("DBT_SEND_ANONYMOUS_USAGE_STATS", "false"),
+    }
     env.setdefault("DBT_PROFILES_DIR", str(folder))
     cmd = [_dbt_executable(), *args, "--project-dir", str(folder)]
     try:
@@ -78,8 +81,9 @@ def build(database: str | None, extra: Sequence[str] = (), quiet: bool = False) 
         if quiet:
             errors = [line for line in output.splitlines() if "ERROR" in line or "FAIL" in line][-5:]
             sys.stderr.write("\n".join(errors) + "\n")
-        raise SemspaceError(f"dbt build failed{' (' + done + ')' if done else ''}; see dbt's messages above "
-                            f"and logs/dbt.log")
+        raise SemspaceError(
+            f"dbt build failed{' (' + done + ')' if done else ''}; see dbt's messages above and logs/dbt.log"
+        )
     return done
 
 
@@ -93,8 +97,11 @@ def export(database: str | None, out: str | None, formats: Sequence[str] | None,
     """The marts as files through dbt's export_marts macro; returns the folder."""
     folder = Path(out or os.environ.get("SEMSPACE_EXPORT_DIR") or "data/exports")
     folder.mkdir(parents=True, exist_ok=True)
-    args = {k: v for k, v in (("models", list(marts) if marts else None),
-                              ("formats", list(formats) if formats else None)) if v}
+    args = {
+        k: v
+        for k, v in (("models", list(marts) if marts else None), ("formats", list(formats) if formats else None))
+        if v
+    }
     command = ["run-operation", "export_marts", "--vars", _dbt_vars({"export_dir": str(folder.resolve())})]
     if args:
         command += ["--args", _dbt_vars(args)]
@@ -121,8 +128,10 @@ def neighbors(database: str | None, image_id: int, corpus: str, measure: str, k:
         ids = [image_id, *(n.image_id for n in near)]
         texts = warehouse.captions(con, row["dataset"], ids)
         info = warehouse.images(con, row["dataset"], ids)
-        size = con.execute("select n_tokens from set_sizes where corpus = ? and image_id = ?",
-                           [corpus, image_id]).fetchone()
+        size = con.execute(
+            "select n_tokens from set_sizes where corpus = ? and image_id = ?", [corpus, image_id]
+        ).fetchone()
+
     def coco(i: int) -> str:
         value = info.get(i, {}).get("coco_id")
         return "" if value is None else f"COCO {value}"
@@ -224,42 +233,66 @@ def parser() -> argparse.ArgumentParser:
     from analysis.__main__ import add_commands
 
     p = argparse.ArgumentParser(
-        prog=PROG, description="semspace: images in a semantic space of caption tokens (DuckDB + dbt). "
-        "Every subcommand has its own --help.")
+        prog=PROG,
+        description="semspace: images in a semantic space of caption tokens (DuckDB + dbt). "
+        "Every subcommand has its own --help.",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", help=f"warehouse file (default: $SEMSPACE_DB or {db.DEFAULT_DB})")
 
     sub.add_parser("ingest", add_help=False, help="load captions into raw.* (`semspace ingest --help`)")
     sub.add_parser("generate", add_help=False, help="the LLM association chain (`semspace generate run --help`)")
-    b = sub.add_parser("build", parents=[common], help="dbt build with the project's profile (extra args go to dbt)",
-                       description="`dbt build` of the project on the warehouse; arguments after the options are "
-                                   "passed to dbt, e.g. `semspace build --select +image_neighbors`.")
+    b = sub.add_parser(
+        "build",
+        parents=[common],
+        help="dbt build with the project's profile (extra args go to dbt)",
+        description="`dbt build` of the project on the warehouse; arguments after the options are "
+        "passed to dbt, e.g. `semspace build --select +image_neighbors`.",
+    )
     b.add_argument("dbt_args", nargs=argparse.REMAINDER, help="more dbt arguments")
     add_commands(sub, common)
-    r = sub.add_parser("run", parents=[common], help="the whole default pipeline: ingest, build, mds, evaluate, "
-                       "report, map (what `make run` does)")
+    r = sub.add_parser(
+        "run",
+        parents=[common],
+        help="the whole default pipeline: ingest, build, mds, evaluate, report, map (what `make run` does)",
+    )
     r.add_argument("source", nargs="?", help="caption file (default: the COCO Karpathy test split)")
     r.add_argument("--out", default="reports", help="folder of the report and the map (default: reports)")
 
-    n = sub.add_parser("neighbors", parents=[common], help="the nearest images of one image, with distances and captions",
-                       description="The k nearest images of IMAGE (ties by the smaller id), with their captions.")
+    n = sub.add_parser(
+        "neighbors",
+        parents=[common],
+        help="the nearest images of one image, with distances and captions",
+        description="The k nearest images of IMAGE (ties by the smaller id), with their captions.",
+    )
     n.add_argument("image", type=int, help="image id (the 0-based position in the dataset, the note's image ID)")
     n.add_argument("--corpus", default="coco", help="corpus (default: coco)")
-    n.add_argument("--measure", default="symmetric_difference",
-                   help="symmetric_difference (default, the note's), jaccard, dice, overlap, idf_jaccard")
+    n.add_argument(
+        "--measure",
+        default="symmetric_difference",
+        help="symmetric_difference (default, the note's), jaccard, dice, overlap, idf_jaccard",
+    )
     n.add_argument("-k", type=int, default=10, help="neighbours (default: 10)")
     n.add_argument("--captions", type=int, default=None, metavar="N", help="captions shown per image (default: all)")
 
-    q = sub.add_parser("sql", parents=[common], help="an ad-hoc read-only SQL query on the marts",
-                       description="Run one query on a read-only connection, e.g. "
-                                   "semspace sql \"select * from image_pairs where corpus = 'coco' and image_i = 82 "
-                                   "and image_j = 100\"")
+    q = sub.add_parser(
+        "sql",
+        parents=[common],
+        help="an ad-hoc read-only SQL query on the marts",
+        description="Run one query on a read-only connection, e.g. "
+        "semspace sql \"select * from image_pairs where corpus = 'coco' and image_i = 82 "
+        'and image_j = 100"',
+    )
     q.add_argument("query")
     q.add_argument("--limit", type=int, default=50, help="rows shown (default 50; 0: all)")
 
-    e = sub.add_parser("export", parents=[common], help="the marts as Parquet and CSV files",
-                       description="Write every exportable mart (or --mart ones) as OUT/<mart>.<format>.")
+    e = sub.add_parser(
+        "export",
+        parents=[common],
+        help="the marts as Parquet and CSV files",
+        description="Write every exportable mart (or --mart ones) as OUT/<mart>.<format>.",
+    )
     e.add_argument("--out", default=None, help="folder (default: $SEMSPACE_EXPORT_DIR or data/exports)")
     e.add_argument("--format", action="append", choices=["parquet", "csv"], help="repeatable (default: both)")
     e.add_argument("--mart", action="append", help="repeatable (default: every exportable mart)")

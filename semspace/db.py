@@ -23,9 +23,7 @@ def db_path(path: str | os.PathLike[str] | None = None) -> Path:
     return Path(os.environ.get("SEMSPACE_DB") or DEFAULT_DB)
 
 
-def connect(
-    path: str | os.PathLike[str] | None = None, *, read_only: bool = False
-) -> duckdb.DuckDBPyConnection:
+def connect(path: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse with the project's settings.
 
     Settings come from the environment: ``SEMSPACE_THREADS``, ``SEMSPACE_MEMORY_LIMIT`` (e.g.
@@ -67,15 +65,17 @@ def check_writable(path: str | os.PathLike[str] | None = None) -> Path:
         raise SemspaceError(f"{target}: no warehouse here yet; run `semspace ingest` first")
     read_only = not (target.stat().st_mode & 0o222) or not os.access(target, os.W_OK)
     if read_only or not os.access(target.parent, os.W_OK):
-        raise SemspaceError(f"{target}: the warehouse (or its folder) is read-only; make it writable "
-                            "(chmod u+w) or pass another --db")
+        raise SemspaceError(
+            f"{target}: the warehouse (or its folder) is read-only; make it writable (chmod u+w) or pass another --db"
+        )
     connect(target).close()  # one clear line when another process holds the lock
     return target
 
 
 @contextmanager
-def transaction(con: duckdb.DuckDBPyConnection, views: Mapping[str, Any] | None = None,
-                failure: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+def transaction(
+    con: duckdb.DuckDBPyConnection, views: Mapping[str, Any] | None = None, failure: str | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """One transaction around the block: ``views`` (name → Arrow table) registered for it and
     unregistered after; commit at the end, rollback on any exception (a failed commit has already
     ended the transaction, so a failing rollback is ignored). ``failure``: a DuckDB error becomes

@@ -20,6 +20,4 @@ def make_dirs(path: str) -> str:
 
 class Plugin(BasePlugin):
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
-        conn.create_function(
-            "semspace_make_dirs", make_dirs, ["VARCHAR"], "VARCHAR", side_effects=True
-        )
+        conn.create_function("semspace_make_dirs", make_dirs, ["VARCHAR"], "VARCHAR", side_effects=True)

@@ -31,13 +31,25 @@ class Measure:
 MEASURES: dict[str, Measure] = {
     m.name: m
     for m in (
-        Measure("symmetric_difference", "image_pairs", "symmetric_difference", False, None,
-                "|A Δ B| = |A| + |B| − 2|A ∩ B|, the note's distance"),
+        Measure(
+            "symmetric_difference",
+            "image_pairs",
+            "symmetric_difference",
+            False,
+            None,
+            "|A Δ B| = |A| + |B| − 2|A ∩ B|, the note's distance",
+        ),
         Measure("jaccard", "image_pairs", "jaccard", True, None, "|A ∩ B| / |A ∪ B|"),
         Measure("dice", "image_pairs", "dice", True, None, "2|A ∩ B| / (|A| + |B|)"),
         Measure("overlap", "image_pairs", "overlap", True, None, "|A ∩ B| / min(|A|, |B|)"),
-        Measure("idf_jaccard", "image_pairs_idf", "idf_jaccard", True, 0.0,
-                "Σ_{A∩B} idf / Σ_{A∪B} idf, idf = ln(N / df) (token_weights)"),
+        Measure(
+            "idf_jaccard",
+            "image_pairs_idf",
+            "idf_jaccard",
+            True,
+            0.0,
+            "Σ_{A∩B} idf / Σ_{A∪B} idf, idf = ln(N / df) (token_weights)",
+        ),
     )
 }
 DEFAULT = "symmetric_difference"

@@ -14,8 +14,9 @@ def inside(folder: str | os.PathLike[str], *parts: str) -> Path:
     base = Path(folder)
     for part in parts:
         if not part or part in (".", "..") or "/" in part or "\\" in part or "\0" in part or Path(part).is_absolute():
-            raise SemspaceError(f"{part!r} cannot name a file or folder inside {base}: use a name without "
-                                "path separators or '..'")
+            raise SemspaceError(
+                f"{part!r} cannot name a file or folder inside {base}: use a name without path separators or '..'"
+            )
     path = base.joinpath(*parts)
     resolved, root = path.resolve(), base.resolve()
     if resolved != root and root not in resolved.parents:

@@ -51,7 +51,9 @@ def corpus_names(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def unknown_corpus(con: duckdb.DuckDBPyConnection, name: str) -> SemspaceError:
     known = corpus_names(con)
-    return SemspaceError(f"no corpus {name!r} in the warehouse; corpora: {', '.join(known) or 'none (' + BUILD_HINT + ')'}")
+    return SemspaceError(
+        f"no corpus {name!r} in the warehouse; corpora: {', '.join(known) or 'none (' + BUILD_HINT + ')'}"
+    )
 
 
 def corpus(con: duckdb.DuckDBPyConnection, name: str) -> dict[str, Any]:
@@ -72,8 +74,10 @@ def corpora(con: duckdb.DuckDBPyConnection, names: Sequence[str] | None = None) 
     by_name = {row["corpus"]: row for row in known}
     missing = [c for c in names if c not in by_name]
     if missing:
-        raise SemspaceError(f"no corpus {', '.join(map(repr, missing))} in the warehouse; corpora: "
-                            f"{', '.join(by_name) or 'none (' + BUILD_HINT + ')'}")
+        raise SemspaceError(
+            f"no corpus {', '.join(map(repr, missing))} in the warehouse; corpora: "
+            f"{', '.join(by_name) or 'none (' + BUILD_HINT + ')'}"
+        )
     return [by_name[c] for c in dict.fromkeys(names)]
 
 
@@ -92,14 +96,18 @@ def has_image(con: duckdb.DuckDBPyConnection, name: str, image_id: int) -> bool:
     return bool(found and found[0])
 
 
-def captions(con: duckdb.DuckDBPyConnection, dataset: str,
-             ids: Sequence[int] | np.ndarray | None = None) -> dict[int, list[str]]:
+def captions(
+    con: duckdb.DuckDBPyConnection, dataset: str, ids: Sequence[int] | np.ndarray | None = None
+) -> dict[int, list[str]]:
     """image id → its captions in source order (mart image_captions), for ``ids`` or every image."""
     require_marts(con, "image_captions")
     if ids is not None and not len(ids):
         return {}
-    sql = ("select image_id, list(caption order by caption_index) from image_captions where dataset = ?"
-           + ("" if ids is None else " and image_id in (select unnest(?::integer[]))") + " group by image_id")
+    sql = (
+        "select image_id, list(caption order by caption_index) from image_captions where dataset = ?"
+        + ("" if ids is None else " and image_id in (select unnest(?::integer[]))")
+        + " group by image_id"
+    )
     params: list[Any] = [dataset] if ids is None else [dataset, [int(i) for i in ids]]
     return {int(i): list(c) for i, c in con.execute(sql, params).fetchall()}
 
@@ -108,13 +116,17 @@ def images(con: duckdb.DuckDBPyConnection, dataset: str, ids: Sequence[int] | np
     """image id → its ``images`` row, for ``ids``."""
     if not len(ids):
         return {}
-    found = rows(con, "select * from images where dataset = ? and image_id in (select unnest(?::integer[]))",
-                 [dataset, [int(i) for i in ids]])
+    found = rows(
+        con,
+        "select * from images where dataset = ? and image_id in (select unnest(?::integer[]))",
+        [dataset, [int(i) for i in ids]],
+    )
     return {int(r["image_id"]): r for r in found}
 
 
-def scatter(ids: np.ndarray, image_i: np.ndarray, image_j: np.ndarray, values: np.ndarray,
-            fill: float = 0.0) -> np.ndarray:
+def scatter(
+    ids: np.ndarray, image_i: np.ndarray, image_j: np.ndarray, values: np.ndarray, fill: float = 0.0
+) -> np.ndarray:
     """The symmetric n × n matrix (n = len(ids), ids ascending) of pair values given once per pair
     (image_i < image_j); cells of pairs not given hold ``fill``, the diagonal 0."""
     n = len(ids)
@@ -138,11 +150,14 @@ def measure_pairs(con: duckdb.DuckDBPyConnection, name: str, measure: str) -> di
     """image_i, image_j, value arrays of ``measure`` over corpus ``name``'s pairs (rows of its mart)."""
     m = measures_.get(measure)
     require_marts(con, m.relation)
-    return con.execute(f"select image_i, image_j, {m.column} as value from {m.relation} where corpus = ?",
-                       [name]).fetchnumpy()
+    return con.execute(
+        f"select image_i, image_j, {m.column} as value from {m.relation} where corpus = ?", [name]
+    ).fetchnumpy()
 
 
-def measure_matrix(con: duckdb.DuckDBPyConnection, name: str, measure: str, ids: np.ndarray | None = None) -> np.ndarray:
+def measure_matrix(
+    con: duckdb.DuckDBPyConnection, name: str, measure: str, ids: np.ndarray | None = None
+) -> np.ndarray:
     """The symmetric n × n matrix of ``measure`` over corpus ``name``'s images (``ids`` ascending,
     default all), read in one query; a mart that must hold every pair and does not is an error."""
     m = measures_.get(measure)
@@ -151,15 +166,18 @@ def measure_matrix(con: duckdb.DuckDBPyConnection, name: str, measure: str, ids:
     require_marts(con, m.relation)
     if n and ids[0] == 0 and ids[-1] == n - 1 and m.absent in (None, 0.0):
         # image ids are 0-based positions (the usual case): DuckDB computes each pair's flat cell
-        pairs = con.execute(f"select image_i::bigint * ? + image_j as cell, {m.column} as value from {m.relation} "
-                            "where corpus = ?", [n, name]).fetchnumpy()
+        pairs = con.execute(
+            f"select image_i::bigint * ? + image_j as cell, {m.column} as value from {m.relation} where corpus = ?",
+            [n, name],
+        ).fetchnumpy()
         found = len(pairs["cell"])
     else:
         pairs = measure_pairs(con, name, measure)
         found = len(pairs["value"])
     if m.absent is None and found != n * (n - 1) // 2:
-        raise SemspaceError(f"corpus {name!r}: {m.relation} has {found} pairs, expected "
-                            f"{n * (n - 1) // 2}; {BUILD_HINT}")
+        raise SemspaceError(
+            f"corpus {name!r}: {m.relation} has {found} pairs, expected {n * (n - 1) // 2}; {BUILD_HINT}"
+        )
     if "cell" in pairs:
         matrix = np.zeros((n, n))
         np.put(matrix, pairs["cell"], np.asarray(pairs["value"], dtype=np.float64))
@@ -175,8 +193,9 @@ class Neighbour:
     value: float
 
 
-def neighbours(con: duckdb.DuckDBPyConnection, name: str, image_id: int, measure: str = measures_.DEFAULT,
-               k: int = 10) -> list[Neighbour]:
+def neighbours(
+    con: duckdb.DuckDBPyConnection, name: str, image_id: int, measure: str = measures_.DEFAULT, k: int = 10
+) -> list[Neighbour]:
     """The ``k`` nearest images of ``image_id`` in corpus ``name`` under ``measure``, ties by the
     smaller image id (as image_neighbors and the evaluation rank). The note's measure is read from
     image_neighbors where it holds k; otherwise only that image's pairs are read."""
@@ -185,8 +204,11 @@ def neighbours(con: duckdb.DuckDBPyConnection, name: str, image_id: int, measure
         corpus(con, name)  # an unknown corpus first
         raise SemspaceError(f"image {image_id} is not in corpus {name!r}")
     if measure == "symmetric_difference" and table_exists(con, "main", "image_neighbors"):
-        stored = con.execute("select rank, neighbor_id, symmetric_difference from image_neighbors "
-                             "where corpus = ? and image_id = ? order by rank", [name, image_id]).fetchall()
+        stored = con.execute(
+            "select rank, neighbor_id, symmetric_difference from image_neighbors "
+            "where corpus = ? and image_id = ? order by rank",
+            [name, image_id],
+        ).fetchall()
         others = con.execute("select count(*) from set_sizes where corpus = ?", [name]).fetchone()
         if len(stored) >= min(k, int(others[0]) - 1 if others else 0):
             return [Neighbour(int(r), int(i), float(v)) for r, i, v in stored[:k]]
@@ -194,7 +216,8 @@ def neighbours(con: duckdb.DuckDBPyConnection, name: str, image_id: int, measure
     found = con.execute(
         f"select image_j as other, {m.column} as value from {m.relation} where corpus = $corpus and image_i = $image "
         f"union all select image_i, {m.column} from {m.relation} where corpus = $corpus and image_j = $image",
-        {"corpus": name, "image": image_id}).fetchall()
+        {"corpus": name, "image": image_id},
+    ).fetchall()
     scores = {int(i): (float("nan") if v is None else float(v)) for i, v in found}
     if m.absent is not None:  # pairs that are not rows: the measure's value for them
         for other in image_ids(con, name):

@@ -18,8 +18,14 @@ from typing import Any
 
 import pytest
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 
 
@@ -31,9 +37,12 @@ def chromium_path() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found:
         return found
-    pytest.fail(f"no Chromium at {wanted} (nor `chromium` on PATH): the HTML tests drive a headless "
-                "Chromium; install it with `apt-get install chromium` (Debian/Ubuntu) or set "
-                "SEMSPACE_CHROMIUM to a Chromium binary", pytrace=False)
+    pytest.fail(
+        f"no Chromium at {wanted} (nor `chromium` on PATH): the HTML tests drive a headless "
+        "Chromium; install it with `apt-get install chromium` (Debian/Ubuntu) or set "
+        "SEMSPACE_CHROMIUM to a Chromium binary",
+        pytrace=False,
+    )
 
 
 @dataclass
@@ -58,18 +67,22 @@ def offline_page(viewport: dict[str, int] | None = None) -> Iterator[OfflinePage
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:  # pragma: no cover - the dev extra installs it
-        pytest.fail("playwright is not installed: `.venv/bin/pip install -e '.[dev]'` (and `apt-get install "
-                    "chromium` for the browser)", pytrace=False)
+        pytest.fail(
+            "playwright is not installed: `.venv/bin/pip install -e '.[dev]'` (and `apt-get install "
+            "chromium` for the browser)",
+            pytrace=False,
+        )
     executable = chromium_path()
     with sync_playwright() as p:
         try:
             browser = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         except Exception as exc:  # noqa: BLE001 - a broken browser install: say which and how to fix
-            pytest.fail(f"cannot start Chromium {executable}: {exc}\n(re)install it with `apt-get install chromium`",
-                        pytrace=False)
+            pytest.fail(
+                f"cannot start Chromium {executable}: {exc}\n(re)install it with `apt-get install chromium`",
+                pytrace=False,
+            )
         try:
-            context = browser.new_context(viewport=viewport or {"width": 1400, "height": 900},
-                                          service_workers="block")
+            context = browser.new_context(viewport=viewport or {"width": 1400, "height": 900}, service_workers="block")
             page = context.new_page()
             result = OfflinePage(page)
 

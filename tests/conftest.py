@@ -75,7 +75,8 @@ def _raw_snapshot(database: Path) -> dict[str, Any]:
     con = duckdb.connect(str(database), read_only=True)
     try:
         tables = [
-            row[0] for row in con.execute(
+            row[0]
+            for row in con.execute(
                 "select table_name from information_schema.tables where table_schema = 'raw' order by 1"
             ).fetchall()
         ]

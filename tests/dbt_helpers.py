@@ -14,20 +14,43 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_CAPTIONS = REPO.parent / "shared" / "data" / "coco_karpathy_test.json"
 
 
-def dbt(args: list[str], db: Path, work: Path, vars: dict[str, Any] | None = None,
-        check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def dbt(
+    args: list[str],
+    db: Path,
+    work: Path,
+    vars: dict[str, Any] | None = None,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """``dbt ARGS`` on warehouse ``db``; target and logs go under ``work``; ``env`` adds or
     overrides environment variables (e.g. SEMSPACE_TARGET)."""
     exe = Path(sys.executable).with_name("dbt")
-    cmd = [str(exe), *args, "--project-dir", str(REPO), "--profiles-dir", str(REPO),
-           "--target-path", str(work / "target"), "--log-path", str(work / "logs")]
+    cmd = [
+        str(exe),
+        *args,
+        "--project-dir",
+        str(REPO),
+        "--profiles-dir",
+        str(REPO),
+        "--target-path",
+        str(work / "target"),
+        "--log-path",
+        str(work / "logs"),
+    ]
     if vars:
         cmd += ["--vars", json.dumps(vars)]
-    env = {**os.environ, "SEMSPACE_DB": str(db), "SEMSPACE_EXPORT_DIR": str(work / "exports"),
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(env or {})}
+    env = {
+        **os.environ,
+        "SEMSPACE_DB": str(db),
+        "SEMSPACE_EXPORT_DIR": str(work / "exports"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        **(env or {}),
+    }
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
-        raise AssertionError(f"dbt {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(
+            f"dbt {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 

@@ -173,9 +173,31 @@ ANSWER_MODES: dict[str, Callable[[dict[str, Any]], Any]] = {
 """Modes that answer 200 with JSON: the proper answer, changed."""
 
 TRANSPORT_MODES = (
-    "ok", "http-500", "http-429", "http-503", "http-501", "bad-status-line", "reset", "truncated", "chunked-cut",
-    "truncated-json", "non-utf8", "html", "empty-body", "redirect-301", "redirect-302", "redirect-307", "redirect-308", "error-json",
-    "error-text", "error-detail", "error-message", "huge", "huge-chunked", "slow", "trickle",
+    "ok",
+    "http-500",
+    "http-429",
+    "http-503",
+    "http-501",
+    "bad-status-line",
+    "reset",
+    "truncated",
+    "chunked-cut",
+    "truncated-json",
+    "non-utf8",
+    "html",
+    "empty-body",
+    "redirect-301",
+    "redirect-302",
+    "redirect-307",
+    "redirect-308",
+    "error-json",
+    "error-text",
+    "error-detail",
+    "error-message",
+    "huge",
+    "huge-chunked",
+    "slow",
+    "trickle",
 )
 STUB_MODES = TRANSPORT_MODES + tuple(ANSWER_MODES)
 
@@ -242,8 +264,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif mode == "non-utf8":
             self._send(200, data.replace(b"Stub", b"St\xe9b\xff", 1) if b"Stub" in data else data + b"\xff")
         elif mode == "html":
-            self._send(200, b"<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head>\n"
-                       b"<body><h1>Welcome to nginx!</h1></body></html>\n", "text/html; charset=utf-8")
+            self._send(
+                200,
+                b"<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head>\n"
+                b"<body><h1>Welcome to nginx!</h1></body></html>\n",
+                "text/html; charset=utf-8",
+            )
         elif mode == "empty-body":
             self._send(200, b"")
         elif mode.startswith("redirect-"):
@@ -252,12 +278,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
         elif mode == "error-json":
-            self._send(state.error_status, {"error": {
-                "message": "The model `stub` does not exist.", "type": "NotFoundError", "code": state.error_status,
-            }})
+            self._send(
+                state.error_status,
+                {
+                    "error": {
+                        "message": "The model `stub` does not exist.",
+                        "type": "NotFoundError",
+                        "code": state.error_status,
+                    }
+                },
+            )
         elif mode == "error-message":  # vLLM's older ErrorResponse
-            self._send(state.error_status, {"object": "error", "message": "max_tokens must be at least 1",
-                                            "type": "BadRequestError", "code": state.error_status})
+            self._send(
+                state.error_status,
+                {
+                    "object": "error",
+                    "message": "max_tokens must be at least 1",
+                    "type": "BadRequestError",
+                    "code": state.error_status,
+                },
+            )
         elif mode == "error-detail":  # FastAPI's validation error
             self._send(state.error_status, {"detail": "Invalid token"})
         elif mode == "error-text":
@@ -281,7 +321,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             step = max(1, len(data) // 20)
             for i in range(0, len(data), step):
-                self.wfile.write(data[i:i + step])
+                self.wfile.write(data[i : i + step])
                 self.wfile.flush()
                 time.sleep(state.delay / 20)
         else:
@@ -370,8 +410,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def fake_chain(caption: str, rounds: int, said: str = " {word} makes me think of scene {r} and memory{m}"
-               ) -> list[tuple[str, str, str]]:
+def fake_chain(
+    caption: str, rounds: int, said: str = " {word} makes me think of scene {r} and memory{m}"
+) -> list[tuple[str, str, str]]:
     """(input, generated, output) of each round of a made-up chain, as `python -m generate` stores
     them: each round's output is its input plus the new text (``said`` with the input's first word
     lowercased, the round r and r % 3 as m), so the last output holds the caption and every association."""

@@ -31,9 +31,12 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[int,
     chars: dict[int, int] = {}
     con = duckdb.connect(str(db))
     store.ensure_schema(con)
-    con.execute("insert into raw.association_runs (run_id, dataset, model, backend, chat, prompt_template_version, "
-                "prompt_template, params, rounds, tokenizer, created_at, updated_at) values "
-                "(?, 'coco', 'tiny/falcon', 'transformers', false, 'v1', 't', '{}', 3, 'falcon', now(), now())", [RUN])
+    con.execute(
+        "insert into raw.association_runs (run_id, dataset, model, backend, chat, prompt_template_version, "
+        "prompt_template, params, rounds, tokenizer, created_at, updated_at) values "
+        "(?, 'coco', 'tiny/falcon', 'transformers', false, 'v1', 't', '{}', 3, 'falcon', now(), now())",
+        [RUN],
+    )
     for image_id in IMAGES:
         sets[image_id], chars[image_id] = set(), 0
         for caption_index, caption in enumerate(records[image_id]["caption"]):
@@ -43,16 +46,21 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[int,
                     "insert into raw.associations (run_id, dataset, image_id, caption_index, round, model, "
                     "prompt_template_version, input_text, generated_text, output_text, n_new_tokens, finish_reason, "
                     "do_sample, created_at) values (?, 'coco', ?, ?, ?, 'tiny/falcon', 'v1', ?, ?, ?, 9, 'eos', true, now())",
-                    [RUN, image_id, caption_index, r, text_in, generated, text_out])
+                    [RUN, image_id, caption_index, r, text_in, generated, text_out],
+                )
             sets[image_id].update(chain[-1][2].split())
             chars[image_id] += len(chain[-1][2])  # the chain's text: its last round's output
-        con.executemany("insert into raw.association_tokens values (?, 'coco', ?, ?)",
-                        [[RUN, image_id, token] for token in sorted(sets[image_id])])
+        con.executemany(
+            "insert into raw.association_tokens values (?, 'coco', ?, ?)",
+            [[RUN, image_id, token] for token in sorted(sets[image_id])],
+        )
     # image 9 has chains but no tokens yet (a stopped run): not part of the corpus
-    con.execute("insert into raw.associations (run_id, dataset, image_id, caption_index, round, model, "
-                "prompt_template_version, input_text, generated_text, output_text, n_new_tokens, finish_reason, "
-                "do_sample, created_at) values (?, 'coco', 9, 0, 1, 'tiny/falcon', 'v1', 'a', 'b', 'ab', 1, 'eos', true, now())",
-                [RUN])
+    con.execute(
+        "insert into raw.associations (run_id, dataset, image_id, caption_index, round, model, "
+        "prompt_template_version, input_text, generated_text, output_text, n_new_tokens, finish_reason, "
+        "do_sample, created_at) values (?, 'coco', 9, 0, 1, 'tiny/falcon', 'v1', 'a', 'b', 'ab', 1, 'eos', true, now())",
+        [RUN],
+    )
     con.close()
     dbt(["build"], db, work, vars={"neighbors_k": 3})
     return db, sets, chars
@@ -61,32 +69,50 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[int,
 def test_the_run_is_a_corpus_of_its_own(warehouse) -> None:
     db, sets, chars = warehouse
     with duckdb.connect(str(db), read_only=True) as con:
-        corpora = con.execute("select corpus, kind, dataset, tokenizer, source from corpora "
-                              "where variant = 'all' order by corpus").fetchall()
-        summary = con.execute("select corpus, n_images, n_captions, n_caption_chars, n_tokens, n_distinct_tokens "
-                              "from corpus_summary where corpus not like '%-nostop' order by corpus").fetchall()
+        corpora = con.execute(
+            "select corpus, kind, dataset, tokenizer, source from corpora where variant = 'all' order by corpus"
+        ).fetchall()
+        summary = con.execute(
+            "select corpus, n_images, n_captions, n_caption_chars, n_tokens, n_distinct_tokens "
+            "from corpus_summary where corpus not like '%-nostop' order by corpus"
+        ).fetchall()
         images = con.execute("select image_id from set_sizes where corpus = ? order by 1", [RUN]).fetchall()
-        n_captions = con.execute("select sum(n_captions) from images where dataset = 'coco' and image_id in "
-                                 f"{tuple(IMAGES)}").fetchone()[0]
-    assert corpora == [("coco", "captions", "coco", "karpathy", corpora[0][4]),
-                       (RUN, "associations", "coco", "falcon", "tiny/falcon")]
+        n_captions = con.execute(
+            f"select sum(n_captions) from images where dataset = 'coco' and image_id in {tuple(IMAGES)}"
+        ).fetchone()[0]
+    assert corpora == [
+        ("coco", "captions", "coco", "karpathy", corpora[0][4]),
+        (RUN, "associations", "coco", "falcon", "tiny/falcon"),
+    ]
     assert [i for (i,) in images] == list(IMAGES)
     vocabulary = set().union(*sets.values())
-    assert summary[1] == (RUN, len(IMAGES), n_captions, sum(chars.values()),
-                          sum(len(s) for s in sets.values()), len(vocabulary))
+    assert summary[1] == (
+        RUN,
+        len(IMAGES),
+        n_captions,
+        sum(chars.values()),
+        sum(len(s) for s in sets.values()),
+        len(vocabulary),
+    )
     assert summary[0][:3] == ("coco", 12, summary[0][2])  # the caption corpus keeps all 12 images
 
 
 def test_association_pairs_match_python_sets(warehouse) -> None:
     db, sets, _ = warehouse
     with duckdb.connect(str(db), read_only=True) as con:
-        got = con.execute("select image_i, image_j, n_intersection, n_union, symmetric_difference from image_pairs "
-                          "where corpus = ? order by image_i, image_j", [RUN]).fetchall()
+        got = con.execute(
+            "select image_i, image_j, n_intersection, n_union, symmetric_difference from image_pairs "
+            "where corpus = ? order by image_i, image_j",
+            [RUN],
+        ).fetchall()
         coco_pairs = con.execute("select count(*) from image_pairs where corpus = 'coco'").fetchone()[0]
-        neighbours = con.execute("select image_id, count(*) from image_neighbors where corpus = ? group by 1 order by 1",
-                                 [RUN]).fetchall()
-    assert got == [(i, j, len(sets[i] & sets[j]), len(sets[i] | sets[j]), len(sets[i] ^ sets[j]))
-                   for i, j in itertools.combinations(IMAGES, 2)]
+        neighbours = con.execute(
+            "select image_id, count(*) from image_neighbors where corpus = ? group by 1 order by 1", [RUN]
+        ).fetchall()
+    assert got == [
+        (i, j, len(sets[i] & sets[j]), len(sets[i] | sets[j]), len(sets[i] ^ sets[j]))
+        for i, j in itertools.combinations(IMAGES, 2)
+    ]
     assert coco_pairs == 12 * 11 // 2  # corpora never mix
     assert neighbours == [(i, 3) for i in IMAGES]
 
@@ -103,20 +129,30 @@ def test_stop_word_variants_are_corpora_of_their_own(warehouse) -> None:
     db, sets, _ = warehouse
     stop = _stop_words()
     with duckdb.connect(str(db), read_only=True) as con:
-        variants = con.execute("select corpus, kind, base_corpus, variant from corpora "
-                               "where variant <> 'all' order by corpus").fetchall()
+        variants = con.execute(
+            "select corpus, kind, base_corpus, variant from corpora where variant <> 'all' order by corpus"
+        ).fetchall()
         token_sets = {}
         for corpus in ("coco", "coco-nostop", RUN, f"{RUN}-nostop"):
-            token_sets[corpus] = {i: set() for (i,) in con.execute(
-                "select image_id from set_sizes where corpus = ?", [corpus]).fetchall()}
-            for image_id, token in con.execute("select image_id, token from token_sets where corpus = ?", [corpus]).fetchall():
+            token_sets[corpus] = {
+                i: set() for (i,) in con.execute("select image_id from set_sizes where corpus = ?", [corpus]).fetchall()
+            }
+            for image_id, token in con.execute(
+                "select image_id, token from token_sets where corpus = ?", [corpus]
+            ).fetchall():
                 token_sets[corpus][image_id].add(token)
-        summary = dict((c, rest) for c, *rest in con.execute(
-            "select corpus, n_images, n_captions, n_caption_chars from corpus_summary").fetchall())
-        pairs = con.execute("select image_i, image_j, n_intersection, symmetric_difference from image_pairs "
-                            "where corpus = ? order by image_i, image_j", [f"{RUN}-nostop"]).fetchall()
-    assert variants == [("coco-nostop", "captions", "coco", "nostop"),
-                        (f"{RUN}-nostop", "associations", RUN, "nostop")]
+        summary = dict(
+            (c, rest)
+            for c, *rest in con.execute(
+                "select corpus, n_images, n_captions, n_caption_chars from corpus_summary"
+            ).fetchall()
+        )
+        pairs = con.execute(
+            "select image_i, image_j, n_intersection, symmetric_difference from image_pairs "
+            "where corpus = ? order by image_i, image_j",
+            [f"{RUN}-nostop"],
+        ).fetchall()
+    assert variants == [("coco-nostop", "captions", "coco", "nostop"), (f"{RUN}-nostop", "associations", RUN, "nostop")]
     for base in ("coco", RUN):
         variant = token_sets[f"{base}-nostop"]
         assert variant.keys() == token_sets[base].keys()  # the same images
@@ -126,8 +162,9 @@ def test_stop_word_variants_are_corpora_of_their_own(warehouse) -> None:
     removed = set().union(*sets.values()) - set().union(*token_sets[f"{RUN}-nostop"].values())
     assert {"A", "of", "and", "me"} <= removed  # case folded: the chains' "A ..." goes too
     nostop = {i: {t for t in s if t.lower() not in stop} for i, s in sets.items()}
-    assert pairs == [(i, j, len(nostop[i] & nostop[j]), len(nostop[i] ^ nostop[j]))
-                     for i, j in itertools.combinations(IMAGES, 2)]
+    assert pairs == [
+        (i, j, len(nostop[i] & nostop[j]), len(nostop[i] ^ nostop[j])) for i, j in itertools.combinations(IMAGES, 2)
+    ]
 
 
 def test_a_warehouse_without_runs_still_builds(tmp_path: Path) -> None:

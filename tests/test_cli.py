@@ -44,8 +44,10 @@ def test_each_subcommand_has_help_with_db(name: str, capsys: pytest.CaptureFixtu
     assert "--db" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("argv", "prog"), [(["ingest", "--help"], "semspace ingest"),
-                                            (["generate", "run", "--help"], "semspace generate run")])
+@pytest.mark.parametrize(
+    ("argv", "prog"),
+    [(["ingest", "--help"], "semspace ingest"), (["generate", "run", "--help"], "semspace generate run")],
+)
 def test_the_stages_keep_their_own_parsers(argv: list[str], prog: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         cli.main(argv)
@@ -61,13 +63,16 @@ def test_neighbors_prints_captions_and_values(built: Path, capsys: pytest.Captur
     assert len(lines) == 2 + 1 + 2 * 3  # the image and its caption, the header, 3 × (row + caption)
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["neighbors", "1", "--corpus", "nope"], "no corpus 'nope' in the warehouse; corpora: coco, coco-nostop"),
-    (["neighbors", "999"], "image 999 is not in corpus 'coco'"),
-    (["neighbors", "1", "--measure", "cosine"], "unknown measure 'cosine'"),
-    (["mds", "--corpus", "nope"], "no corpus 'nope'"),
-    (["sql", "select * from no_such_table"], "the query failed"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["neighbors", "1", "--corpus", "nope"], "no corpus 'nope' in the warehouse; corpora: coco, coco-nostop"),
+        (["neighbors", "999"], "image 999 is not in corpus 'coco'"),
+        (["neighbors", "1", "--measure", "cosine"], "unknown measure 'cosine'"),
+        (["mds", "--corpus", "nope"], "no corpus 'nope'"),
+        (["sql", "select * from no_such_table"], "the query failed"),
+    ],
+)
 def test_bad_input_is_one_line(built: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main([*argv, "--db", str(built)]) == 1
     err = capsys.readouterr().err
@@ -117,11 +122,19 @@ def copy_of(built: Path, tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("argv", [["build"], ["mds"], ["evaluate"]])
-def test_a_locked_warehouse_is_one_line_before_any_work(copy_of: Path, argv: list[str],
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-                               "print('held', flush=True); time.sleep(60)", str(copy_of)],
-                              stdout=subprocess.PIPE, text=True)
+def test_a_locked_warehouse_is_one_line_before_any_work(
+    copy_of: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)",
+            str(copy_of),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         import time

@@ -20,8 +20,11 @@ SOURCES = REPO / "models" / "staging" / "_sources.yml"
 
 def _declared() -> dict[str, list[tuple[str, str]]]:
     doc = yaml.safe_load(SOURCES.read_text(encoding="utf-8"))
-    return {f"{source['schema']}.{table['name']}": [(c["name"], c.get("data_type")) for c in table.get("columns", [])]
-            for source in doc["sources"] for table in source["tables"]}
+    return {
+        f"{source['schema']}.{table['name']}": [(c["name"], c.get("data_type")) for c in table.get("columns", [])]
+        for source in doc["sources"]
+        for table in source["tables"]
+    }
 
 
 def test_the_sources_declare_the_contract() -> None:
@@ -47,8 +50,10 @@ def test_the_writers_create_the_contract_tables() -> None:
 
     writer.ensure_schema(con)
     store.ensure_schema(con)
-    got = {f"{s}.{t}": [r[0] for r in con.execute(f"describe {s}.{t}").fetchall()]
-           for s, t in con.execute("select schema_name, table_name from duckdb_tables()").fetchall()}
+    got = {
+        f"{s}.{t}": [r[0] for r in con.execute(f"describe {s}.{t}").fetchall()]
+        for s, t in con.execute("select schema_name, table_name from duckdb_tables()").fetchall()
+    }
     assert got == {name: list(t.column_names) for name, t in contract.TABLES.items()}
 
 
@@ -59,9 +64,11 @@ def _snapshot(database: Path) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for schema, table in tables:
             out[f"{schema}.{table}"] = con.execute(
-                f'select count(*), coalesce(sum(hash(t)), 0) from "{schema}"."{table}" as t').fetchone()
+                f'select count(*), coalesce(sum(hash(t)), 0) from "{schema}"."{table}" as t'
+            ).fetchone()
         for schema, view, sql in con.execute(
-                "select schema_name, view_name, sql from duckdb_views() where not internal").fetchall():
+            "select schema_name, view_name, sql from duckdb_views() where not internal"
+        ).fetchall():
             out[f"{schema}.{view} (view)"] = sql
         return out
 
@@ -94,8 +101,15 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[st
         changes[name] = _changed(before, _snapshot(db))
 
     step("ingest", lambda: ingest.load(source, db, name="coco"))
-    step("generate", lambda: chain.run(chain.RunPlan(dataset="coco", model="fake", rounds=2, limit=4, tokenize=False),
-                                       database=db, backend=FakeBackend(), progress=False))
+    step(
+        "generate",
+        lambda: chain.run(
+            chain.RunPlan(dataset="coco", model="fake", rounds=2, limit=4, tokenize=False),
+            database=db,
+            backend=FakeBackend(),
+            progress=False,
+        ),
+    )
     dbt(["build"], db, work, vars={"neighbors_k": 3})
     import analysis
 
@@ -103,8 +117,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[st
 
     def evaluate_step() -> None:
         with duckdb.connect(str(db), read_only=True) as con:
-            coco = [int(r[0]) for r in con.execute(
-                "select coco_id from images where dataset = 'coco' order by image_id").fetchall()]
+            coco = [
+                int(r[0])
+                for r in con.execute("select coco_id from images where dataset = 'coco' order by image_id").fetchall()
+            ]
             rows = evaluate.compute(con, "coco", ["jaccard"], positives={coco[0]: {coco[1], coco[2]}})
         with duckdb.connect(str(db)) as con:
             evaluate.write(con, "coco", rows)
@@ -138,8 +154,9 @@ def test_the_marts_over_computed_see_the_python_results(built: tuple[Path, Path,
     db, _, _ = built
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("select count(*) from mds_coordinates where corpus = 'coco'").fetchone() == (30,)
-        assert con.execute("select count(*) from evaluation_scores where corpus = 'coco' "
-                           "and measure = 'jaccard'").fetchone() == (5,)
+        assert con.execute(
+            "select count(*) from evaluation_scores where corpus = 'coco' and measure = 'jaccard'"
+        ).fetchone() == (5,)
 
 
 def test_exposures_list_the_report_and_the_map(built: tuple[Path, Path, dict[str, set[str]]]) -> None:
@@ -159,8 +176,15 @@ def test_the_docs_cover_the_computed_sources_and_the_new_marts(built: tuple[Path
         assert key in catalog["sources"], key
         source = manifest["sources"][key]
         assert source["description"] and all(c["description"] for c in source["columns"].values())
-    for mart in ("image_captions", "token_weights", "image_pairs_idf", "mds_spectrum", "mds_eigenvalues",
-                 "mds_coordinates", "evaluation_scores"):
+    for mart in (
+        "image_captions",
+        "token_weights",
+        "image_pairs_idf",
+        "mds_spectrum",
+        "mds_eigenvalues",
+        "mds_coordinates",
+        "evaluation_scores",
+    ):
         node = manifest["nodes"][f"model.semspace.{mart}"]
         assert node["description"] and node["config"]["contract"]["enforced"], mart
         assert all(c["description"] for c in node["columns"].values()), mart

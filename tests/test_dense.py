@@ -18,7 +18,10 @@ from analysis.evaluation import eccv
 from tests.test_evaluate import _add_subset_corpus, _tiny_template, tiny  # noqa: F401 (fixtures)
 
 VECTORS = {  # caption of the tiny warehouse (tests.test_evaluate.TINY_CAPTIONS) → embedding before normalisation
-    "cat dog": [1.0, 0.0], "dog cat": [1.0, 1.0], "cat dog sun": [0.0, 2.0], "sun tree": [3.0, 0.1],
+    "cat dog": [1.0, 0.0],
+    "dog cat": [1.0, 1.0],
+    "cat dog sun": [0.0, 2.0],
+    "sun tree": [3.0, 0.1],
     "cat dog sun tree": [0.1, 5.0],
 }
 

@@ -24,12 +24,15 @@ from tests.dbt_helpers import dbt
 
 
 def test_metrics_of_hand_made_rankings() -> None:
-    ranked = np.array([
-        [1, 0, 1, 0],  # R=2: AP@R = (1/2)(P@1·1 + P@2·0) = 1/2;            R-P = 1/2; hit at 1
-        [0, 1, 0, 0],  # R=1: AP@R = (1/1)(P@1·0) = 0;                      R-P = 0;   first hit at 2
-        [0, 1, 1, 1],  # R=3: AP@R = (1/3)(0 + 1/2 + 2/3) = 7/18;           R-P = 2/3; first hit at 2
-        [0, 0, 1, 0],  # R=1: AP@R = 0;                                     R-P = 0;   first hit at 3
-    ], dtype=bool)
+    ranked = np.array(
+        [
+            [1, 0, 1, 0],  # R=2: AP@R = (1/2)(P@1·1 + P@2·0) = 1/2;            R-P = 1/2; hit at 1
+            [0, 1, 0, 0],  # R=1: AP@R = (1/1)(P@1·0) = 0;                      R-P = 0;   first hit at 2
+            [0, 1, 1, 1],  # R=3: AP@R = (1/3)(0 + 1/2 + 2/3) = 7/18;           R-P = 2/3; first hit at 2
+            [0, 0, 1, 0],  # R=1: AP@R = 0;                                     R-P = 0;   first hit at 3
+        ],
+        dtype=bool,
+    )
     metrics = ev.retrieval_metrics(ranked, np.array([2, 1, 3, 1]), ks=(1, 2, 3))
     assert metrics["map_at_r"] == pytest.approx((1 / 2 + 0 + 7 / 18 + 0) / 4)  # = 2/9
     assert metrics["map_at_r"] == pytest.approx(2 / 9)
@@ -108,8 +111,9 @@ _BUILT: dict[str, Path] = {}  # one build per test process, shared by every modu
 
 
 def _blip(path: Path, captions: list[list[str]], first_coco_id: int) -> Path:
-    records = [{"image": f"val2014/COCO_val2014_{first_coco_id + i:012d}.jpg", "caption": c}
-               for i, c in enumerate(captions)]
+    records = [
+        {"image": f"val2014/COCO_val2014_{first_coco_id + i:012d}.jpg", "caption": c} for i, c in enumerate(captions)
+    ]
     path.write_text(json.dumps(records), encoding="utf-8")
     return path
 
@@ -157,23 +161,31 @@ def _reference_matrix(measure: str, sets: list[set[str]]) -> np.ndarray:
     return out
 
 
-def _reference_scores(matrix: np.ndarray, larger_is_closer: bool, positives: dict[int, set[int]],
-                      ks: tuple[int, ...] = ev.RECALL_KS) -> dict[str, float]:
+def _reference_scores(
+    matrix: np.ndarray, larger_is_closer: bool, positives: dict[int, set[int]], ks: tuple[int, ...] = ev.RECALL_KS
+) -> dict[str, float]:
     """mAP@R, R-Precision, Recall@K by plain Python loops (image i has COCO id 100 + i)."""
     n = len(matrix)
     per_query = []
     for q, pos in sorted(positives.items()):
         relevant = {c - 100 for c in pos} - {q - 100}
-        others = sorted((i for i in range(n) if i != q - 100),
-                        key=lambda i: (-matrix[q - 100, i] if larger_is_closer else matrix[q - 100, i], i))
+        others = sorted(
+            (i for i in range(n) if i != q - 100),
+            key=lambda i: (-matrix[q - 100, i] if larger_is_closer else matrix[q - 100, i], i),
+        )
         r = len(relevant)
         hits, ap = 0, 0.0
         for position, image in enumerate(others[:r], start=1):
             if image in relevant:
                 hits += 1
                 ap += hits / position
-        per_query.append({"map_at_r": ap / r, "r_precision": hits / r,
-                          **{f"recall_at_{k}": float(any(i in relevant for i in others[:k])) for k in ks}})
+        per_query.append(
+            {
+                "map_at_r": ap / r,
+                "r_precision": hits / r,
+                **{f"recall_at_{k}": float(any(i in relevant for i in others[:k])) for k in ks},
+            }
+        )
     return {m: sum(p[m] for p in per_query) / len(per_query) for m in per_query[0]}
 
 
@@ -198,7 +210,10 @@ def test_compute_on_a_tiny_warehouse(tiny: Path) -> None:
     with duckdb.connect(str(tiny), read_only=True) as con:
         rows = ev.compute(con, "tiny", measures=["overlap", "dice"], positives={100: {101}})
     assert {r["value"] for r in rows if r["metric"] in ("map_at_r", "r_precision", "recall_at_1")} == {1.0}
-    with duckdb.connect(str(tiny), read_only=True) as con, pytest.raises(SemspaceError, match="unknown measure.*cosine"):
+    with (
+        duckdb.connect(str(tiny), read_only=True) as con,
+        pytest.raises(SemspaceError, match="unknown measure.*cosine"),
+    ):
         ev.compute(con, "tiny", measures=["cosine"], positives={100: {101}})
 
 
@@ -229,8 +244,18 @@ def test_scores_match_a_plain_python_ranking(tiny: Path) -> None:
 
 def _rows(corpus: str, value: float) -> list[dict]:
     now = dt.datetime(2026, 1, 1)
-    return [{"corpus": corpus, "measure": "jaccard", "benchmark": ev.BENCHMARK, "metric": m, "value": value,
-             "n_queries": 3, "computed_at": now} for m in ("map_at_r", "r_precision")]
+    return [
+        {
+            "corpus": corpus,
+            "measure": "jaccard",
+            "benchmark": ev.BENCHMARK,
+            "metric": m,
+            "value": value,
+            "n_queries": 3,
+            "computed_at": now,
+        }
+        for m in ("map_at_r", "r_precision")
+    ]
 
 
 def test_write_replaces_one_corpus(tmp_path: Path) -> None:
@@ -238,15 +263,18 @@ def test_write_replaces_one_corpus(tmp_path: Path) -> None:
         ev.write(con, "a", _rows("a", 0.1))
         ev.write(con, "b", _rows("b", 0.2))
         ev.write(con, "a", _rows("a", 0.3)[:1])
-        got = con.execute("select corpus, metric, value from computed.evaluation_scores order by corpus, metric").fetchall()
+        got = con.execute(
+            "select corpus, metric, value from computed.evaluation_scores order by corpus, metric"
+        ).fetchall()
         columns = [c[0] for c in con.execute("describe computed.evaluation_scores").fetchall()]
         in_main = con.execute("select count(*) from information_schema.tables where table_schema = 'main'").fetchone()
     assert got == [("a", "map_at_r", 0.3), ("b", "map_at_r", 0.2), ("b", "r_precision", 0.2)]
     other_measure = [{**row, "measure": "overlap"} for row in _rows("a", 0.9)]
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         ev.write(con, "a", other_measure)  # a run of another measure keeps jaccard's scores
-        kept = con.execute("select measure, metric, value from computed.evaluation_scores where corpus = 'a' "
-                           "order by measure, metric").fetchall()
+        kept = con.execute(
+            "select measure, metric, value from computed.evaluation_scores where corpus = 'a' order by measure, metric"
+        ).fetchall()
     assert kept == [("jaccard", "map_at_r", 0.3), ("overlap", "map_at_r", 0.9), ("overlap", "r_precision", 0.9)]
     assert tuple(columns) == contract.table("computed.evaluation_scores").column_names
     assert in_main == (0,)  # Python writes only into the computed schema; dbt owns main
@@ -264,17 +292,30 @@ def test_write_keeps_each_image_scope(tmp_path: Path) -> None:
             ev.write(con, "a", _rows("b", 0.7))
         with pytest.raises(SemspaceError, match="nothing was changed"):  # the same key twice: all or nothing
             ev.write(con, "a", _rows("a", 0.8) + _rows("a", 0.9))
-        unchanged = con.execute("select image_scope, metric, value from computed.evaluation_scores order by all").fetchall()
-    assert got == [("a", "map_at_r", 0.1), ("a", "r_precision", 0.1), ("run", "map_at_r", 0.5), ("run", "r_precision", 0.5)]
-    assert again == unchanged == [("a", "map_at_r", 0.2), ("a", "r_precision", 0.2),
-                                  ("run", "map_at_r", 0.5), ("run", "r_precision", 0.5)]
+        unchanged = con.execute(
+            "select image_scope, metric, value from computed.evaluation_scores order by all"
+        ).fetchall()
+    assert got == [
+        ("a", "map_at_r", 0.1),
+        ("a", "r_precision", 0.1),
+        ("run", "map_at_r", 0.5),
+        ("run", "r_precision", 0.5),
+    ]
+    assert (
+        again
+        == unchanged
+        == [("a", "map_at_r", 0.2), ("a", "r_precision", 0.2), ("run", "map_at_r", 0.5), ("run", "r_precision", 0.5)]
+    )
 
 
 def _add_subset_corpus(path: Path, corpus: str, dataset: str, image_ids: list[int]) -> None:
     """A corpus over some images of a dataset (as an association run is), added to the marts."""
     with duckdb.connect(str(path)) as con:
-        con.execute("insert into corpora (corpus, corpus_id, kind, dataset) "
-                    "values (?, (select max(corpus_id) + 1 from corpora), 'associations', ?)", [corpus, dataset])
+        con.execute(
+            "insert into corpora (corpus, corpus_id, kind, dataset) "
+            "values (?, (select max(corpus_id) + 1 from corpora), 'associations', ?)",
+            [corpus, dataset],
+        )
         con.executemany("insert into set_sizes values (?, ?, 1)", [[corpus, i] for i in image_ids])
 
 
@@ -284,8 +325,13 @@ def test_within_ranks_only_the_images_another_corpus_covers(tiny: Path) -> None:
     # query image 0, positive 3; image 1 ({cat,dog,sun}, the nearest under every measure) is not in
     # sub: among 2 and 3 the positive comes first (see test_compute_on_a_tiny_warehouse)
     with duckdb.connect(str(tiny), read_only=True) as con:
-        within = ev.compute(con, "tiny", measures=["symmetric_difference", "jaccard", "idf_jaccard"],
-                            positives={100: {103}}, within="sub")
+        within = ev.compute(
+            con,
+            "tiny",
+            measures=["symmetric_difference", "jaccard", "idf_jaccard"],
+            positives={100: {103}},
+            within="sub",
+        )
         everywhere = ev.compute(con, "tiny", measures=["jaccard"], positives={100: {103}})
         with pytest.raises(SemspaceError, match="dataset 'other'"):
             ev.compute(con, "tiny", positives={100: {103}}, within="other")
@@ -295,7 +341,9 @@ def test_within_ranks_only_the_images_another_corpus_covers(tiny: Path) -> None:
             ev.compute(con, "tiny", positives={100: {103}}, within="nope")
         with pytest.raises(SemspaceError, match="no corpus 'nope'"):
             ev.compute(con, "nope", positives={100: {103}})
-    assert {(r["image_scope"], r["metric"], r["value"]) for r in within if r["metric"] == "map_at_r"} == {("sub", "map_at_r", 1.0)}
+    assert {(r["image_scope"], r["metric"], r["value"]) for r in within if r["metric"] == "map_at_r"} == {
+        ("sub", "map_at_r", 1.0)
+    }
     assert [r["value"] for r in everywhere if r["metric"] == "map_at_r"] == [0.0]
     assert everywhere[0]["image_scope"] == "tiny"
 
@@ -313,8 +361,9 @@ def test_one_images_neighbours_follow_the_evaluation_ranking(tiny: Path) -> None
                 got = warehouse.neighbours(con, "tiny", image, measure, k=3)
                 assert [n.image_id for n in got] == others[order].tolist(), (measure, image)
                 assert [n.value for n in got] == pytest.approx(row[order].tolist())
-        assert [(n.rank, n.image_id, n.value) for n in warehouse.neighbours(con, "tiny", 0, "jaccard", k=1)] == \
-            [(1, 1, pytest.approx(2 / 3))]
+        assert [(n.rank, n.image_id, n.value) for n in warehouse.neighbours(con, "tiny", 0, "jaccard", k=1)] == [
+            (1, 1, pytest.approx(2 / 3))
+        ]
 
 
 def test_one_images_positives(tiny: Path) -> None:
@@ -325,13 +374,15 @@ def test_one_images_positives(tiny: Path) -> None:
         assert ev.query_images(con, "tiny", positives) == [0, 1]
 
 
-def test_evaluate_writes_the_table_the_mart_shows(tiny: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_evaluate_writes_the_table_the_mart_shows(
+    tiny: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(eccv, "load_eccv", lambda: ({"100": [7], "102": [8]}, {"7": [101], "8": [103]}))
     rows = ev.evaluate(tiny, "tiny", measures=["jaccard"])
     with duckdb.connect(str(tiny), read_only=True) as con:
-        stored = con.execute("select measure, benchmark, metric, n_queries from evaluation_scores "
-                             "where corpus = 'tiny' order by metric").fetchall()
+        stored = con.execute(
+            "select measure, benchmark, metric, n_queries from evaluation_scores where corpus = 'tiny' order by metric"
+        ).fetchall()
         computed = con.execute("select count(*) from computed.evaluation_scores").fetchone()
     assert len(rows) == len(stored) == computed[0] == 5
     assert {(s[0], s[1], s[3]) for s in stored} == {("jaccard", "eccv_caption", 2)}
@@ -342,14 +393,19 @@ def test_evaluate_writes_the_table_the_mart_shows(tiny: Path, monkeypatch: pytes
     out = capsys.readouterr().out
     assert out.count("idf_jaccard") == 2 and "tiny-nostop" in out
     with duckdb.connect(str(tiny), read_only=True) as con:
-        by_corpus = con.execute("select corpus, count(*) from evaluation_scores group by corpus order by corpus").fetchall()
+        by_corpus = con.execute(
+            "select corpus, count(*) from evaluation_scores group by corpus order by corpus"
+        ).fetchall()
     assert by_corpus == [("tiny", 25), ("tiny-nostop", 25)]
 
 
 def test_an_unbuilt_warehouse_is_a_clear_error(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     ingest.load(_blip(tmp_path / "tiny.json", TINY_CAPTIONS, 100), db, name="tiny")  # no dbt build
-    with duckdb.connect(str(db), read_only=True) as con, pytest.raises(SemspaceError, match="no mart 'corpora'.*dbt build"):
+    with (
+        duckdb.connect(str(db), read_only=True) as con,
+        pytest.raises(SemspaceError, match="no mart 'corpora'.*dbt build"),
+    ):
         ev.compute(con, "tiny", positives={100: {103}})
 
 

@@ -27,8 +27,9 @@ def test_every_table_is_written_with_all_rows(good_warehouse: Path, good_rows: d
         assert counts[table] == len(good_rows[table])
     # no generate run yet: the association tables exist, empty, with generate's columns
     assert counts["association_runs"] == counts["associations"] == counts["association_tokens"] == 0
-    columns = duckdb.connect().execute(
-        f"select * from read_parquet('{out}/association_tokens/data.parquet')").description
+    columns = (
+        duckdb.connect().execute(f"select * from read_parquet('{out}/association_tokens/data.parquet')").description
+    )
     assert [c[0] for c in columns] == ["run_id", "dataset", "image_id", "token"]
 
 

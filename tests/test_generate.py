@@ -39,7 +39,8 @@ def chains(database: Path, run_id: str) -> dict[tuple[int, int], list[tuple]]:
     for image_id, k, rnd, inp, gen, outp in rows(
         database,
         "select image_id, caption_index, round, input_text, generated_text, output_text from raw.associations "
-        "where run_id = ? order by image_id, caption_index, round", [run_id],
+        "where run_id = ? order by image_id, caption_index, round",
+        [run_id],
     ):
         out.setdefault((image_id, k), []).append((rnd, inp, gen, outp))
     return out
@@ -64,7 +65,8 @@ def test_chain_rounds_and_prompts_exact(good_warehouse: Path) -> None:
     backend = FakeBackend()
     summary = generate.run(
         RunPlan(dataset="alpha", model="fake-model", rounds=3, batch_size=4, tokenize=False),
-        database=good_warehouse, backend=backend,
+        database=good_warehouse,
+        backend=backend,
     )
     assert (summary.n_images, summary.n_captions, summary.generated, summary.stored) == (3, 6, 18, 18)
     run_id = summary.run_id
@@ -106,12 +108,14 @@ def test_rows_carry_the_generation_params(good_warehouse: Path) -> None:
     params = GenerationParams(max_new_tokens=7, max_length=None, temperature=0.7, top_k=5, seed=42)
     summary = generate.run(
         RunPlan(dataset="alpha", model="fake-model", params=params, rounds=1, batch_size=2, images=[0]),
-        database=good_warehouse, backend=FakeBackend(),
+        database=good_warehouse,
+        backend=FakeBackend(),
     )
     got = rows(
         good_warehouse,
         "select max_new_tokens, do_sample, temperature, top_k, top_p, seed, sample_seed, finish_reason, n_new_tokens, "
-        "created_at is not null from raw.associations where run_id = ?", [summary.run_id],
+        "created_at is not null from raw.associations where run_id = ?",
+        [summary.run_id],
     )
     assert len(got) == 2
     for r in got:
@@ -122,8 +126,11 @@ def test_rows_carry_the_generation_params(good_warehouse: Path) -> None:
 
 def test_batches_have_derived_seeds(good_warehouse: Path) -> None:
     backend = FakeBackend()
-    generate.run(RunPlan(dataset="alpha", model="m", rounds=2, batch_size=2, tokenize=False),
-                 database=good_warehouse, backend=backend)
+    generate.run(
+        RunPlan(dataset="alpha", model="m", rounds=2, batch_size=2, tokenize=False),
+        database=good_warehouse,
+        backend=backend,
+    )
     seeds = [params.seed for _, params in backend.calls]
     assert len(seeds) == 6 and len(set(seeds)) == 6  # 3 batches × 2 rounds, each its own seed
 
@@ -154,8 +161,9 @@ def test_interrupt_then_resume_gives_the_uninterrupted_rows(good_warehouse: Path
     keep = "image_id, caption_index, round, input_text, generated_text, output_text, sample_seed"
     sql = f"select {keep} from raw.associations order by 1, 2, 3"
     assert rows(good_warehouse, sql) == rows(reference, sql)  # same rows, same batches, same seeds
-    assert rows(good_warehouse, "select count(*), count(distinct (image_id, caption_index, round)) "
-                                "from raw.associations") == [(18, 18)]
+    assert rows(
+        good_warehouse, "select count(*), count(distinct (image_id, caption_index, round)) from raw.associations"
+    ) == [(18, 18)]
 
     again = FakeBackend()
     summary = generate.run(plan, database=good_warehouse, backend=again)
@@ -174,11 +182,17 @@ def test_more_rounds_later_extends_each_chain(good_warehouse: Path) -> None:
 
 
 def test_subsets_images_and_limit(good_warehouse: Path) -> None:
-    s = generate.run(RunPlan(dataset="alpha", model="m", rounds=1, images=[0, 2], run_id="sub", tokenize=False),
-                     database=good_warehouse, backend=FakeBackend())
+    s = generate.run(
+        RunPlan(dataset="alpha", model="m", rounds=1, images=[0, 2], run_id="sub", tokenize=False),
+        database=good_warehouse,
+        backend=FakeBackend(),
+    )
     assert (s.n_images, s.n_captions) == (2, 5)
-    s = generate.run(RunPlan(dataset="alpha", model="m", rounds=1, limit=2, run_id="sub", tokenize=False),
-                     database=good_warehouse, backend=FakeBackend())
+    s = generate.run(
+        RunPlan(dataset="alpha", model="m", rounds=1, limit=2, run_id="sub", tokenize=False),
+        database=good_warehouse,
+        backend=FakeBackend(),
+    )
     assert (s.n_images, s.generated) == (2, 1)  # images 0 and 1: only image 1's caption was missing
     assert rows(good_warehouse, "select distinct image_id from raw.associations order by 1") == [(0,), (1,), (2,)]
     assert generate.parse_images("1,2,5-9") == [1, 2, 5, 6, 7, 8, 9]
@@ -240,11 +254,14 @@ def reference_tokens(tokenizer, text: str) -> set[str]:
 
 def test_tokens_per_image_are_the_distinct_decoded_tokens(good_warehouse: Path, falcon_tokenizer) -> None:
     backend = FakeBackend(tokenizer=falcon_tokenizer)
-    summary = generate.run(RunPlan(dataset="alpha", model="m", rounds=2, run_id="tok"), database=good_warehouse,
-                           backend=backend)
+    summary = generate.run(
+        RunPlan(dataset="alpha", model="m", rounds=2, run_id="tok"), database=good_warehouse, backend=backend
+    )
     assert summary.tokens is not None and summary.tokens.n_images == 3
     got: dict[int, set[str]] = {}
-    for image_id, token in rows(good_warehouse, "select image_id, token from raw.association_tokens where run_id='tok'"):
+    for image_id, token in rows(
+        good_warehouse, "select image_id, token from raw.association_tokens where run_id='tok'"
+    ):
         got.setdefault(image_id, set()).add(token)
     finals = rows(
         good_warehouse,
@@ -269,7 +286,9 @@ def test_token_strings_drop_whitespace_and_keep_case(falcon_tokenizer) -> None:
     assert tokens == ["I", "love", "Pizza", "and", "pizza", ".", "Dogs", "run", "."]  # "\n\n " (ĊĊĠ) dropped
 
 
-def test_tokens_skip_unfinished_images_and_the_cli_rewrites_them(good_warehouse: Path, falcon_tokenizer, capsys) -> None:
+def test_tokens_skip_unfinished_images_and_the_cli_rewrites_them(
+    good_warehouse: Path, falcon_tokenizer, capsys
+) -> None:
     plan = RunPlan(dataset="alpha", model=str(FALCON_DIR), rounds=2, batch_size=2, run_id="part")
     with pytest.raises(Interrupted):
         backend = FakeBackend(interrupt_after=5, tokenizer=falcon_tokenizer)
@@ -321,15 +340,46 @@ def test_run_plan_checks_its_fields() -> None:
 
 
 def test_cli_builds_the_plan_from_its_flags() -> None:
-    args = cli.parser().parse_args([
-        "run", "--dataset", "alpha", "--model", "m", "--rounds", "2", "--batch-size", "3", "--limit", "4",
-        "--images", "5-6,1", "--run-id", "x", "--seed", "7", "--greedy", "--chat", "--no-tokens", "--device", "cpu",
-    ])
+    args = cli.parser().parse_args(
+        [
+            "run",
+            "--dataset",
+            "alpha",
+            "--model",
+            "m",
+            "--rounds",
+            "2",
+            "--batch-size",
+            "3",
+            "--limit",
+            "4",
+            "--images",
+            "5-6,1",
+            "--run-id",
+            "x",
+            "--seed",
+            "7",
+            "--greedy",
+            "--chat",
+            "--no-tokens",
+            "--device",
+            "cpu",
+        ]
+    )
     plan = cli.run_plan(args)
     assert plan == RunPlan(
-        dataset="alpha", model="m", backend="transformers", backend_options={"device": "cpu", "dtype": "auto"},
-        params=GenerationParams(do_sample=False, seed=7), chat=True, rounds=2, batch_size=3, images=(1, 5, 6),
-        limit=4, run_id="x", tokenize=False,
+        dataset="alpha",
+        model="m",
+        backend="transformers",
+        backend_options={"device": "cpu", "dtype": "auto"},
+        params=GenerationParams(do_sample=False, seed=7),
+        chat=True,
+        rounds=2,
+        batch_size=3,
+        images=(1, 5, 6),
+        limit=4,
+        run_id="x",
+        tokenize=False,
     )
     assert cli.run_plan(cli.parser().parse_args(["run"])) == RunPlan(
         backend_options={"device": "auto", "dtype": "auto"}
@@ -353,8 +403,9 @@ def test_empty_warehouse(warehouse: Path, tmp_path: Path, capsys) -> None:
     duckdb.connect(str(empty)).close()
     assert cli.main(["run", "--db", str(empty)]) == 1
     err = capsys.readouterr().err
-    assert err == (f"generate: error: {empty}: the warehouse has no captions (raw.captions); "
-                   "run `python -m ingest` first\n")
+    assert err == (
+        f"generate: error: {empty}: the warehouse has no captions (raw.captions); run `python -m ingest` first\n"
+    )
     assert rows(empty, "select count(*) from information_schema.tables") == [(0,)]
 
 
@@ -364,7 +415,10 @@ def test_model_that_cannot_be_loaded(good_warehouse: Path, good_rows, raw_snapsh
     err = capsys.readouterr().err
     assert err.startswith(f"generate: error: cannot load the tokenizer of '{missing}'") and err.count("\n") == 1
     assert "--model" in err
-    assert cli.main(["run", "--dataset", "alpha", "--model", "no-such-org/no-such-model", "--db", str(good_warehouse)]) == 1
+    assert (
+        cli.main(["run", "--dataset", "alpha", "--model", "no-such-org/no-such-model", "--db", str(good_warehouse)])
+        == 1
+    )
     err = capsys.readouterr().err
     assert "cannot load" in err and "needs the network" in err and "HF_HOME" in err and "--model /path/to/model" in err
     assert raw_snapshot(good_warehouse) == good_rows
@@ -386,10 +440,14 @@ def test_bad_numbers(good_warehouse: Path, good_rows, raw_snapshot, capsys) -> N
 
 def test_locked_warehouse(good_warehouse: Path, good_rows, raw_snapshot, capsys) -> None:
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         'import duckdb, time, sys; c = duckdb.connect(sys.argv[1]); print("ready", flush=True); time.sleep(30)',
-         str(good_warehouse)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            'import duckdb, time, sys; c = duckdb.connect(sys.argv[1]); print("ready", flush=True); time.sleep(30)',
+            str(good_warehouse),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "ready"

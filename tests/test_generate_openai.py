@@ -39,11 +39,29 @@ def stored(database: Path) -> list[tuple]:
 
 def test_completions_run_through_the_cli(good_warehouse: Path, capsys) -> None:
     with StubServer() as server:
-        code = cli.main([
-            "run", "--backend", "openai", "--base-url", server.url, "--model", "stub", "--dataset", "alpha",
-            "--rounds", "2", "--batch-size", "4", "--concurrency", "3", "--tokenizer", str(FALCON_DIR),
-            "--db", str(good_warehouse),
-        ])
+        code = cli.main(
+            [
+                "run",
+                "--backend",
+                "openai",
+                "--base-url",
+                server.url,
+                "--model",
+                "stub",
+                "--dataset",
+                "alpha",
+                "--rounds",
+                "2",
+                "--batch-size",
+                "4",
+                "--concurrency",
+                "3",
+                "--tokenizer",
+                str(FALCON_DIR),
+                "--db",
+                str(good_warehouse),
+            ]
+        )
         requests = list(server.state.requests)
     out = capsys.readouterr()
     assert code == 0, out.err
@@ -67,16 +85,28 @@ def test_completions_run_through_the_cli(good_warehouse: Path, capsys) -> None:
 
 def test_chat_completions_and_a_retried_500(good_warehouse: Path) -> None:
     with StubServer(fail_first=2) as server:
-        summary = generate.run(RunPlan(
-            dataset="alpha", model="stub", backend="openai", chat=True, rounds=1, images=[0],
-            params=GenerationParams(max_new_tokens=16), tokenize=False,
-            backend_options={"base_url": server.url, "backoff": 0.01, "concurrency": 1},
-        ), database=good_warehouse)
+        summary = generate.run(
+            RunPlan(
+                dataset="alpha",
+                model="stub",
+                backend="openai",
+                chat=True,
+                rounds=1,
+                images=[0],
+                params=GenerationParams(max_new_tokens=16),
+                tokenize=False,
+                backend_options={"base_url": server.url, "backoff": 0.01, "concurrency": 1},
+            ),
+            database=good_warehouse,
+        )
         requests = list(server.state.requests)
     assert summary.generated == 2
     assert server.state.failures_sent == 2 and len(requests) == 4  # two 500s, retried
     assert {path for path, _ in requests} == {"/v1/chat/completions"}
-    assert {b["messages"][0]["content"] for _, b in requests} == {NOTE + "A man rides a bike.", NOTE + "A person on a bicycle."}
+    assert {b["messages"][0]["content"] for _, b in requests} == {
+        NOTE + "A man rides a bike.",
+        NOTE + "A person on a bicycle.",
+    }
     assert all(len(b["messages"]) == 1 and b["messages"][0]["role"] == "user" for _, b in requests)
     assert all(b["max_tokens"] == 16 for _, b in requests)
     for _, _, _, inp, gen, outp, _, _ in stored(good_warehouse):
@@ -86,10 +116,16 @@ def test_chat_completions_and_a_retried_500(good_warehouse: Path) -> None:
 def test_retries_give_up_with_a_clear_error(good_warehouse: Path, good_rows, raw_snapshot) -> None:
     with StubServer(fail_first=100) as server:
         with pytest.raises(SemspaceError, match=r"/v1/completions answered HTTP 500 .*gave up after 3 tries"):
-            generate.run(RunPlan(
-                dataset="alpha", model="stub", backend="openai", rounds=1,
-                backend_options={"base_url": server.url, "backoff": 0.01, "retries": 2, "concurrency": 2},
-            ), database=good_warehouse)
+            generate.run(
+                RunPlan(
+                    dataset="alpha",
+                    model="stub",
+                    backend="openai",
+                    rounds=1,
+                    backend_options={"base_url": server.url, "backoff": 0.01, "retries": 2, "concurrency": 2},
+                ),
+                database=good_warehouse,
+            )
     assert raw_snapshot(good_warehouse) == good_rows
 
 
@@ -109,10 +145,21 @@ def test_concurrency_keeps_the_order(good_warehouse: Path) -> None:
 def test_unreachable_server(good_warehouse: Path, good_rows, raw_snapshot, capsys) -> None:
     port = free_port()
     started = time.monotonic()
-    code = cli.main([
-        "run", "--backend", "openai", "--base-url", f"http://127.0.0.1:{port}", "--model", "stub",
-        "--dataset", "alpha", "--db", str(good_warehouse),
-    ])
+    code = cli.main(
+        [
+            "run",
+            "--backend",
+            "openai",
+            "--base-url",
+            f"http://127.0.0.1:{port}",
+            "--model",
+            "stub",
+            "--dataset",
+            "alpha",
+            "--db",
+            str(good_warehouse),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1
     assert err.startswith(f"generate: error: cannot reach http://127.0.0.1:{port}/v1/models")
@@ -163,8 +210,11 @@ ANSWERED_BADLY = [  # (stub mode, the message after "response 3 of 3 in the batc
     ("text-null", r"has choices\[0\]\.text null, not a string; "),
     ("text-number", r"has choices\[0\]\.text a number \(42\), not a string; "),
     ("text-list", r"has choices\[0\]\.text an array \(.*\), not a string; "),
-    ("finish-unknown", r'has finish_reason "banana", not one of content_filter, eos, eos_token, length, stop, '
-                       r"stop_sequence; "),
+    (
+        "finish-unknown",
+        r'has finish_reason "banana", not one of content_filter, eos, eos_token, length, stop, '
+        r"stop_sequence; ",
+    ),
     ("finish-number", r"has finish_reason a number \(1\), not a string; "),
     ("usage-not-object", r"has usage an array \(\[4\]\), not an object; "),
     ("usage-string", r'has usage.completion_tokens a string \("4"\), not a whole number; '),
@@ -186,13 +236,16 @@ def test_a_bad_answer_names_the_response_and_is_not_retried(mode: str, what: str
     assert len(third) == 1  # not retried
 
 
-@pytest.mark.parametrize(("mode", "what"), [
-    ("no-text", r"has no choices\[0\]\.message\.content; "),
-    ("text-null", r"has choices\[0\]\.message\.content null, not a string; "),
-    ("text-number", r"has choices\[0\]\.message\.content a number \(42\), not a string; "),
-    ("no-message", r"has no choices\[0\]\.message; "),
-    ("no-choices", r"has no choices; "),
-])
+@pytest.mark.parametrize(
+    ("mode", "what"),
+    [
+        ("no-text", r"has no choices\[0\]\.message\.content; "),
+        ("text-null", r"has choices\[0\]\.message\.content null, not a string; "),
+        ("text-number", r"has choices\[0\]\.message\.content a number \(42\), not a string; "),
+        ("no-message", r"has no choices\[0\]\.message; "),
+        ("no-choices", r"has no choices; "),
+    ],
+)
 def test_a_bad_chat_answer_names_the_field(mode: str, what: str) -> None:
     with StubServer(mode=mode, mode_when=only_the_third) as server:
         error = fail_with(server, chat=True)
@@ -203,37 +256,61 @@ def test_a_bad_chat_answer_names_the_field(mode: str, what: str) -> None:
 
 
 MALFORMED_HTTP = [  # (stub options, the message after "the server at URL/completions ")
-    ({"mode": "bad-status-line"}, r"did not answer HTTP \(BadStatusLine: SSH-2\.0-OpenSSH_9\.6\); check that "
-                                  r"--base-url points to an OpenAI-compatible HTTP server"),
+    (
+        {"mode": "bad-status-line"},
+        r"did not answer HTTP \(BadStatusLine: SSH-2\.0-OpenSSH_9\.6\); check that "
+        r"--base-url points to an OpenAI-compatible HTTP server",
+    ),
     ({"mode": "non-utf8"}, r"answered a body that is not UTF-8 text \(byte 0xe9 at offset \d+\); " + FIX_BODY),
     ({"mode": "truncated-json"}, r"answered JSON that is cut off after \d+ bytes \('\{\"choices\": .*'\); " + FIX_BODY),
     ({"mode": "empty-body"}, r"answered an empty body, not JSON; " + FIX_BODY),
-    ({"mode": "html"}, r"answered HTML, not JSON \('<!DOCTYPE html> <html><head><title>Welcome to nginx!.*'\); "
-                       r"is --base-url the API root of an OpenAI-compatible server \(e\.g\. http://host:8000/v1\)\?"),
+    (
+        {"mode": "html"},
+        r"answered HTML, not JSON \('<!DOCTYPE html> <html><head><title>Welcome to nginx!.*'\); "
+        r"is --base-url the API root of an OpenAI-compatible server \(e\.g\. http://host:8000/v1\)\?",
+    ),
     ({"mode": "huge"}, r"answered more than 8 MiB, which is no completion; " + FIX_BODY),
     ({"mode": "huge-chunked"}, r"answered more than 8 MiB, which is no completion; " + FIX_BODY),
-    ({"mode": "error-json"}, r"answered HTTP 404 \(The model `stub` does not exist\.\); check --base-url \(the API "
-                             r"root, e\.g\. http://host:8000/v1\) and --model \('stub': the name the server serves "
-                             r"the model under\)"),
-    ({"mode": "error-json", "error_status": 401}, r"answered HTTP 401 \(The model `stub` does not exist\.\); "
-                                                  r"check --api-key \(or \$OPENAI_API_KEY\)"),
-    ({"mode": "error-message", "error_status": 400}, r"answered HTTP 400 \(max_tokens must be at least 1\); "
-                                                     r"check --model \('stub'\) and the generation settings the "
-                                                     r"server refused"),
-    ({"mode": "error-detail", "error_status": 422}, r"answered HTTP 422 \(Invalid token\); check --model \('stub'\) and the "
-                                                    r"generation settings the server refused"),
-    ({"mode": "error-text", "error_status": 400}, r"answered HTTP 400 \(Bad Request something went wrong\); "
-                                                  r"check --model \('stub'\) and the generation settings the "
-                                                  r"server refused"),
+    (
+        {"mode": "error-json"},
+        r"answered HTTP 404 \(The model `stub` does not exist\.\); check --base-url \(the API "
+        r"root, e\.g\. http://host:8000/v1\) and --model \('stub': the name the server serves "
+        r"the model under\)",
+    ),
+    (
+        {"mode": "error-json", "error_status": 401},
+        r"answered HTTP 401 \(The model `stub` does not exist\.\); "
+        r"check --api-key \(or \$OPENAI_API_KEY\)",
+    ),
+    (
+        {"mode": "error-message", "error_status": 400},
+        r"answered HTTP 400 \(max_tokens must be at least 1\); "
+        r"check --model \('stub'\) and the generation settings the "
+        r"server refused",
+    ),
+    (
+        {"mode": "error-detail", "error_status": 422},
+        r"answered HTTP 422 \(Invalid token\); check --model \('stub'\) and the "
+        r"generation settings the server refused",
+    ),
+    (
+        {"mode": "error-text", "error_status": 400},
+        r"answered HTTP 400 \(Bad Request something went wrong\); "
+        r"check --model \('stub'\) and the generation settings the "
+        r"server refused",
+    ),
     ({"mode": "http-501"}, r"answered HTTP 501 \(stub: HTTP 501\); check the server"),
-    ({"mode": "redirect-307"}, r"answered HTTP 307, a redirect to http://127\.0\.0\.1:9/v1/completions, which is "
-                               r"not followed; pass the server's real address with --base-url"),
+    (
+        {"mode": "redirect-307"},
+        r"answered HTTP 307, a redirect to http://127\.0\.0\.1:9/v1/completions, which is "
+        r"not followed; pass the server's real address with --base-url",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("options", "what"), MALFORMED_HTTP, ids=[
-    "-".join(str(v) for v in o.values()) for o, _ in MALFORMED_HTTP
-])
+@pytest.mark.parametrize(
+    ("options", "what"), MALFORMED_HTTP, ids=["-".join(str(v) for v in o.values()) for o, _ in MALFORMED_HTTP]
+)
 def test_a_malformed_http_answer_is_one_line_and_not_retried(options: dict[str, Any], what: str) -> None:
     started = time.monotonic()
     with StubServer(**options) as server:
@@ -246,8 +323,10 @@ def test_a_malformed_http_answer_is_one_line_and_not_retried(options: dict[str, 
 
 @pytest.mark.parametrize("code", [301, 302, 307, 308])
 def test_a_redirect_is_not_followed(code: int) -> None:
-    with StubServer() as elsewhere, StubServer(mode=f"redirect-{code}",
-                                               redirect_to=elsewhere.url + "/completions") as server:
+    with (
+        StubServer() as elsewhere,
+        StubServer(mode=f"redirect-{code}", redirect_to=elsewhere.url + "/completions") as server,
+    ):
         error = fail_with(server, prompts=PROMPTS[:1])
         assert elsewhere.state.requests == []  # the POST was not sent on (nor turned into a GET)
     assert str(error) == (
@@ -261,10 +340,16 @@ TRANSIENT = [  # (stub mode, what the message says, the fix)
     ("http-429", r"answered HTTP 429 \(stub: HTTP 429\)", "check the server (its log says why) or retry later"),
     ("http-503", r"answered HTTP 503 \(stub: HTTP 503\)", "check the server (its log says why) or retry later"),
     ("reset", r"closed the connection without answering", "check that the server at --base-url is up and stays up"),
-    ("truncated", r"closed the connection in the middle of its answer \(after \d+ of \d+ bytes\)",
-     "check that the server at --base-url is up and stays up"),
-    ("chunked-cut", r"closed the connection in the middle of its answer \(after [1-9]\d* bytes\)",
-     "check that the server at --base-url is up and stays up"),
+    (
+        "truncated",
+        r"closed the connection in the middle of its answer \(after \d+ of \d+ bytes\)",
+        "check that the server at --base-url is up and stays up",
+    ),
+    (
+        "chunked-cut",
+        r"closed the connection in the middle of its answer \(after [1-9]\d* bytes\)",
+        "check that the server at --base-url is up and stays up",
+    ),
     ("slow", r"did not answer within 0\.3 s", "raise --timeout (now 0.3 s) or check the server"),
     ("trickle", r"did not finish its answer within 0\.3 s", "raise --timeout (now 0.3 s) or check the server"),
 ]
@@ -298,6 +383,7 @@ def test_transient_failures_recover(mode: str) -> None:
 def test_one_failure_stops_the_batch_retrying() -> None:
     """A bad answer fails the batch at once: the other prompts' retries (503s, 2 s then 4 s ... apart)
     stop instead of running out first."""
+
     def pick(path: str, body: dict[str, Any]) -> str:
         return "no-choices" if only_the_third(path, body) else "http-503"
 
@@ -344,10 +430,26 @@ def test_tolerated_answers(mode: str, budget: int, n_new: int | None, reason: st
 
 def test_a_missing_usage_is_stored_as_null_through_the_cli(good_warehouse: Path, capsys) -> None:
     with StubServer(mode="no-usage") as server:
-        code = cli.main([
-            "run", "--backend", "openai", "--base-url", server.url, "--model", "stub", "--dataset", "alpha",
-            "--rounds", "1", "--max-new-tokens", "8", "--no-tokens", "--db", str(good_warehouse),
-        ])
+        code = cli.main(
+            [
+                "run",
+                "--backend",
+                "openai",
+                "--base-url",
+                server.url,
+                "--model",
+                "stub",
+                "--dataset",
+                "alpha",
+                "--rounds",
+                "1",
+                "--max-new-tokens",
+                "8",
+                "--no-tokens",
+                "--db",
+                str(good_warehouse),
+            ]
+        )
     out = capsys.readouterr()
     assert code == 0, out.err
     rows = stored(good_warehouse)
@@ -364,7 +466,8 @@ def test_connection_refused_during_a_run() -> None:
     finally:
         backend.close()
     assert re.fullmatch(
-        re.escape(f"cannot reach http://127.0.0.1:{port}/v1/completions: ") + r"\[Errno 111\] Connection refused"
+        re.escape(f"cannot reach http://127.0.0.1:{port}/v1/completions: ")
+        + r"\[Errno 111\] Connection refused"
         + re.escape(" (gave up after 2 tries); check that the server at --base-url is up and stays up"),
         str(info.value),
     ), str(info.value)
@@ -403,18 +506,24 @@ def test_an_api_key_with_a_trailing_newline_is_sent_stripped() -> None:
     assert server.state.headers[-1]["Authorization"] == "Bearer sk-test"
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"base_url": "localhost:8000/v1"}, "--base-url 'localhost:8000/v1' is not an http:// or https:// address; "
-                                        "pass the server's API root, e.g. http://localhost:8000/v1"),
-    ({"base_url": "ftp://h/v1"}, "--base-url 'ftp://h/v1' is not an http:// or https:// address"),
-    ({"base_url": "http://h:80a/v1"}, "--base-url 'http://h:80a/v1' is not an http:// or https:// address"),
-    ({"base_url": "http://:8000/v1"}, "--base-url 'http://:8000/v1' is not an http:// or https:// address"),
-    ({"api_key": "sk-1\nsk-2"}, "the API key (--api-key or $OPENAI_API_KEY) contains a line break"),
-    ({"timeout": 0}, "--timeout must be more than 0 seconds, not 0"),
-    ({"timeout": -1.0}, "--timeout must be more than 0 seconds, not -1.0"),
-    ({"retries": -1}, "--retries must be ≥ 0, not -1"),
-    ({"concurrency": 0}, "--concurrency must be at least 1, not 0"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"base_url": "localhost:8000/v1"},
+            "--base-url 'localhost:8000/v1' is not an http:// or https:// address; "
+            "pass the server's API root, e.g. http://localhost:8000/v1",
+        ),
+        ({"base_url": "ftp://h/v1"}, "--base-url 'ftp://h/v1' is not an http:// or https:// address"),
+        ({"base_url": "http://h:80a/v1"}, "--base-url 'http://h:80a/v1' is not an http:// or https:// address"),
+        ({"base_url": "http://:8000/v1"}, "--base-url 'http://:8000/v1' is not an http:// or https:// address"),
+        ({"api_key": "sk-1\nsk-2"}, "the API key (--api-key or $OPENAI_API_KEY) contains a line break"),
+        ({"timeout": 0}, "--timeout must be more than 0 seconds, not 0"),
+        ({"timeout": -1.0}, "--timeout must be more than 0 seconds, not -1.0"),
+        ({"retries": -1}, "--retries must be ≥ 0, not -1"),
+        ({"concurrency": 0}, "--concurrency must be at least 1, not 0"),
+    ],
+)
 def test_bad_options(options: dict[str, Any], message: str) -> None:
     with pytest.raises(SemspaceError, match=re.escape(message)):
         OpenAIBackend("stub", probe=False, **options)
@@ -437,22 +546,49 @@ CLI_CASES = [  # (stub options, extra flags, the message after "generate: error:
     ({"mode": "error-json"}, [], " answered HTTP 404 (The model `stub` does not exist.); check --base-url"),
     ({"mode": "redirect-307"}, [], " answered HTTP 307, a redirect to http://127.0.0.1:9/v1/completions"),
     ({"mode": "huge"}, [], " answered more than 8 MiB, which is no completion"),
-    ({"mode": "slow", "delay": 1.0}, ["--timeout", "0.3", "--retries", "1"],
-     " did not answer within 0.3 s (gave up after 2 tries); raise --timeout (now 0.3 s) or check the server"),
+    (
+        {"mode": "slow", "delay": 1.0},
+        ["--timeout", "0.3", "--retries", "1"],
+        " did not answer within 0.3 s (gave up after 2 tries); raise --timeout (now 0.3 s) or check the server",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("options", "flags", "message"), CLI_CASES, ids=[
-    "-".join(str(v) for v in o.values()) for o, _, _ in CLI_CASES
-])
+@pytest.mark.parametrize(
+    ("options", "flags", "message"), CLI_CASES, ids=["-".join(str(v) for v in o.values()) for o, _, _ in CLI_CASES]
+)
 def test_a_malformed_server_through_the_cli(
-    good_warehouse: Path, good_rows, raw_snapshot, capsys, options: dict[str, Any], flags: list[str], message: str,
+    good_warehouse: Path,
+    good_rows,
+    raw_snapshot,
+    capsys,
+    options: dict[str, Any],
+    flags: list[str],
+    message: str,
 ) -> None:
     with StubServer(**options) as server:
-        code = cli.main([
-            "run", "--backend", "openai", "--base-url", server.url, "--model", "stub", "--dataset", "alpha",
-            "--batch-size", "4", "--concurrency", "1", "--max-new-tokens", "8", "--db", str(good_warehouse), *flags,
-        ])
+        code = cli.main(
+            [
+                "run",
+                "--backend",
+                "openai",
+                "--base-url",
+                server.url,
+                "--model",
+                "stub",
+                "--dataset",
+                "alpha",
+                "--batch-size",
+                "4",
+                "--concurrency",
+                "1",
+                "--max-new-tokens",
+                "8",
+                "--db",
+                str(good_warehouse),
+                *flags,
+            ]
+        )
     captured = capsys.readouterr()
     err = captured.err
     assert code == 1, captured
@@ -465,11 +601,30 @@ def test_a_failed_batch_stores_nothing_of_it(good_warehouse: Path, capsys) -> No
     """Batch 1 of round 1 (4 captions) is stored; batch 2 fails on its second prompt, so neither of its
     two generations is, though the first one succeeded."""
     with StubServer(mode="no-choices", mode_when=lambda path, body: stub_prompt(body).endswith("Rain.")) as server:
-        code = cli.main([
-            "run", "--backend", "openai", "--base-url", server.url, "--model", "stub", "--dataset", "alpha",
-            "--rounds", "2", "--batch-size", "4", "--concurrency", "2", "--max-new-tokens", "8", "--no-tokens",
-            "--db", str(good_warehouse),
-        ])
+        code = cli.main(
+            [
+                "run",
+                "--backend",
+                "openai",
+                "--base-url",
+                server.url,
+                "--model",
+                "stub",
+                "--dataset",
+                "alpha",
+                "--rounds",
+                "2",
+                "--batch-size",
+                "4",
+                "--concurrency",
+                "2",
+                "--max-new-tokens",
+                "8",
+                "--no-tokens",
+                "--db",
+                str(good_warehouse),
+            ]
+        )
         prompts = [stub_prompt(b) for _, b in server.state.requests]
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1, err
@@ -480,6 +635,9 @@ def test_a_failed_batch_stores_nothing_of_it(good_warehouse: Path, capsys) -> No
     assert NOTE + "Cows in a field." in prompts  # answered, but its batch failed
     rows = stored(good_warehouse)
     assert sorted(inp for _, _, _, inp, *_ in rows) == [
-        "A boy holds an umbrella.", "A man rides a bike.", "A person on a bicycle.", "A woman cuts a cake.",
+        "A boy holds an umbrella.",
+        "A man rides a bike.",
+        "A person on a bicycle.",
+        "A woman cuts a cake.",
     ]
     assert {rnd for _, _, rnd, *_ in rows} == {1}

@@ -33,17 +33,40 @@ def tiny_falcon(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def command(model: Path, database: Path) -> list[str]:
     return [
-        sys.executable, "-m", "generate", "run", "--dataset", "alpha", "--model", str(model), "--rounds", str(ROUNDS),
-        "--batch-size", str(BATCH), "--max-new-tokens", "4", "--device", "cpu", "--run-id", "resumed",
-        "--db", str(database), "-v",
+        sys.executable,
+        "-m",
+        "generate",
+        "run",
+        "--dataset",
+        "alpha",
+        "--model",
+        str(model),
+        "--rounds",
+        str(ROUNDS),
+        "--batch-size",
+        str(BATCH),
+        "--max-new-tokens",
+        "4",
+        "--device",
+        "cpu",
+        "--run-id",
+        "resumed",
+        "--db",
+        str(database),
+        "-v",
     ]
 
 
 def run_plan(model: Path) -> RunPlan:
     """The command's arguments as the plan that ``generate.run`` takes."""
     return RunPlan(
-        dataset="alpha", model=str(model), rounds=ROUNDS, batch_size=BATCH, run_id="resumed",
-        params=GenerationParams(max_new_tokens=4, max_length=None), backend_options={"device": "cpu"},
+        dataset="alpha",
+        model=str(model),
+        rounds=ROUNDS,
+        batch_size=BATCH,
+        run_id="resumed",
+        params=GenerationParams(max_new_tokens=4, max_length=None),
+        backend_options={"device": "cpu"},
     )
 
 

@@ -28,10 +28,17 @@ def test_smollm2_is_found_in_its_package() -> None:
 
 
 def test_smollm2_answers_one_caption_with_a_real_sentence(good_warehouse: Path) -> None:
-    summary = generate.run(RunPlan(
-        dataset="alpha", model="smollm2", rounds=1, images=[1],
-        params=GenerationParams(max_new_tokens=48, max_length=None, seed=1), backend_options={"device": "cpu"},
-    ), database=good_warehouse)
+    summary = generate.run(
+        RunPlan(
+            dataset="alpha",
+            model="smollm2",
+            rounds=1,
+            images=[1],
+            params=GenerationParams(max_new_tokens=48, max_length=None, seed=1),
+            backend_options={"device": "cpu"},
+        ),
+        database=good_warehouse,
+    )
     assert summary.run_id == "alpha-smollm2-" + summary.run_id.rsplit("-", 1)[1]
     con = duckdb.connect(str(good_warehouse), read_only=True)
     try:

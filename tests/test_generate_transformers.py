@@ -69,9 +69,11 @@ def test_shared_prefix_cache_gives_the_same_tokens(tiny_falcon: Path) -> None:
     assert shared >= len(instruction) - 1 >= cached.MIN_SHARED_PREFIX  # the instruction, maybe less its last piece
     assert "cache" in cached._inputs(rows) or "past_key_values" in cached._inputs(rows)
     assert set(plain._inputs(rows)) == {"input_ids", "attention_mask"}
-    for params in (GenerationParams(max_new_tokens=12, max_length=None, do_sample=False),
-                   GenerationParams(max_new_tokens=12, max_length=None, seed=7),
-                   GenerationParams(max_length=max(map(len, rows)) + 5)):
+    for params in (
+        GenerationParams(max_new_tokens=12, max_length=None, do_sample=False),
+        GenerationParams(max_new_tokens=12, max_length=None, seed=7),
+        GenerationParams(max_length=max(map(len, rows)) + 5),
+    ):
         assert cached.generate(PROMPTS, params) == plain.generate(PROMPTS, params)
     first = cached._prefix
     cached.generate(PROMPTS[::-1], GenerationParams(max_new_tokens=2, max_length=None))
@@ -105,10 +107,17 @@ def test_max_length_is_a_budget_per_prompt(backend: TransformersBackend) -> None
 
 
 def test_run_with_the_tiny_falcon(good_warehouse: Path, tiny_falcon: Path) -> None:
-    summary = generate.run(RunPlan(
-        dataset="alpha", model=str(tiny_falcon), rounds=2, batch_size=4,
-        params=GenerationParams(max_new_tokens=5, max_length=None), backend_options={"device": "cpu"},
-    ), database=good_warehouse)
+    summary = generate.run(
+        RunPlan(
+            dataset="alpha",
+            model=str(tiny_falcon),
+            rounds=2,
+            batch_size=4,
+            params=GenerationParams(max_new_tokens=5, max_length=None),
+            backend_options={"device": "cpu"},
+        ),
+        database=good_warehouse,
+    )
     assert (summary.generated, summary.stored) == (12, 12)
     con = duckdb.connect(str(good_warehouse), read_only=True)
     try:
@@ -116,9 +125,12 @@ def test_run_with_the_tiny_falcon(good_warehouse: Path, tiny_falcon: Path) -> No
             "select image_id, caption_index, round, input_text, generated_text, output_text, n_new_tokens, "
             "finish_reason from raw.associations order by 1, 2, 3"
         ).fetchall()
-        caption = dict(((i, k), c) for i, k, c in con.execute(
-            "select image_id, caption_index, caption from raw.captions where dataset = 'alpha'"
-        ).fetchall())
+        caption = dict(
+            ((i, k), c)
+            for i, k, c in con.execute(
+                "select image_id, caption_index, caption from raw.captions where dataset = 'alpha'"
+            ).fetchall()
+        )
         (source,) = con.execute("select model_source from raw.association_runs").fetchone()
         n_tokens = con.execute("select count(*) from raw.association_tokens").fetchone()[0]
     finally:

@@ -25,8 +25,9 @@ def random_sets(n: int, vocabulary: int, seed: int) -> scipy.sparse.csr_matrix:
         size = rng.integers(4, 20)
         rows.append(np.unique(rng.choice(vocabulary, size=size, p=weights / weights.sum())))
     indptr = np.cumsum([0] + [len(r) for r in rows])
-    return scipy.sparse.csr_matrix((np.ones(indptr[-1], dtype=np.float32), np.concatenate(rows), indptr),
-                                   shape=(n, vocabulary))
+    return scipy.sparse.csr_matrix(
+        (np.ones(indptr[-1], dtype=np.float32), np.concatenate(rows), indptr), shape=(n, vocabulary)
+    )
 
 
 def planar_sets(n: int, seed: int) -> scipy.sparse.csr_matrix:
@@ -42,7 +43,7 @@ def planar_sets(n: int, seed: int) -> scipy.sparse.csr_matrix:
 
 def set_distances(matrix: scipy.sparse.csr_matrix) -> np.ndarray:
     """|A Δ B| by plain Python sets: the independent reference."""
-    sets = [set(matrix.indices[matrix.indptr[i]:matrix.indptr[i + 1]].tolist()) for i in range(matrix.shape[0])]
+    sets = [set(matrix.indices[matrix.indptr[i] : matrix.indptr[i + 1]].tolist()) for i in range(matrix.shape[0])]
     return np.array([[len(a ^ b) for b in sets] for a in sets], dtype=float)
 
 
@@ -65,8 +66,9 @@ def test_all_points_as_landmarks_is_classical_mds(choice: str) -> None:
     assert np.allclose(result.eigenvalues, full.eigenvalues, atol=1e-8 * abs(full.eigenvalues).max())
     assert (result.n_positive, result.n_negative, result.n_zero) == (full.n_positive, full.n_negative, full.n_zero)
     for r in range(5):
-        assert np.allclose(result.coordinates[:, r], full.coordinates[:, r], atol=1e-8) or \
-            np.allclose(result.coordinates[:, r], -full.coordinates[:, r], atol=1e-8), f"axis {r + 1}"
+        assert np.allclose(result.coordinates[:, r], full.coordinates[:, r], atol=1e-8) or np.allclose(
+            result.coordinates[:, r], -full.coordinates[:, r], atol=1e-8
+        ), f"axis {r + 1}"
 
 
 def test_landmark_map_agrees_with_full_mds_from_a_third_of_the_points() -> None:
@@ -101,8 +103,9 @@ def test_maxmin_picks_the_farthest_point_next() -> None:
 def tiny_warehouse(path: Path, matrix: scipy.sparse.csr_matrix, corpus: str = "toy") -> None:
     rows, cols = matrix.nonzero()
     con = duckdb.connect(str(path))
-    token_sets = pa.table({"corpus": [corpus] * len(rows), "image_id": rows.astype(np.int32),
-                           "token": [f"t{c:03d}" for c in cols]})
+    token_sets = pa.table(
+        {"corpus": [corpus] * len(rows), "image_id": rows.astype(np.int32), "token": [f"t{c:03d}" for c in cols]}
+    )
     con.register("ts", token_sets)
     con.execute("create table token_sets as select * from ts")
     con.execute("create table set_sizes as select corpus, image_id, count(*) as n_tokens from token_sets group by all")
@@ -116,9 +119,13 @@ def test_landmark_method_writes_the_same_tables(tmp_path: Path) -> None:
     tiny_warehouse(db, matrix)
     analysis.mds("toy", db, k=3, method="landmark", n_landmarks=40)
     with duckdb.connect(str(db), read_only=True) as con:
-        spectrum = con.execute("select n_points, method, n_landmarks, n_eigenvalues, n_positive + n_negative + n_zero "
-                               "from computed.mds_spectrum").fetchone()
+        spectrum = con.execute(
+            "select n_points, method, n_landmarks, n_eigenvalues, n_positive + n_negative + n_zero "
+            "from computed.mds_spectrum"
+        ).fetchone()
         assert spectrum == (150, "landmark", 40, 40, 40)
-        assert con.execute("select count(distinct image_id), count(*) from computed.mds_coordinates").fetchone() \
-            == (150, 450)
+        assert con.execute("select count(distinct image_id), count(*) from computed.mds_coordinates").fetchone() == (
+            150,
+            450,
+        )
         assert con.execute("select count(*) from computed.mds_eigenvalues").fetchone() == (40,)

@@ -24,7 +24,7 @@ from tests.dbt_helpers import REPO, dbt
 N = 20
 K = 3
 EVIL_ID = 7
-EVIL = 'a cat </script><b>bold</b> & "quoted" \'single\' <!-- x --> on a mat \u2028'
+EVIL = "a cat </script><b>bold</b> & \"quoted\" 'single' <!-- x --> on a mat \u2028"
 WORDS = ["cat", "dog", "bird", "horse", "pizza", "train", "boat", "kite"]
 
 
@@ -51,17 +51,24 @@ def make_warehouse(path: Path, with_mds: bool = True) -> Path:
     con = duckdb.connect(str(path))
     con.execute("create table corpora (corpus varchar, corpus_id integer, kind varchar, dataset varchar)")
     con.execute("insert into corpora values ('tiny', 1, 'captions', 'tinyset'), ('other', 2, 'captions', 'o')")
-    con.execute("create table images (dataset varchar, image_id integer, coco_id bigint, image_key varchar, "
-                "file_name varchar, url varchar, n_captions integer)")
+    con.execute(
+        "create table images (dataset varchar, image_id integer, coco_id bigint, image_key varchar, "
+        "file_name varchar, url varchar, n_captions integer)"
+    )
     con.execute("create table set_sizes (corpus varchar, image_id integer, n_tokens integer)")
-    con.execute("create table image_captions (dataset varchar, image_id integer, caption_index integer, "
-                "caption varchar)")
-    con.execute("create table image_neighbors (corpus varchar, image_id integer, rank integer, neighbor_id integer, "
-                "symmetric_difference integer, n_intersection integer, jaccard double)")
+    con.execute(
+        "create table image_captions (dataset varchar, image_id integer, caption_index integer, caption varchar)"
+    )
+    con.execute(
+        "create table image_neighbors (corpus varchar, image_id integer, rank integer, neighbor_id integer, "
+        "symmetric_difference integer, n_intersection integer, jaccard double)"
+    )
     for i, image in enumerate(ids):
         url = "javascript:alert(1)" if i == 3 else f"http://images.example/{image}.jpg?a=1&b=<2>"
-        con.execute("insert into images values ('tinyset', ?, ?, ?, ?, ?, 2)",
-                    [image, 900000 + i, f"k{image}", f"{image}.jpg", url])
+        con.execute(
+            "insert into images values ('tinyset', ?, ?, ?, ?, ?, 2)",
+            [image, 900000 + i, f"k{image}", f"{image}.jpg", url],
+        )
         con.execute("insert into images values ('o', ?, 1, 'x', 'x', 'x', 1)", [image])  # another dataset
         con.execute("insert into set_sizes values ('tiny', ?, ?)", [image, len(sets[image])])
         for c, caption in reversed(list(enumerate(captions_of(i)))):  # stored out of order: the index counts
@@ -70,23 +77,31 @@ def make_warehouse(path: Path, with_mds: bool = True) -> Path:
         others = sorted((len(sets[image] ^ sets[o]), o) for o in ids if o != image)[:K]
         for rank, (distance, other) in enumerate(others, start=1):
             inter = len(sets[image] & sets[other])
-            con.execute("insert into image_neighbors values ('tiny', ?, ?, ?, ?, ?, ?)",
-                        [image, rank, other, distance, inter, inter / len(sets[image] | sets[other])])
+            con.execute(
+                "insert into image_neighbors values ('tiny', ?, ?, ?, ?, ?, ?)",
+                [image, rank, other, distance, inter, inter / len(sets[image] | sets[other])],
+            )
         con.execute("insert into image_neighbors values ('other', ?, 1, 0, 99, 0, 0)", [image])
     shares = ", ".join(f"axis_share_{a} double" for a in range(1, AXES + 1))
-    con.execute("create table mds_spectrum (corpus varchar, n_points integer, method varchar, n_landmarks integer, "
-                "n_eigenvalues integer, n_positive integer, n_negative integer, n_zero integer, "
-                f"n_nonnegative integer, tolerance double, sum_positive double, sum_abs_negative double, {shares}, "
-                "computed_at timestamp)")
+    con.execute(
+        "create table mds_spectrum (corpus varchar, n_points integer, method varchar, n_landmarks integer, "
+        "n_eigenvalues integer, n_positive integer, n_negative integer, n_zero integer, "
+        f"n_nonnegative integer, tolerance double, sum_positive double, sum_abs_negative double, {shares}, "
+        "computed_at timestamp)"
+    )
     axes = ", ".join(f"x{a} double" for a in range(1, AXES + 1))
     con.execute(f"create table mds_coordinates (corpus varchar, image_id integer, {axes})")
     if with_mds:
-        con.execute("insert into mds_spectrum values ('tiny', 20, 'full', null, 20, 12, 7, 1, 13, 1e-9, 8.0, 2.0, "
-                    "0.25, 0.125, 0.1, null, null, null, null, null, null, null, now())")
+        con.execute(
+            "insert into mds_spectrum values ('tiny', 20, 'full', null, 20, 12, 7, 1, 13, 1e-9, 8.0, 2.0, "
+            "0.25, 0.125, 0.1, null, null, null, null, null, null, null, now())"
+        )
         for i, image in enumerate(ids):
             r = 1 + i / 4
-            con.execute(f"insert into mds_coordinates values ('tiny', ?, ?, ?, 0, 0{', null' * (AXES - 4)})",
-                        [image, r * math.cos(i), r * math.sin(i) / 3])
+            con.execute(
+                f"insert into mds_coordinates values ('tiny', ?, ?, ?, 0, 0{', null' * (AXES - 4)})",
+                [image, r * math.cos(i), r * math.sin(i) / 3],
+            )
             con.execute(f"insert into mds_coordinates values ('other', ?, 0, 0{', null' * (AXES - 2)})", [image])
     con.close()
     return path
@@ -119,10 +134,13 @@ def test_inlined_data_matches_the_tables(tiny: Path, tiny_map: Path) -> None:
             from mds_coordinates c join images i on i.dataset = 'tinyset' and i.image_id = c.image_id
             join set_sizes s on s.corpus = 'tiny' and s.image_id = c.image_id
             where c.corpus = 'tiny' order by c.image_id""").fetchall()
-        captions = con.execute("select image_id, caption from image_captions where dataset = 'tinyset' "
-                               "order by image_id, caption_index").fetchall()
-        neighbours = con.execute("select image_id, neighbor_id, symmetric_difference from image_neighbors "
-                                 "where corpus = 'tiny' order by image_id, rank").fetchall()
+        captions = con.execute(
+            "select image_id, caption from image_captions where dataset = 'tinyset' order by image_id, caption_index"
+        ).fetchall()
+        neighbours = con.execute(
+            "select image_id, neighbor_id, symmetric_difference from image_neighbors "
+            "where corpus = 'tiny' order by image_id, rank"
+        ).fetchall()
     finally:
         con.close()
     assert (data["corpus"], data["dataset"], data["k"], data["method"]) == ("tiny", "tinyset", K, "full")
@@ -137,8 +155,9 @@ def test_inlined_data_matches_the_tables(tiny: Path, tiny_map: Path) -> None:
     expected_nb: dict[int, list[tuple[int, int]]] = {}
     for image, other, distance in neighbours:
         expected_nb.setdefault(image, []).append((other, distance))
-    assert [list(zip(n, d)) for n, d in zip(data["neighbours"], data["distances"])] == \
-        [expected_nb[image] for image in data["ids"]]
+    assert [list(zip(n, d)) for n, d in zip(data["neighbours"], data["distances"])] == [
+        expected_nb[image] for image in data["ids"]
+    ]
     # one data block, plotly.js and the app: three scripts, each closed once; nothing else leaks out
     assert page.count("</script>") == 3
     assert "</script><b>" not in page and "<!-- x -->" not in page
@@ -166,22 +185,31 @@ def test_default_path_and_errors(tiny: Path, tmp_path: Path, monkeypatch: pytest
     assert not list(tmp_path.glob("**/*.tmp"))
 
 
-CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
-       "img-src data: blob:; font-src data:; connect-src 'none'; form-action 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
+    "img-src data: blob:; font-src data:; connect-src 'none'; form-action 'none'; base-uri 'none'"
+)
 
 
 def test_page_is_the_package_data_filled_in(tiny_map: Path) -> None:
     """The page's template, styles and app are package data of `analysis` (importlib.resources),
     inlined verbatim; every placeholder is filled; the CSP forbids every fetch."""
     folder = resources.files("analysis") / semantic_map.ASSETS
-    texts = {name: (folder / name).read_text(encoding="utf-8")
-             for name in (semantic_map.TEMPLATE, semantic_map.STYLE, semantic_map.APP_JS)}
+    texts = {
+        name: (folder / name).read_text(encoding="utf-8")
+        for name in (semantic_map.TEMPLATE, semantic_map.STYLE, semantic_map.APP_JS)
+    }
     page = tiny_map.read_text(encoding="utf-8")
     assert f"<style>\n{texts[semantic_map.STYLE]}</style>" in page
     assert page.endswith(f"<script>\n{texts[semantic_map.APP_JS]}</script>\n</body>\n</html>\n")
     assert "window.semspaceMap = {" in texts[semantic_map.APP_JS]
-    assert set(re.findall(r"\$\{?(\w+)", texts[semantic_map.TEMPLATE])) == \
-        {"title", "style", "plotly_js", "data", "app_js"}
+    assert set(re.findall(r"\$\{?(\w+)", texts[semantic_map.TEMPLATE])) == {
+        "title",
+        "style",
+        "plotly_js",
+        "data",
+        "app_js",
+    }
     # the template's own text, placeholders aside, is the page's skeleton in order
     skeleton = re.split(r"\$\w+", texts[semantic_map.TEMPLATE])
     at = 0
@@ -203,8 +231,11 @@ def test_assets_are_shipped_and_checked(tmp_path: Path, monkeypatch: pytest.Monk
 
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     declared = pyproject["tool"]["setuptools"]["package-data"]
-    assets = sorted(p.relative_to(REPO / "analysis").as_posix()
-                    for p in (REPO / "analysis" / semantic_map.ASSETS).iterdir() if p.is_file())
+    assets = sorted(
+        p.relative_to(REPO / "analysis").as_posix()
+        for p in (REPO / "analysis" / semantic_map.ASSETS).iterdir()
+        if p.is_file()
+    )
     assert {semantic_map.TEMPLATE, semantic_map.STYLE, semantic_map.APP_JS} <= {a.split("/")[-1] for a in assets}
     for name in assets:
         assert any(fnmatch.fnmatch(name, glob) for glob in declared["analysis"]), f"{name} is not package data"
@@ -248,9 +279,12 @@ def test_page_in_chromium(tiny_map: Path) -> None:
         rows = page.eval_on_selector_all(
             "#neighbours tbody tr",
             "rows => rows.map(r => ({image_id: Number(r.querySelector('.nb-id').textContent), "
-            "distance: Number(r.querySelector('.nb-dist').textContent)}))")
+            "distance: Number(r.querySelector('.nb-dist').textContent)}))",
+        )
         assert rows == expected
-        assert [{k: r[k] for k in ("image_id", "distance")} for r in page.evaluate("semspaceMap.neighbours()")] == expected
+        assert [
+            {k: r[k] for k in ("image_id", "distance")} for r in page.evaluate("semspaceMap.neighbours()")
+        ] == expected
         # the map's highlight follows the panel (restyled after the next paint)
         page.wait_for_function(f"semspaceMap.highlighted().selected[0] === {evil_image}", timeout=10_000)
         lit = page.evaluate("semspaceMap.highlighted()")
@@ -300,20 +334,28 @@ def test_map_of_a_built_warehouse(tmp_path: Path) -> None:
     import analysis
     import ingest
 
-    coco = [(391895, ["A man rides a bike.", "A person on a bicycle </script><b>."]),
-            (522418, ["A woman cuts a cake.", "Cake & candles."]),
-            (184613, ["A boy holds an umbrella.", "Cows in a field.", "Rain."]),
-            (318219, ["A cat on a mat.", "The cat sleeps <!-- on -->."]),
-            (554625, ["A dog on a mat.", "A dog and a cat."]),
-            (397133, ["Pizza on a table.", "A slice of pizza."])]
+    coco = [
+        (391895, ["A man rides a bike.", "A person on a bicycle </script><b>."]),
+        (522418, ["A woman cuts a cake.", "Cake & candles."]),
+        (184613, ["A boy holds an umbrella.", "Cows in a field.", "Rain."]),
+        (318219, ["A cat on a mat.", "The cat sleeps <!-- on -->."]),
+        (554625, ["A dog on a mat.", "A dog and a cat."]),
+        (397133, ["Pizza on a table.", "A slice of pizza."]),
+    ]
     source = tmp_path / "tiny.json"
-    source.write_text(json.dumps([{"image": f"val2014/COCO_val2014_{c:012d}.jpg", "caption": caps}
-                                  for c, caps in coco]), encoding="utf-8")
+    source.write_text(
+        json.dumps([{"image": f"val2014/COCO_val2014_{c:012d}.jpg", "caption": caps} for c, caps in coco]),
+        encoding="utf-8",
+    )
     db = tmp_path / "built.duckdb"
     ingest.load(source, db, name="tiny")
     # the models only (their dbt tests run elsewhere): the marts the map reads
-    dbt(["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"], db, tmp_path,
-        vars={"neighbors_k": 3})
+    dbt(
+        ["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"],
+        db,
+        tmp_path,
+        vars={"neighbors_k": 3},
+    )
     analysis.mds("tiny", db, k=3)
     page = semantic_map.build(db, corpus="tiny", out_path=tmp_path / "map.html").read_text(encoding="utf-8")
     data = inlined_data(page)
@@ -324,11 +366,15 @@ def test_map_of_a_built_warehouse(tmp_path: Path) -> None:
             from mds_coordinates c join images i on i.dataset = 'tiny' and i.image_id = c.image_id
             join set_sizes s on s.corpus = 'tiny' and s.image_id = c.image_id
             where c.corpus = 'tiny' order by c.image_id""").fetchall()
-        spectrum = con.execute("select n_points, n_positive, n_negative, axis_share_1, axis_share_2 "
-                               "from mds_spectrum where corpus = 'tiny'").fetchone()
-        neighbours = con.execute("select image_id, list(neighbor_id order by rank), "
-                                 "list(symmetric_difference order by rank) from image_neighbors "
-                                 "where corpus = 'tiny' group by image_id order by image_id").fetchall()
+        spectrum = con.execute(
+            "select n_points, n_positive, n_negative, axis_share_1, axis_share_2 "
+            "from mds_spectrum where corpus = 'tiny'"
+        ).fetchone()
+        neighbours = con.execute(
+            "select image_id, list(neighbor_id order by rank), "
+            "list(symmetric_difference order by rank) from image_neighbors "
+            "where corpus = 'tiny' group by image_id order by image_id"
+        ).fetchall()
     finally:
         con.close()
     assert len(points) == len(coco) and data["k"] == 3 and data["dataset"] == "tiny"

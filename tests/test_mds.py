@@ -55,11 +55,14 @@ def test_tables_replace_one_corpus(tmp_path: Path) -> None:
         points = rng.normal(size=(n, 3))
         result = classical_mds(squareform(pdist(points)), k=4, corpus=corpus)
         write(con, result)
-    rows = con.execute("select corpus, count(distinct image_id), count(*) from computed.mds_coordinates "
-                       "group by corpus order by corpus").fetchall()
+    rows = con.execute(
+        "select corpus, count(distinct image_id), count(*) from computed.mds_coordinates "
+        "group by corpus order by corpus"
+    ).fetchall()
     assert rows == [("a", 10, 40), ("b", 9, 36)]
-    spectrum = con.execute("select corpus, n_points, n_positive, n_negative from computed.mds_spectrum "
-                           "order by corpus").fetchall()
+    spectrum = con.execute(
+        "select corpus, n_points, n_positive, n_negative from computed.mds_spectrum order by corpus"
+    ).fetchall()
     assert spectrum == [("a", 10, 3, 0), ("b", 9, 3, 0)]
     assert con.execute("select count(*) from computed.mds_eigenvalues where corpus = 'a'").fetchone() == (10,)
     for name in contract.MDS_TABLES:
@@ -98,7 +101,9 @@ def test_load_distances_places_every_pair(ids: list[int], tmp_path: Path) -> Non
 
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     con.execute("create table set_sizes (corpus varchar, image_id integer, n_tokens integer)")
-    con.execute("create table image_pairs (corpus varchar, image_i integer, image_j integer, symmetric_difference integer)")
+    con.execute(
+        "create table image_pairs (corpus varchar, image_i integer, image_j integer, symmetric_difference integer)"
+    )
     con.executemany("insert into set_sizes values ('c', ?, 1)", [[i] for i in ids])
     expected = np.zeros((4, 4))
     for (a, i), (b, j) in itertools.combinations(enumerate(ids), 2):
@@ -116,10 +121,14 @@ def test_another_k_keeps_the_other_corpora(tmp_path: Path) -> None:
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     write(con, classical_mds(squareform(pdist(rng.normal(size=(8, 3)))), k=4, corpus="a"))
     write(con, classical_mds(squareform(pdist(rng.normal(size=(6, 3)))), k=2, corpus="b"))
-    rows = con.execute("select corpus, count(distinct image_id), max(axis) from computed.mds_coordinates "
-                       "group by corpus order by corpus").fetchall()
+    rows = con.execute(
+        "select corpus, count(distinct image_id), max(axis) from computed.mds_coordinates "
+        "group by corpus order by corpus"
+    ).fetchall()
     assert rows == [("a", 8, 4), ("b", 6, 2)]
     write(con, classical_mds(squareform(pdist(rng.normal(size=(6, 3)))), k=3, corpus="b"))
-    rows = con.execute("select corpus, count(distinct image_id), max(axis) from computed.mds_coordinates "
-                       "group by corpus order by corpus").fetchall()
+    rows = con.execute(
+        "select corpus, count(distinct image_id), max(axis) from computed.mds_coordinates "
+        "group by corpus order by corpus"
+    ).fetchall()
     assert rows == [("a", 8, 4), ("b", 6, 3)]

@@ -30,8 +30,12 @@ def kernels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     sql: dict[str, str] = {}
     for flavour, portable in (("duckdb", False), ("portable", True)):
         out = work / flavour
-        dbt(["compile", "--select", "int_pair_overlaps", "image_pairs", "image_neighbors"], db, out,
-            vars={"pair_mask_tokens": 64, "neighbors_k": K, "portable_sql": portable})
+        dbt(
+            ["compile", "--select", "int_pair_overlaps", "image_pairs", "image_neighbors"],
+            db,
+            out,
+            vars={"pair_mask_tokens": 64, "neighbors_k": K, "portable_sql": portable},
+        )
         sql[f"overlaps_{flavour}"] = compiled_sql(out, "int_pair_overlaps", folder="models/intermediate")
         sql[f"neighbors_{flavour}"] = compiled_sql(out, "image_neighbors")
         sql["image_pairs"] = compiled_sql(out, "image_pairs")
@@ -50,12 +54,20 @@ def _load(con: duckdb.DuckDBPyConnection, corpora: dict[str, list[frozenset[int]
     sizes = [(ids[c], i, len(s)) for c, sets in corpora.items() for i, s in enumerate(sets)]
     tables = {
         "int_corpora": pa.table({"corpus": list(ids), "corpus_id": pa.array(list(ids.values()), pa.int32())}),
-        "int_pair_token_sets": pa.table({"corpus_id": pa.array([r[0] for r in rows], pa.int32()),
-                                         "image_id": pa.array([r[1] for r in rows], pa.int32()),
-                                         "token": pa.array([r[2] for r in rows], pa.string())}),
-        "int_pair_set_sizes": pa.table({"corpus_id": pa.array([r[0] for r in sizes], pa.int32()),
-                                        "image_id": pa.array([r[1] for r in sizes], pa.int32()),
-                                        "n_tokens": pa.array([r[2] for r in sizes], pa.int32())}),
+        "int_pair_token_sets": pa.table(
+            {
+                "corpus_id": pa.array([r[0] for r in rows], pa.int32()),
+                "image_id": pa.array([r[1] for r in rows], pa.int32()),
+                "token": pa.array([r[2] for r in rows], pa.string()),
+            }
+        ),
+        "int_pair_set_sizes": pa.table(
+            {
+                "corpus_id": pa.array([r[0] for r in sizes], pa.int32()),
+                "image_id": pa.array([r[1] for r in sizes], pa.int32()),
+                "n_tokens": pa.array([r[2] for r in sizes], pa.int32()),
+            }
+        ),
     }
     con.execute("create schema if not exists intermediate")
     for name, table in tables.items():
@@ -90,7 +102,8 @@ def _pairs(con: duckdb.DuckDBPyConnection, kernels: dict[str, object], flavour: 
 
 token_set = st.frozensets(st.integers(0, 150), max_size=90)
 corpora_strategy = st.dictionaries(
-    st.sampled_from(["coco", "falcon"]), st.lists(token_set, min_size=2, max_size=12), min_size=1, max_size=2)
+    st.sampled_from(["coco", "falcon"]), st.lists(token_set, min_size=2, max_size=12), min_size=1, max_size=2
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -107,7 +120,8 @@ def test_kernels_equal_python_sets(kernels: dict[str, object], corpora: dict[str
     for flavour in ("duckdb", "portable"):
         got = con.execute(
             f"select corpus, image_id, rank, neighbor_id, symmetric_difference "
-            f"from ({kernels[f'neighbors_{flavour}']}) order by all").fetchall()
+            f"from ({kernels[f'neighbors_{flavour}']}) order by all"
+        ).fetchall()
         assert got == _expected_neighbors(corpora), flavour
 
 
@@ -118,8 +132,10 @@ def test_kernels_on_zipf_corpora(kernels: dict[str, object], seed: int) -> None:
     rng = np.random.default_rng(seed)
     weights = 1 / np.arange(1, 401)
     weights /= weights.sum()
-    corpora = {c: [frozenset(rng.choice(400, size=int(rng.integers(5, 80)), p=weights).tolist())
-                   for _ in range(40)] for c in ("coco", "falcon")}
+    corpora = {
+        c: [frozenset(rng.choice(400, size=int(rng.integers(5, 80)), p=weights).tolist()) for _ in range(40)]
+        for c in ("coco", "falcon")
+    }
     frequency = Counter(t for s in corpora["coco"] for t in s)
     ranked = sorted(frequency.items(), key=lambda kv: (-kv[1], f"t{kv[0]}"))
     assert sum(1 for _, n in ranked[64:] if n > 1) > 20, "the rare-token path must be exercised"
@@ -134,8 +150,9 @@ def test_symmetric_difference_is_a_metric(kernels: dict[str, object], sets: list
     con: duckdb.DuckDBPyConnection = kernels["con"]  # type: ignore[assignment]
     _load(con, {"coco": sets})
     _pairs(con, kernels, "duckdb")
-    rows = con.execute("select image_i, image_j, n_i, n_j, n_intersection, n_union, symmetric_difference "
-                       "from main.image_pairs").fetchall()
+    rows = con.execute(
+        "select image_i, image_j, n_i, n_j, n_intersection, n_union, symmetric_difference from main.image_pairs"
+    ).fetchall()
     d = {}
     for i, j, n_i, n_j, n_inter, n_union, sym in rows:
         assert n_union == n_i + n_j - n_inter

@@ -71,55 +71,125 @@ def _captions(rng: np.random.Generator) -> dict[int, list[str]]:
     return captions
 
 
-def _corpus(con: duckdb.DuckDBPyConnection, corpus: str, sets: dict[int, set[str]], captions: dict[int, list[str]],
-            with_mds: bool) -> None:
+def _corpus(
+    con: duckdb.DuckDBPyConnection,
+    corpus: str,
+    sets: dict[int, set[str]],
+    captions: dict[int, list[str]],
+    with_mds: bool,
+) -> None:
     ids = sorted(sets)
     for image in ids:
-        con.executemany("insert into token_sets values (?, ?, ?)", [(corpus, image, str(t)) for t in sorted(sets[image])])
+        con.executemany(
+            "insert into token_sets values (?, ?, ?)", [(corpus, image, str(t)) for t in sorted(sets[image])]
+        )
         con.execute("insert into set_sizes values (?, ?, ?)", [corpus, image, len(sets[image])])
     pairs = []
     for a, b in itertools.combinations(ids, 2):
         inter, union = len(sets[a] & sets[b]), len(sets[a] | sets[b])
-        pairs.append((corpus, a, b, len(sets[a]), len(sets[b]), inter, union, len(sets[a] ^ sets[b]),
-                      inter / union if union else None, 2 * inter / (len(sets[a]) + len(sets[b])),
-                      inter / min(len(sets[a]), len(sets[b]))))
+        pairs.append(
+            (
+                corpus,
+                a,
+                b,
+                len(sets[a]),
+                len(sets[b]),
+                inter,
+                union,
+                len(sets[a] ^ sets[b]),
+                inter / union if union else None,
+                2 * inter / (len(sets[a]) + len(sets[b])),
+                inter / min(len(sets[a]), len(sets[b])),
+            )
+        )
     if pairs:
         con.executemany("insert into image_pairs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", pairs)
     for image in ids:
         others = sorted((len(sets[image] ^ sets[o]), o) for o in ids if o != image)[:K]
         if not others:
             continue
-        con.executemany("insert into image_neighbors values (?, ?, ?, ?, ?, ?, ?)", [
-            (corpus, image, rank, o, d, len(sets[image] & sets[o]),
-             len(sets[image] & sets[o]) / len(sets[image] | sets[o]))
-            for rank, (d, o) in enumerate(others, start=1)])
+        con.executemany(
+            "insert into image_neighbors values (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    corpus,
+                    image,
+                    rank,
+                    o,
+                    d,
+                    len(sets[image] & sets[o]),
+                    len(sets[image] & sets[o]) / len(sets[image] | sets[o]),
+                )
+                for rank, (d, o) in enumerate(others, start=1)
+            ],
+        )
     n_chars = sum(len(c) for image in ids for c in captions[image])
     n_captions = sum(len(captions[image]) for image in ids)
     n_tokens = sum(len(sets[image]) for image in ids)
-    con.execute("insert into corpus_summary values (?, ?, ?, ?, ?, ?, ?, ?)", [
-        corpus, len(ids), n_captions, n_chars, n_tokens, len(set().union(*sets.values())),
-        n_chars / len(ids), n_tokens / len(ids)])
+    con.execute(
+        "insert into corpus_summary values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            corpus,
+            len(ids),
+            n_captions,
+            n_chars,
+            n_tokens,
+            len(set().union(*sets.values())),
+            n_chars / len(ids),
+            n_tokens / len(ids),
+        ],
+    )
     if pairs:
         sd = np.array([p[7] for p in pairs])
         inter = np.array([p[5] for p in pairs])
         union = np.array([p[6] for p in pairs])
-        con.execute("insert into pair_summary values (?, ?, ?, ?, ?, ?, ?, ?, ?)", [
-            corpus, len(pairs), int(sd.min()), int(sd.max()), int(inter.min()), int(inter.max()),
-            int(union.min()), int(union.max()), float(np.corrcoef(sd, inter)[0, 1])])
+        con.execute(
+            "insert into pair_summary values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                corpus,
+                len(pairs),
+                int(sd.min()),
+                int(sd.max()),
+                int(inter.min()),
+                int(inter.max()),
+                int(union.min()),
+                int(union.max()),
+                float(np.corrcoef(sd, inter)[0, 1]),
+            ],
+        )
     else:
         con.execute("insert into pair_summary values (?, 0, null, null, null, null, null, null, null)", [corpus])
     if with_mds:
         distances = np.array([[len(sets[a] ^ sets[b]) for b in ids] for a in ids], dtype=float)
         result = classical_mds(distances, k=10, image_ids=np.array(ids), corpus=corpus)
         shares = [float(max(v, 0) / result.sum_positive) for v in result.eigenvalues[:10]]
-        con.execute("insert into mds_spectrum values (" + ", ".join(["?"] * 23) + ")", [
-            corpus, result.n_points, "full", None, len(result.eigenvalues), result.n_positive, result.n_negative,
-            result.n_zero, result.n_positive + result.n_zero, result.tolerance, result.sum_positive,
-            result.sum_abs_negative, *shares, None])
-        con.executemany("insert into mds_eigenvalues values (?, ?, ?)",
-                        [(corpus, r + 1, float(v)) for r, v in enumerate(result.eigenvalues)])
-        con.executemany("insert into mds_coordinates values (" + ", ".join(["?"] * 12) + ")",
-                        [(corpus, int(i), *map(float, row)) for i, row in zip(ids, result.coordinates)])
+        con.execute(
+            "insert into mds_spectrum values (" + ", ".join(["?"] * 23) + ")",
+            [
+                corpus,
+                result.n_points,
+                "full",
+                None,
+                len(result.eigenvalues),
+                result.n_positive,
+                result.n_negative,
+                result.n_zero,
+                result.n_positive + result.n_zero,
+                result.tolerance,
+                result.sum_positive,
+                result.sum_abs_negative,
+                *shares,
+                None,
+            ],
+        )
+        con.executemany(
+            "insert into mds_eigenvalues values (?, ?, ?)",
+            [(corpus, r + 1, float(v)) for r, v in enumerate(result.eigenvalues)],
+        )
+        con.executemany(
+            "insert into mds_coordinates values (" + ", ".join(["?"] * 12) + ")",
+            [(corpus, int(i), *map(float, row)) for i, row in zip(ids, result.coordinates)],
+        )
 
 
 @pytest.fixture(scope="module")
@@ -130,16 +200,19 @@ def _tiny_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     con.execute(SCHEMA)
     captions = _captions(rng)
     for image in IMAGE_IDS:
-        url = ("javascript:alert(1)" if image == BAD_URL_IMAGE
-               else f"http://images.example.org/val/{image:06d}.jpg")
-        con.execute("insert into images values ('tiny', ?, ?, ?, ?, ?, ?)", [
-            image, COCO_IDS.get(image, 900000 + image), f"val/{image}.jpg", f"{image}.jpg", url,
-            len(captions[image])])
-        con.executemany("insert into image_captions values ('tiny', ?, ?, ?)",
-                        [(image, i, c) for i, c in enumerate(captions[image])])
+        url = "javascript:alert(1)" if image == BAD_URL_IMAGE else f"http://images.example.org/val/{image:06d}.jpg"
+        con.execute(
+            "insert into images values ('tiny', ?, ?, ?, ?, ?, ?)",
+            [image, COCO_IDS.get(image, 900000 + image), f"val/{image}.jpg", f"{image}.jpg", url, len(captions[image])],
+        )
+        con.executemany(
+            "insert into image_captions values ('tiny', ?, ?, ?)",
+            [(image, i, c) for i, c in enumerate(captions[image])],
+        )
     for corpus_id, corpus in enumerate(["coco", "other", "solo"], start=1):
-        con.execute("insert into corpora values (?, ?, 'captions', 'tiny', 'karpathy', 'test', now())",
-                    [corpus, corpus_id])
+        con.execute(
+            "insert into corpora values (?, ?, 'captions', 'tiny', 'karpathy', 'test', now())", [corpus, corpus_id]
+        )
     small = {i: set(rng.choice(30, size=rng.integers(3, 11), replace=False).tolist()) for i in IMAGE_IDS}
     large = {i: set(rng.choice(120, size=rng.integers(25, 60), replace=False).tolist()) for i in IMAGE_IDS}
     _corpus(con, "coco", small, captions, with_mds=True)
@@ -197,9 +270,11 @@ def test_the_warehouse_numbers_are_shown_beside_the_notes(tiny: Path, tmp_path: 
         con.execute("update corpus_summary set n_caption_chars = 1234567 where corpus = 'coco'")
         con.execute("update pair_summary set max_union = 99 where corpus = 'coco'")
         expected_vocabulary = con.execute(
-            "select n_distinct_tokens from corpus_summary where corpus = 'coco'").fetchall()[0][0]
-        spectrum = con.execute("select n_positive, n_zero, axis_share_1 + axis_share_2 from mds_spectrum "
-                               "where corpus = 'coco'").fetchall()[0]
+            "select n_distinct_tokens from corpus_summary where corpus = 'coco'"
+        ).fetchall()[0][0]
+        spectrum = con.execute(
+            "select n_positive, n_zero, axis_share_1 + axis_share_2 from mds_spectrum where corpus = 'coco'"
+        ).fetchall()[0]
     out = report.build(tiny, out_dir=tmp_path / "r").parent
     page = (out / "index.html").read_text(encoding="utf-8")
     markdown = (out / "report.md").read_text(encoding="utf-8")
@@ -209,8 +284,9 @@ def test_the_warehouse_numbers_are_shown_beside_the_notes(tiny: Path, tmp_path: 
     assert f"| distinct tokens (vocabulary) | {expected_vocabulary:,} | 7,254 |" in markdown
     n_positive, n_zero, share = spectrum
     assert f"| positive eigenvalues (&gt; tolerance) | {n_positive:,} | 1,266 |" in markdown
-    assert f"| positive + zero eigenvalues (the note's count, see below) | {n_positive + n_zero:,} | 1,266 |" \
-        in markdown
+    assert (
+        f"| positive + zero eigenvalues (the note's count, see below) | {n_positive + n_zero:,} | 1,266 |" in markdown
+    )
     assert f"| share of axes 1 + 2 in the positive sum | {100 * share:.1f} % | 6 % |" in markdown
     # A corpus the note does not report: its note and difference columns are dashes.
     other = markdown.split("## Corpus other")[1].split("## Corpus solo")[0]
@@ -234,8 +310,9 @@ def test_the_page_is_self_contained_and_escapes_captions(tiny: Path, tmp_path: P
     external = [(attr, value) for attr, value in addresses if re.match(r"(https?:)?//", value, re.IGNORECASE)]
     assert external, "the neighbour tables link to the images"
     assert all(attr.lower() == "href" and value in urls for attr, value in external), external
-    assert all(value.startswith(("data:image/png;base64,", "#")) for attr, value in addresses
-               if (attr, value) not in external)
+    assert all(
+        value.startswith(("data:image/png;base64,", "#")) for attr, value in addresses if (attr, value) not in external
+    )
     assert 'href="javascript' not in lowered and "javascript:alert(1)" in page  # shown, not linked
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; a girl eats pizza" in page
 
@@ -246,8 +323,10 @@ def test_the_page_is_self_contained_and_escapes_captions(tiny: Path, tmp_path: P
 
 def test_neighbour_table_follows_image_neighbors(tiny: Path, tmp_path: Path) -> None:
     with duckdb.connect(str(tiny), read_only=True) as con:
-        ours = con.execute("select rank, neighbor_id, symmetric_difference from image_neighbors "
-                           "where corpus = 'coco' and image_id = 100 order by rank").fetchall()
+        ours = con.execute(
+            "select rank, neighbor_id, symmetric_difference from image_neighbors "
+            "where corpus = 'coco' and image_id = 100 order by rank"
+        ).fetchall()
     markdown = (report.build(tiny, out_dir=tmp_path / "r").parent / "report.md").read_text(encoding="utf-8")
     section = markdown.split("### Nearest neighbours of image 100 (Table 2 of the note)")[1].split("###")[0]
     rows = [line.split(" | ") for line in section.splitlines() if re.match(r"\| \d+ \|", line)]
@@ -258,14 +337,18 @@ def test_neighbour_table_follows_image_neighbors(tiny: Path, tmp_path: Path) -> 
         if image in table2:
             row, n = table2[image]
             assert (r[2], r[5], r[6]) == (str(n.distance), str(n.coco_id), str(row))
-            assert r[3] == ("0" if int(r[1]) == n.distance else f"{int(r[1]) - n.distance:+,} "
-                            f"({100 * (int(r[1]) - n.distance) / n.distance:+.3g} %)")
+            assert r[3] == (
+                "0"
+                if int(r[1]) == n.distance
+                else f"{int(r[1]) - n.distance:+,} ({100 * (int(r[1]) - n.distance) / n.distance:+.3g} %)"
+            )
         else:
             assert (r[2], r[3], r[6]) == ("—", "—", "—")
 
     # Another image: the note lists none, so its columns are dashes.
-    markdown = (report.build(tiny, out_dir=tmp_path / "s", corpora=["coco"], image_id=7).parent
-                / "report.md").read_text(encoding="utf-8")
+    markdown = (
+        report.build(tiny, out_dir=tmp_path / "s", corpora=["coco"], image_id=7).parent / "report.md"
+    ).read_text(encoding="utf-8")
     assert "### Nearest neighbours of image 7\n" in markdown
     assert "The note lists no neighbours of this image" in markdown
     assert "## Corpus other" not in markdown
@@ -278,8 +361,9 @@ def test_unknown_corpus_is_an_error(tiny: Path, tmp_path: Path) -> None:
         report.build(tmp_path / "missing.duckdb", out_dir=tmp_path / "r")
 
 
-def test_a_warehouse_never_built_is_one_clear_error(good_warehouse: Path, tiny: Path, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_warehouse_never_built_is_one_clear_error(
+    good_warehouse: Path, tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Ingested but no `dbt build`: no marts. And a warehouse built before a mart existed."""
     with pytest.raises(SemspaceError, match="the warehouse has no mart 'corpora'"):
         report.build(good_warehouse, out_dir=tmp_path / "r")
@@ -328,8 +412,9 @@ def test_pair_histogram_counts_every_pair(tiny: Path) -> None:
     with duckdb.connect(str(tiny), read_only=True) as con:
         for corpus in ("coco", "other"):
             hist = figures.pair_histogram(con, corpus)
-            pairs = con.execute("select symmetric_difference, n_intersection from image_pairs where corpus = ?",
-                                [corpus]).fetchnumpy()
+            pairs = con.execute(
+                "select symmetric_difference, n_intersection from image_pairs where corpus = ?", [corpus]
+            ).fetchnumpy()
             sd, inter = pairs["symmetric_difference"].astype(int), pairs["n_intersection"].astype(int)
             assert hist.n_pairs == len(sd) == len(IMAGE_IDS) * (len(IMAGE_IDS) - 1) // 2
             assert list(hist.symmetric_difference) == list(range(sd.min(), sd.max() + 1))
@@ -343,11 +428,16 @@ def test_pair_histogram_counts_every_pair(tiny: Path) -> None:
 
 def test_figures_each_write_one_png(tiny: Path, tmp_path: Path) -> None:
     with duckdb.connect(str(tiny), read_only=True) as con:
-        paths = [figures.figure_mds_map(con, "coco", tmp_path / "coco", highlight=100),
-                 figures.figure_pairs(con, "other", tmp_path / "other"),
-                 figures.figure_tokens_per_image(con, ["coco", "other"], tmp_path)]
-        assert paths == [tmp_path / "coco" / "mds_map.png", tmp_path / "other" / "pairs.png",
-                         tmp_path / "tokens_per_image.png"]
+        paths = [
+            figures.figure_mds_map(con, "coco", tmp_path / "coco", highlight=100),
+            figures.figure_pairs(con, "other", tmp_path / "other"),
+            figures.figure_tokens_per_image(con, ["coco", "other"], tmp_path),
+        ]
+        assert paths == [
+            tmp_path / "coco" / "mds_map.png",
+            tmp_path / "other" / "pairs.png",
+            tmp_path / "tokens_per_image.png",
+        ]
         for path in paths:
             _valid_png(path)
         sizes, counts = figures.set_size_counts(con, "other")
@@ -358,15 +448,18 @@ def test_figures_each_write_one_png(tiny: Path, tmp_path: Path) -> None:
             figures.figure_pairs(con, "solo", tmp_path / "solo")
 
 
-def _scores(database: Path, corpus: str, values: dict[str, float], n_queries: int,
-            image_scope: str | None = None) -> None:
+def _scores(
+    database: Path, corpus: str, values: dict[str, float], n_queries: int, image_scope: str | None = None
+) -> None:
     """Rows of the mart evaluation_scores as `python -m analysis evaluate` leaves them: every metric
     of each measure has the measure's value here."""
     with duckdb.connect(str(database)) as con:
         for measure, value in values.items():
             for metric in METRICS:
-                con.execute("insert into evaluation_scores values (?, ?, ?, 'eccv_caption', ?, ?, ?, now())",
-                            [corpus, image_scope or corpus, measure, metric, value, n_queries])
+                con.execute(
+                    "insert into evaluation_scores values (?, ?, ?, 'eccv_caption', ?, ?, ?, now())",
+                    [corpus, image_scope or corpus, measure, metric, value, n_queries],
+                )
 
 
 def test_evaluation_scores_get_their_section(tiny: Path, tmp_path: Path) -> None:
@@ -374,13 +467,14 @@ def test_evaluation_scores_get_their_section(tiny: Path, tmp_path: Path) -> None
     assert "python -m analysis evaluate" in report.build(tiny, out_dir=out).read_text(encoding="utf-8")
     _scores(tiny, "coco", {"jaccard": 0.1234, "symmetric_difference": 0.0567}, n_queries=42)
     markdown = (report.build(tiny, out_dir=tmp_path / "after").parent / "report.md").read_text(encoding="utf-8")
-    section = markdown[markdown.index("## Agreement with people"):]
+    section = markdown[markdown.index("## Agreement with people") :]
     assert "| coco | jaccard | 42 | 0.123 | 0.123 |" in section
     assert section.index("jaccard") < section.index("symmetric\\_difference")  # best mAP@R first
 
 
-def test_evaluation_within_a_scope_and_one_images_positives(tiny: Path, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_evaluation_within_a_scope_and_one_images_positives(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Scores within another corpus's images get a table of their own; the example image (100 here,
     not a query) gives way to the first query after it, whose positives are marked among its
     neighbours exactly where image_pairs ranks them."""
@@ -393,12 +487,12 @@ def test_evaluation_within_a_scope_and_one_images_positives(tiny: Path, tmp_path
     with duckdb.connect(str(tiny), read_only=True) as con:
         jaccard = [(n.image_id, n.value) for n in warehouse.neighbours(con, "coco", 1725, "jaccard", k=10)]
     markdown = (report.build(tiny, out_dir=tmp_path / "r").parent / "report.md").read_text(encoding="utf-8")
-    section = markdown[markdown.index("## Agreement with people"):]
+    section = markdown[markdown.index("## Agreement with people") :]
     assert "### Within the images of other" in section
-    within = section[section.index("### Within the images of other"):]
+    within = section[section.index("### Within the images of other") :]
     assert "| coco | jaccard | 7 |" in within and "| coco | jaccard | 1 |" not in within
-    assert "| coco | jaccard | 1 |" in section[:section.index("### Within")]
-    example = section[section.index("### Image 1725"):]
+    assert "| coco | jaccard | 1 |" in section[: section.index("### Within")]
+    example = section[section.index("### Image 1725") :]
     assert "Image 100 is not one of ECCV Caption's query images" in example
     assert "has 2 positive(s): 82 " in example
     marked = ", ".join(f"{i}{' ✓' if i in (82, 4065) else ''}" for i, _ in jaccard)

@@ -14,9 +14,22 @@ import ingest
 from tests import reference
 from tests.dbt_helpers import SHARED_CAPTIONS, dbt
 
-EXPORTED = ("corpora", "images", "image_captions", "token_sets", "set_sizes", "token_weights", "image_pairs",
-            "image_neighbors", "corpus_summary", "pair_summary", "mds_spectrum", "mds_eigenvalues",
-            "mds_coordinates", "evaluation_scores")
+EXPORTED = (
+    "corpora",
+    "images",
+    "image_captions",
+    "token_sets",
+    "set_sizes",
+    "token_weights",
+    "image_pairs",
+    "image_neighbors",
+    "corpus_summary",
+    "pair_summary",
+    "mds_spectrum",
+    "mds_eigenvalues",
+    "mds_coordinates",
+    "evaluation_scores",
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +39,10 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[di
     source = work / "coco_small.json"
     source.write_text(json.dumps(records), encoding="utf-8")
     other = work / "other.csv"
-    other.write_text("image,caption\nx.jpg,A cat on a mat.\nx.jpg,The cat sleeps.\ny.jpg,A dog on a mat!\n"
-                     "z.jpg,Nothing but sky\n", encoding="utf-8")
+    other.write_text(
+        "image,caption\nx.jpg,A cat on a mat.\nx.jpg,The cat sleeps.\ny.jpg,A dog on a mat!\nz.jpg,Nothing but sky\n",
+        encoding="utf-8",
+    )
     db = work / "small.duckdb"
     ingest.load(source, db, name="coco")
     ingest.load(other, db, name="other")
@@ -43,25 +58,36 @@ def test_every_corpus_gets_all_pairs(small) -> None:
     db, _, _ = small
     with duckdb.connect(str(db), read_only=True) as con:
         rows = con.execute("select corpus, n_pairs from pair_summary order by corpus").fetchall()
-        corpora = con.execute("select corpus, corpus_id, kind, tokenizer, base_corpus from corpora order by corpus").fetchall()
+        corpora = con.execute(
+            "select corpus, corpus_id, kind, tokenizer, base_corpus from corpora order by corpus"
+        ).fetchall()
     # each dataset's caption corpus and its stop-word-free variant
     assert rows == [("coco", 60 * 59 // 2), ("coco-nostop", 60 * 59 // 2), ("other", 3), ("other-nostop", 3)]
-    assert corpora == [("coco", 1, "captions", "karpathy", "coco"), ("coco-nostop", 2, "captions", "karpathy", "coco"),
-                       ("other", 3, "captions", "karpathy", "other"), ("other-nostop", 4, "captions", "karpathy", "other")]
+    assert corpora == [
+        ("coco", 1, "captions", "karpathy", "coco"),
+        ("coco-nostop", 2, "captions", "karpathy", "coco"),
+        ("other", 3, "captions", "karpathy", "other"),
+        ("other-nostop", 4, "captions", "karpathy", "other"),
+    ]
 
 
 def test_small_pairs_match_reference(small) -> None:
     db, _, records = small
     sets = [{t for c in r["caption"] for t in reference.tokenize(c)} for r in records]
     with duckdb.connect(str(db), read_only=True) as con:
-        got = con.execute("select image_i, image_j, n_intersection, symmetric_difference from image_pairs "
-                          "where corpus = 'coco' order by image_i, image_j").fetchall()
-        other = con.execute("select image_i, image_j, n_intersection, symmetric_difference from image_pairs "
-                            "where corpus = 'other' order by all").fetchall()
-        other_nostop = con.execute("select image_i, image_j, n_intersection, symmetric_difference from image_pairs "
-                                   "where corpus = 'other-nostop' order by all").fetchall()
-    assert got == [(i, j, len(sets[i] & sets[j]), len(sets[i] ^ sets[j]))
-                   for i in range(60) for j in range(i + 1, 60)]
+        got = con.execute(
+            "select image_i, image_j, n_intersection, symmetric_difference from image_pairs "
+            "where corpus = 'coco' order by image_i, image_j"
+        ).fetchall()
+        other = con.execute(
+            "select image_i, image_j, n_intersection, symmetric_difference from image_pairs "
+            "where corpus = 'other' order by all"
+        ).fetchall()
+        other_nostop = con.execute(
+            "select image_i, image_j, n_intersection, symmetric_difference from image_pairs "
+            "where corpus = 'other-nostop' order by all"
+        ).fetchall()
+    assert got == [(i, j, len(sets[i] & sets[j]), len(sets[i] ^ sets[j])) for i in range(60) for j in range(i + 1, 60)]
     # x = {a, cat, on, mat, the, sleeps}, y = {a, dog, on, mat}, z = {nothing, but, sky}
     assert other == [(0, 1, 3, 4), (0, 2, 0, 9), (1, 2, 0, 7)]
     # without stop words: x = {cat, mat, sleeps}, y = {dog, mat}, z = {nothing, sky}
@@ -76,10 +102,13 @@ def test_mds_marts_show_the_computed_rows(small) -> None:
     db, _, _ = small
     with duckdb.connect(str(db), read_only=True) as con:
         ids, distances = load_distances(con, "coco")
-        spectrum = con.execute("select n_points, n_positive, n_zero, n_nonnegative, axis_share_1, axis_share_2, "
-                               "axis_share_3, axis_share_4 from mds_spectrum where corpus = 'coco'").fetchone()
-        coordinates = con.execute("select image_id, x1, x2, x3, x4, x10 from mds_coordinates where corpus = 'coco' "
-                                  "order by image_id").fetchall()
+        spectrum = con.execute(
+            "select n_points, n_positive, n_zero, n_nonnegative, axis_share_1, axis_share_2, "
+            "axis_share_3, axis_share_4 from mds_spectrum where corpus = 'coco'"
+        ).fetchone()
+        coordinates = con.execute(
+            "select image_id, x1, x2, x3, x4, x10 from mds_coordinates where corpus = 'coco' order by image_id"
+        ).fetchall()
         eigen = con.execute("select count(*) from mds_eigenvalues where corpus = 'coco'").fetchone()
     expected = classical_mds(distances, k=3, image_ids=ids, corpus="coco")
     shares = expected.eigenvalues[:3] / expected.sum_positive
@@ -113,12 +142,20 @@ def test_reingest_replaces_one_dataset_only(small, tmp_path: Path) -> None:
     replacement = tmp_path / "other.csv"
     replacement.write_text("image,caption\nq.jpg,Two red buses.\nr.jpg,Two blue buses.\n", encoding="utf-8")
     ingest.load(replacement, copy, name="other")
-    dbt(["build", "--select", "corpus_summary", "pair_summary", "+corpus_summary", "+pair_summary"],
-        copy, tmp_path, vars={"neighbors_k": 3})
+    dbt(
+        ["build", "--select", "corpus_summary", "pair_summary", "+corpus_summary", "+pair_summary"],
+        copy,
+        tmp_path,
+        vars={"neighbors_k": 3},
+    )
     with duckdb.connect(str(copy), read_only=True) as con:
-        summary = con.execute("select corpus, n_images, n_captions, n_distinct_tokens from corpus_summary "
-                              "where corpus not like '%-nostop' order by corpus").fetchall()
+        summary = con.execute(
+            "select corpus, n_images, n_captions, n_distinct_tokens from corpus_summary "
+            "where corpus not like '%-nostop' order by corpus"
+        ).fetchall()
     assert summary[1] == ("other", 2, 2, 4)
     with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("select n_images, n_captions from corpus_summary where corpus = 'coco'").fetchone() \
+        assert (
+            con.execute("select n_images, n_captions from corpus_summary where corpus = 'coco'").fetchone()
             == summary[0][1:3]
+        )

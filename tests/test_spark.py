@@ -39,9 +39,22 @@ from tests.generate_helpers import fake_chain
 pytestmark = pytest.mark.spark
 
 N_IMAGES = 200
-MARTS = ("corpora", "images", "image_captions", "token_sets", "set_sizes", "token_weights", "image_pairs",
-         "image_neighbors", "corpus_summary", "pair_summary", "mds_spectrum", "mds_eigenvalues", "mds_coordinates",
-         "evaluation_scores")
+MARTS = (
+    "corpora",
+    "images",
+    "image_captions",
+    "token_sets",
+    "set_sizes",
+    "token_weights",
+    "image_pairs",
+    "image_neighbors",
+    "corpus_summary",
+    "pair_summary",
+    "mds_spectrum",
+    "mds_eigenvalues",
+    "mds_coordinates",
+    "evaluation_scores",
+)
 RUN = "tiny-chain"
 ASSOCIATED = (0, 1, 2, 4, 7, 150)
 
@@ -72,10 +85,11 @@ def spark_available() -> None:
             pytest.fail(f"CI must run the Spark tests, but {why}", pytrace=False)
         pytest.skip(why)
 
+
 OTHER_CSV = (
     "image,caption\n"
     "x.jpg,The man's cat sits on a mat.\n"
-    "x.jpg,\"It's a \"\"quoted\"\" cat, isn't it?\"\n"
+    'x.jpg,"It\'s a ""quoted"" cat, isn\'t it?"\n'
     "y.jpg,A dog on a mat\\n with a back\\slash!\n"
     "y.jpg,'Single quotes' around a café and a naïve crème brûlée\n"
     "z.jpg,...!!! ???\n"
@@ -86,10 +100,13 @@ def _add_association_run(db: Path, records: list[dict[str, Any]]) -> None:
     con = duckdb.connect(str(db))
     try:
         store.ensure_schema(con)
-        con.execute("insert into raw.association_runs (run_id, dataset, model, backend, chat, prompt_template_version, "
-                    "prompt_template, params, rounds, tokenizer, created_at, updated_at) values "
-                    "(?, 'coco', 'tiny/chain', 'transformers', false, 'v1', 't', '{}', 3, 'tiny', "
-                    "timestamp '2025-01-02 03:04:05.123456', timestamp '2025-01-02 03:04:06')", [RUN])
+        con.execute(
+            "insert into raw.association_runs (run_id, dataset, model, backend, chat, prompt_template_version, "
+            "prompt_template, params, rounds, tokenizer, created_at, updated_at) values "
+            "(?, 'coco', 'tiny/chain', 'transformers', false, 'v1', 't', '{}', 3, 'tiny', "
+            "timestamp '2025-01-02 03:04:05.123456', timestamp '2025-01-02 03:04:06')",
+            [RUN],
+        )
         for image_id in ASSOCIATED:
             tokens: set[str] = set()
             for caption_index, caption in enumerate(records[image_id]["caption"]):
@@ -100,10 +117,13 @@ def _add_association_run(db: Path, records: list[dict[str, Any]]) -> None:
                         "prompt_template_version, input_text, generated_text, output_text, n_new_tokens, "
                         "finish_reason, do_sample, created_at) values "
                         "(?, 'coco', ?, ?, ?, 'tiny/chain', 'v1', ?, ?, ?, 9, 'eos', true, now())",
-                        [RUN, image_id, caption_index, r, text_in, generated, text_out])
+                        [RUN, image_id, caption_index, r, text_in, generated, text_out],
+                    )
                 tokens.update(chain[-1][2].split())  # case kept, punctuation attached, as a model's tokens may be
-            con.executemany("insert into raw.association_tokens values (?, 'coco', ?, ?)",
-                            [[RUN, image_id, token] for token in sorted(tokens)])
+            con.executemany(
+                "insert into raw.association_tokens values (?, 'coco', ?, ?)",
+                [[RUN, image_id, token] for token in sorted(tokens)],
+            )
     finally:
         con.close()
 
@@ -116,8 +136,10 @@ def _add_computed(db: Path) -> None:
 
     analysis.mds("coco", db, k=4)
     with duckdb.connect(str(db), read_only=True) as con:
-        coco = [int(r[0]) for r in con.execute(
-            "select coco_id from images where dataset = 'coco' order by image_id").fetchall()]
+        coco = [
+            int(r[0])
+            for r in con.execute("select coco_id from images where dataset = 'coco' order by image_id").fetchall()
+        ]
         positives = {coco[i]: {coco[i + 1], coco[i + 2]} for i in range(0, 30, 3)}
         rows = evaluate.compute(con, "coco", ["jaccard", "idf_jaccard"], positives=positives)
     with duckdb.connect(str(db)) as con:
@@ -149,8 +171,13 @@ def engines(spark_available: None, tmp_path_factory: pytest.TempPathFactory) -> 
     _add_computed(db)
 
     raw = work / "raw_parquet"
-    subprocess.run([sys.executable, "-m", "ingest", "export-raw", "--db", str(db), "--out", str(raw)],
-                   cwd=REPO, check=True, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, "-m", "ingest", "export-raw", "--db", str(db), "--out", str(raw)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
 
     spark = work / "spark"
     spark_dir = spark / "target" / "spark"
@@ -159,8 +186,16 @@ def engines(spark_available: None, tmp_path_factory: pytest.TempPathFactory) -> 
     # one JVM: every model, the data and unit tests, then the exports (Parquet of every mart)
     dbt(["build", "--select", "semspace"], db, spark, vars={"export": True}, env=env)
     spark_results = _results(spark)
-    return {"db": db, "duck": duck, "spark": spark, "spark_dir": spark_dir, "exports": spark / "exports",
-            "duck_results": duck_results, "spark_results": spark_results, "repo_before": before}
+    return {
+        "db": db,
+        "duck": duck,
+        "spark": spark,
+        "spark_dir": spark_dir,
+        "exports": spark / "exports",
+        "duck_results": duck_results,
+        "spark_results": spark_results,
+        "repo_before": before,
+    }
 
 
 def _spark_rows(engines: dict[str, Any], name: str) -> tuple[list[str], list[str], list[tuple]]:
@@ -171,8 +206,9 @@ def _spark_rows(engines: dict[str, Any], name: str) -> tuple[list[str], list[str
         # Spark writes timestamps as UTC instants; DuckDB's marts hold them as naive UTC-less values
         described = con.execute(f"describe select * from read_parquet('{folder}/*.parquet')").fetchall()
         select = ", ".join(
-            f"timezone('UTC', \"{c[0]}\") as \"{c[0]}\"" if c[1] == "TIMESTAMP WITH TIME ZONE" else f'"{c[0]}"'
-            for c in described)
+            f'timezone(\'UTC\', "{c[0]}") as "{c[0]}"' if c[1] == "TIMESTAMP WITH TIME ZONE" else f'"{c[0]}"'
+            for c in described
+        )
         relation = con.sql(f"select {select} from read_parquet('{folder}/*.parquet')")
         return relation.columns, [str(t) for t in relation.types], sorted(relation.fetchall(), key=repr)
     finally:
@@ -203,8 +239,10 @@ def test_every_mart_is_equal_on_both_engines(engines: dict[str, Any], name: str)
         if not all(_same_value(x, y) for x, y in zip(d, s)):
             missing = sorted(set(duck) - set(spark), key=repr)[:3]
             extra = sorted(set(spark) - set(duck), key=repr)[:3]
-            pytest.fail(f"{name} differs between the engines: DuckDB row {d} vs Spark row {s}; "
-                        f"only on DuckDB (first 3): {missing}; only on Spark (first 3): {extra}")
+            pytest.fail(
+                f"{name} differs between the engines: DuckDB row {d} vs Spark row {s}; "
+                f"only on DuckDB (first 3): {missing}; only on Spark (first 3): {extra}"
+            )
 
 
 def test_the_subset_holds_every_corpus_kind(engines: dict[str, Any]) -> None:
@@ -212,8 +250,14 @@ def test_the_subset_holds_every_corpus_kind(engines: dict[str, Any]) -> None:
         summary = con.execute("select corpus, n_images from corpus_summary order by corpus").fetchall()
         empty = con.execute("select corpus, image_id from set_sizes where n_tokens = 0 order by all").fetchall()
     # each corpus and its stop-word-free variant (the seed stop_words, loaded on both engines)
-    assert summary == [("coco", N_IMAGES), ("coco-nostop", N_IMAGES), ("other", 3), ("other-nostop", 3),
-                       (RUN, len(ASSOCIATED)), (f"{RUN}-nostop", len(ASSOCIATED))]
+    assert summary == [
+        ("coco", N_IMAGES),
+        ("coco-nostop", N_IMAGES),
+        ("other", 3),
+        ("other-nostop", 3),
+        (RUN, len(ASSOCIATED)),
+        (f"{RUN}-nostop", len(ASSOCIATED)),
+    ]
     assert empty == [("other", 2), ("other-nostop", 2)]  # z.jpg: '...!!! ???' has no token
 
 
@@ -250,10 +294,19 @@ def test_the_portable_kernels_agree_on_spark(engines: dict[str, Any]) -> None:
     """var portable_sql: the plain self-join and the window top-k, on Spark, give the same pairs
     and neighbours as DuckDB's fast kernels."""
     work = engines["spark"].parent / "spark_portable"
-    env = {"SEMSPACE_TARGET": "spark", "SEMSPACE_SPARK_DIR": str(engines["spark_dir"]),
-           "SEMSPACE_RAW_PARQUET": "", "SEMSPACE_EXPORT_DIR": str(work / "exports")}
-    dbt(["run", "--select", "int_pair_overlaps", "image_pairs", "image_neighbors"],
-        engines["db"], work, vars={"portable_sql": True, "export": True, "export_formats": ["parquet"]}, env=env)
+    env = {
+        "SEMSPACE_TARGET": "spark",
+        "SEMSPACE_SPARK_DIR": str(engines["spark_dir"]),
+        "SEMSPACE_RAW_PARQUET": "",
+        "SEMSPACE_EXPORT_DIR": str(work / "exports"),
+    }
+    dbt(
+        ["run", "--select", "int_pair_overlaps", "image_pairs", "image_neighbors"],
+        engines["db"],
+        work,
+        vars={"portable_sql": True, "export": True, "export_formats": ["parquet"]},
+        env=env,
+    )
     overlaps = compiled_sql(work, "int_pair_overlaps", folder="models/intermediate")
     assert "bit_count" not in overlaps
     assert "min_by(" not in compiled_sql(work, "image_neighbors")
@@ -261,4 +314,5 @@ def test_the_portable_kernels_agree_on_spark(engines: dict[str, Any]) -> None:
         _, _, duck = _duck_rows(engines, name)
         _, _, spark = _spark_rows({**engines, "exports": work / "exports"}, name)
         assert len(spark) == len(duck) and all(
-            all(_same_value(x, y) for x, y in zip(d, s)) for d, s in zip(duck, spark)), name
+            all(_same_value(x, y) for x, y in zip(d, s)) for d, s in zip(duck, spark)
+        ), name

@@ -35,7 +35,9 @@ def load_eccv() -> tuple[dict[str, list[int]], dict[str, list[int]]]:
             warnings.filterwarnings("ignore", message=".*ujson.*")
             data = resources.files("eccv_caption") / "data"
     except ModuleNotFoundError as exc:
-        raise SemspaceError("the ECCV Caption data needs the `eccv-caption` package (pip install eccv-caption)") from exc
+        raise SemspaceError(
+            "the ECCV Caption data needs the `eccv-caption` package (pip install eccv-caption)"
+        ) from exc
     image_to_caption = json.loads((data / "eccv_image_to_caption.json").read_text())
     caption_to_image = json.loads((data / "original_caption_to_image.json").read_text())
     return image_to_caption, caption_to_image
@@ -46,8 +48,9 @@ def eccv_positives(image_to_caption: Mapping, caption_to_image: Mapping) -> dict
 
     Keys of both mappings may be str (as in the JSON files) or int; values of ``caption_to_image``
     may be one id or a list of ids. Queries left with no positive are omitted."""
-    sources = {int(k): ([int(x) for x in v] if isinstance(v, (list, tuple)) else [int(v)])
-               for k, v in caption_to_image.items()}
+    sources = {
+        int(k): ([int(x) for x in v] if isinstance(v, (list, tuple)) else [int(v)]) for k, v in caption_to_image.items()
+    }
     positives: dict[int, set[int]] = {}
     for query, captions in image_to_caption.items():
         q = int(query)
@@ -74,8 +77,9 @@ def corpus_images(con: duckdb.DuckDBPyConnection, corpus: str) -> tuple[np.ndarr
     return ids, np.array([-1 if c is None else int(c) for c in coco], dtype=np.int64)
 
 
-def image_positives(con: duckdb.DuckDBPyConnection, corpus: str, image_id: int,
-                    positives: Mapping[int, Iterable[int]] | None = None) -> list[int] | None:
+def image_positives(
+    con: duckdb.DuckDBPyConnection, corpus: str, image_id: int, positives: Mapping[int, Iterable[int]] | None = None
+) -> list[int] | None:
     """Image ids of ``image_id``'s positives within ``corpus``, ascending; None when the image is
     not an ECCV Caption query (it then has no verified positives at all)."""
     if positives is None:
@@ -88,8 +92,9 @@ def image_positives(con: duckdb.DuckDBPyConnection, corpus: str, image_id: int,
     return sorted(by_coco[c] for c in positives[int(own[0])] if c in by_coco and by_coco[c] != image_id)
 
 
-def query_images(con: duckdb.DuckDBPyConnection, corpus: str,
-                 positives: Mapping[int, Iterable[int]] | None = None) -> list[int]:
+def query_images(
+    con: duckdb.DuckDBPyConnection, corpus: str, positives: Mapping[int, Iterable[int]] | None = None
+) -> list[int]:
     """Image ids of the corpus's ECCV Caption queries (with a positive inside the corpus), ascending."""
     if positives is None:
         positives = default_positives()

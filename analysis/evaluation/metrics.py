@@ -46,8 +46,9 @@ def rank(scores: np.ndarray, image_ids: np.ndarray, larger_is_closer: bool) -> n
     return np.lexsort((ids, key), axis=-1)
 
 
-def retrieval_metrics(ranked_relevance: np.ndarray, n_relevant: np.ndarray,
-                      ks: Sequence[int] = RECALL_KS) -> dict[str, float]:
+def retrieval_metrics(
+    ranked_relevance: np.ndarray, n_relevant: np.ndarray, ks: Sequence[int] = RECALL_KS
+) -> dict[str, float]:
     """Mean mAP@R, R-Precision and Recall@K of boolean relevance in ranked order (queries × ranks).
 
     ``n_relevant`` is R per query (the query's total number of positives, which may exceed what the
@@ -71,8 +72,14 @@ def retrieval_metrics(ranked_relevance: np.ndarray, n_relevant: np.ndarray,
     return out
 
 
-def score_matrix(matrix: np.ndarray, image_ids: np.ndarray, query_rows: np.ndarray, relevance: np.ndarray,
-                 larger_is_closer: bool, ks: Sequence[int] = RECALL_KS) -> dict[str, float]:
+def score_matrix(
+    matrix: np.ndarray,
+    image_ids: np.ndarray,
+    query_rows: np.ndarray,
+    relevance: np.ndarray,
+    larger_is_closer: bool,
+    ks: Sequence[int] = RECALL_KS,
+) -> dict[str, float]:
     """Metrics of an n × n similarity (``larger_is_closer``) or distance matrix.
 
     ``query_rows``: positions of the queries in the matrix; ``relevance``: boolean queries × n (the

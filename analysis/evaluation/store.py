@@ -34,8 +34,7 @@ TABLE = contract.table(f"{contract.COMPUTED}.evaluation_scores")
 _ARROW_TYPES = {"varchar": pa.string(), "double": pa.float64(), "integer": pa.int32(), "timestamp": pa.timestamp("us")}
 
 
-def scope_positions(con: duckdb.DuckDBPyConnection, corpus: str, within: str,
-                    image_ids: np.ndarray) -> np.ndarray:
+def scope_positions(con: duckdb.DuckDBPyConnection, corpus: str, within: str, image_ids: np.ndarray) -> np.ndarray:
     """Positions in ``image_ids`` (``corpus``'s images) of the images that corpus ``within`` covers.
 
     ``within`` must be a corpus of the same dataset; images it covers outside ``corpus`` are an error
@@ -43,8 +42,10 @@ def scope_positions(con: duckdb.DuckDBPyConnection, corpus: str, within: str,
     dataset = warehouse.corpus(con, within)["dataset"]
     own = warehouse.corpus(con, corpus)["dataset"]
     if dataset != own:
-        raise SemspaceError(f"corpus {within!r} covers dataset {dataset!r}, not {corpus!r}'s "
-                            f"{own!r}: --within needs a corpus of the same dataset")
+        raise SemspaceError(
+            f"corpus {within!r} covers dataset {dataset!r}, not {corpus!r}'s "
+            f"{own!r}: --within needs a corpus of the same dataset"
+        )
     covered = warehouse.image_ids(con, within)
     positions = np.searchsorted(image_ids, covered)
     inside = (positions < len(image_ids)) & (image_ids[np.minimum(positions, len(image_ids) - 1)] == covered)
@@ -53,16 +54,37 @@ def scope_positions(con: duckdb.DuckDBPyConnection, corpus: str, within: str,
     return positions
 
 
-def score_rows(corpus: str, image_scope: str | None, measure: str, metrics: Mapping[str, float], n_queries: int,
-               computed_at: _dt.datetime) -> list[dict]:
+def score_rows(
+    corpus: str,
+    image_scope: str | None,
+    measure: str,
+    metrics: Mapping[str, float],
+    n_queries: int,
+    computed_at: _dt.datetime,
+) -> list[dict]:
     """The evaluation_scores rows of one measure's metrics (``image_scope`` None: the corpus's own)."""
-    return [{"corpus": corpus, "image_scope": image_scope or corpus, "measure": measure,
-             "benchmark": eccv.BENCHMARK, "metric": metric, "value": value, "n_queries": n_queries,
-             "computed_at": computed_at} for metric, value in metrics.items()]
+    return [
+        {
+            "corpus": corpus,
+            "image_scope": image_scope or corpus,
+            "measure": measure,
+            "benchmark": eccv.BENCHMARK,
+            "metric": metric,
+            "value": value,
+            "n_queries": n_queries,
+            "computed_at": computed_at,
+        }
+        for metric, value in metrics.items()
+    ]
 
 
-def compute(con: duckdb.DuckDBPyConnection, corpus: str = "coco", measures: Sequence[str] | None = None,
-            positives: Mapping[int, Iterable[int]] | None = None, within: str | None = None) -> list[dict]:
+def compute(
+    con: duckdb.DuckDBPyConnection,
+    corpus: str = "coco",
+    measures: Sequence[str] | None = None,
+    positives: Mapping[int, Iterable[int]] | None = None,
+    within: str | None = None,
+) -> list[dict]:
     """Rows of evaluation_scores for ``corpus`` (not written). ``positives``: COCO id → COCO ids,
     ECCV Caption's by default. ``within``: rank only among the images that corpus covers (e.g. an
     association run's subset), queries and positives too; the measures stay ``corpus``'s own
@@ -107,17 +129,26 @@ def write(con: duckdb.DuckDBPyConnection, corpus: str, rows: Sequence[Mapping]) 
         raise ValueError(f"rows of another corpus than {corpus!r}")
     table = pa.table({c.name: pa.array([r[c.name] for r in rows], _ARROW_TYPES[c.type]) for c in TABLE.columns})
     contract.ensure(con, [TABLE.qualified])
-    with db.transaction(con, {"new_evaluation_scores": table},
-                        failure=f"writing the evaluation of {corpus!r} failed, nothing was changed"):
+    with db.transaction(
+        con,
+        {"new_evaluation_scores": table},
+        failure=f"writing the evaluation of {corpus!r} failed, nothing was changed",
+    ):
         for scope in sorted({r["image_scope"] for r in rows}):
             measures = sorted({r["measure"] for r in rows if r["image_scope"] == scope})
-            con.execute(f"delete from {TABLE.qualified} where corpus = ? and image_scope = ? "
-                        "and list_contains(?, measure)", [corpus, scope, measures])
+            con.execute(
+                f"delete from {TABLE.qualified} where corpus = ? and image_scope = ? and list_contains(?, measure)",
+                [corpus, scope, measures],
+            )
         con.execute(f"insert into {TABLE.qualified} by name select * from new_evaluation_scores")
 
 
-def evaluate(database: str | os.PathLike[str] | None = None, corpus: str = "coco",
-             measures: Sequence[str] | None = None, within: str | None = None) -> list[dict]:
+def evaluate(
+    database: str | os.PathLike[str] | None = None,
+    corpus: str = "coco",
+    measures: Sequence[str] | None = None,
+    within: str | None = None,
+) -> list[dict]:
     """Score ``corpus``'s measures (all by default) on ECCV Caption image→image retrieval, among
     all its images or those ``within`` covers, write them to computed.evaluation_scores (replacing
     that corpus and scope's rows for those measures; the mart evaluation_scores shows them) and
@@ -147,7 +178,8 @@ def format_rows(rows: Sequence[Mapping]) -> str:
     width = max(len("measure"), *(len(m) for _, m in keys))
     lines = [f"{'corpus':<{cwidth}} {'measure':<{width}} " + " ".join(f"{m:>12}" for m in metrics) + f" {'queries':>8}"]
     for corpus, measure in keys:
-        cells = " ".join(f"{values[(corpus, measure, m)]:>12.4f}" if (corpus, measure, m) in values else f"{'':>12}"
-                         for m in metrics)
+        cells = " ".join(
+            f"{values[(corpus, measure, m)]:>12.4f}" if (corpus, measure, m) in values else f"{'':>12}" for m in metrics
+        )
         lines.append(f"{corpus:<{cwidth}} {measure:<{width}} {cells} {queries[(corpus, measure)]:>8}")
     return "\n".join(lines)

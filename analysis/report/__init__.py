@@ -80,8 +80,13 @@ class _Timer:
             log.info("report: %s in %.2f s", label, self.timings[-1][1])
 
 
-def document(con: duckdb.DuckDBPyConnection, database: str | os.PathLike[str], out_dir: Path,
-             corpora: Sequence[str] | None = None, image_id: int = DEFAULT_IMAGE) -> Document:
+def document(
+    con: duckdb.DuckDBPyConnection,
+    database: str | os.PathLike[str],
+    out_dir: Path,
+    corpora: Sequence[str] | None = None,
+    image_id: int = DEFAULT_IMAGE,
+) -> Document:
     """The report's data for ``corpora`` (default all) read from the marts, its figures drawn into
     ``out_dir``."""
     warehouse.require_marts(con, *MARTS)
@@ -97,14 +102,23 @@ def document(con: duckdb.DuckDBPyConnection, database: str | os.PathLike[str], o
         section = queries.corpus_sections(con, row, image_id, vocabulary)
         folder = out_dir / figures.corpus_folder(section.name)
         if section.pairs is not None and section.pairs.n_pairs:
-            section.pairs.figure = timer.figure(f"{section.name}: pairs.png", figures.figure_pairs, con,
-                                                section.name, folder)
+            section.pairs.figure = timer.figure(
+                f"{section.name}: pairs.png", figures.figure_pairs, con, section.name, folder
+            )
         if section.spectrum is not None:
-            section.spectrum.figure = timer.figure(f"{section.name}: mds_map.png", figures.figure_mds_map, con,
-                                                   section.name, folder, highlight=image_id)
+            section.spectrum.figure = timer.figure(
+                f"{section.name}: mds_map.png", figures.figure_mds_map, con, section.name, folder, highlight=image_id
+            )
         sections.append(section)
-    return Document(str(database), dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), image_id,
-                    sections, queries.evaluation(con, names, image_id), tokens, timer.timings)
+    return Document(
+        str(database),
+        dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        image_id,
+        sections,
+        queries.evaluation(con, names, image_id),
+        tokens,
+        timer.timings,
+    )
 
 
 def _write(path: Path, text: str) -> None:
@@ -113,8 +127,12 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def build(database: str | os.PathLike[str] | None = None, out_dir: str | os.PathLike[str] = "reports",
-          corpora: Sequence[str] | None = None, image_id: int = DEFAULT_IMAGE) -> Path:
+def build(
+    database: str | os.PathLike[str] | None = None,
+    out_dir: str | os.PathLike[str] = "reports",
+    corpora: Sequence[str] | None = None,
+    image_id: int = DEFAULT_IMAGE,
+) -> Path:
     """Write ``out_dir/index.html`` (self-contained), ``out_dir/report.md`` and the figures for
     ``corpora`` (default: every corpus of the warehouse), with the neighbour tables of ``image_id``.
 

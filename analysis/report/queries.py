@@ -19,8 +19,19 @@ from analysis import note
 from analysis.report.compare import NONE, Comparison, count, score
 from semspace import measures, warehouse
 
-MARTS = ("corpora", "images", "image_captions", "set_sizes", "image_pairs", "image_neighbors", "corpus_summary",
-         "pair_summary", "mds_spectrum", "mds_coordinates", "evaluation_scores")
+MARTS = (
+    "corpora",
+    "images",
+    "image_captions",
+    "set_sizes",
+    "image_pairs",
+    "image_neighbors",
+    "corpus_summary",
+    "pair_summary",
+    "mds_spectrum",
+    "mds_coordinates",
+    "evaluation_scores",
+)
 """Every mart the report reads; a warehouse without one of them was never built (or built before it)."""
 
 METRICS = ("map_at_r", "r_precision", "recall_at_1", "recall_at_5", "recall_at_10")
@@ -56,8 +67,9 @@ def coco_vocabulary(con: duckdb.DuckDBPyConnection) -> int | None:
     return found[0]["n_distinct_tokens"] if found else None
 
 
-def summary(con: duckdb.DuckDBPyConnection, corpus: str, reported: note.NoteCorpus | None,
-            vocabulary_of_coco: int | None) -> list[Comparison] | None:
+def summary(
+    con: duckdb.DuckDBPyConnection, corpus: str, reported: note.NoteCorpus | None, vocabulary_of_coco: int | None
+) -> list[Comparison] | None:
     """corpus_summary beside the note's Table 1 / 3; None without a row for the corpus."""
     found = warehouse.rows(con, "select * from corpus_summary where corpus = ?", [corpus])
     if not found:
@@ -67,8 +79,12 @@ def summary(con: duckdb.DuckDBPyConnection, corpus: str, reported: note.NoteCorp
     lines = [
         Comparison("images", row["n_images"], r and r.n_images),
         Comparison("captions (texts)", row["n_captions"], r and r.n_captions),
-        Comparison("captions per image (mean)", row["n_captions"] / n_images if n_images else None,
-                   r and r.mean_captions, "float"),
+        Comparison(
+            "captions per image (mean)",
+            row["n_captions"] / n_images if n_images else None,
+            r and r.mean_captions,
+            "float",
+        ),
         Comparison("caption characters", row["n_caption_chars"], r and r.n_caption_chars),
         Comparison("characters per image (mean)", row["mean_caption_chars"], r and r.mean_caption_chars, "float"),
         Comparison("tokens (sum of per-image set sizes)", row["n_tokens"], r and r.n_tokens),
@@ -94,20 +110,29 @@ def pairs(con: duckdb.DuckDBPyConnection, corpus: str, reported: note.NoteCorpus
     if not found:
         return None
     row, r = found[0], reported
-    return Pairs(row["n_pairs"] or 0, [
-        Comparison("image pairs", row["n_pairs"], r and r.n_pairs),
-        Comparison("symmetric difference |A Δ B|, min", row["min_symmetric_difference"],
-                   r and r.min_symmetric_difference),
-        Comparison("symmetric difference |A Δ B|, max", row["max_symmetric_difference"],
-                   r and r.max_symmetric_difference),
-        Comparison("intersection |A ∩ B|, min", row["min_intersection"], r and r.min_intersection),
-        Comparison("intersection |A ∩ B|, max", row["max_intersection"], r and r.max_intersection),
-        Comparison("union |A ∪ B|, min", row["min_union"], r and r.min_union),
-        Comparison("union |A ∪ B|, max", row["max_union"], r and r.max_union),
-        Comparison("correlation of symmetric difference with intersection",
-                   row["corr_symmetric_difference_intersection"], r and r.corr_symmetric_difference_intersection,
-                   "float", decimals=5),
-    ])
+    return Pairs(
+        row["n_pairs"] or 0,
+        [
+            Comparison("image pairs", row["n_pairs"], r and r.n_pairs),
+            Comparison(
+                "symmetric difference |A Δ B|, min", row["min_symmetric_difference"], r and r.min_symmetric_difference
+            ),
+            Comparison(
+                "symmetric difference |A Δ B|, max", row["max_symmetric_difference"], r and r.max_symmetric_difference
+            ),
+            Comparison("intersection |A ∩ B|, min", row["min_intersection"], r and r.min_intersection),
+            Comparison("intersection |A ∩ B|, max", row["max_intersection"], r and r.max_intersection),
+            Comparison("union |A ∪ B|, min", row["min_union"], r and r.min_union),
+            Comparison("union |A ∪ B|, max", row["max_union"], r and r.max_union),
+            Comparison(
+                "correlation of symmetric difference with intersection",
+                row["corr_symmetric_difference_intersection"],
+                r and r.corr_symmetric_difference_intersection,
+                "float",
+                decimals=5,
+            ),
+        ],
+    )
 
 
 @dataclass
@@ -132,15 +157,23 @@ def spectrum(con: duckdb.DuckDBPyConnection, corpus: str, reported: note.NoteCor
     lines += [
         Comparison("eigenvalues", row.get("n_eigenvalues") or row["n_points"], r and r.mds_n_points),
         Comparison("positive eigenvalues (> tolerance)", row["n_positive"], r and r.mds_n_positive),
-        Comparison("positive + zero eigenvalues (the note's count, see below)", row["n_positive"] + row["n_zero"],
-                   r and r.mds_n_positive),
+        Comparison(
+            "positive + zero eigenvalues (the note's count, see below)",
+            row["n_positive"] + row["n_zero"],
+            r and r.mds_n_positive,
+        ),
         Comparison("zero eigenvalues (|λ| ≤ tolerance)", row["n_zero"]),
         Comparison("negative eigenvalues (< −tolerance)", row["n_negative"]),
         Comparison("tolerance", row["tolerance"], kind="sci"),
         Comparison("sum of positive eigenvalues", row["sum_positive"], kind="float", decimals=1),
         Comparison("sum of |negative eigenvalues|", row["sum_abs_negative"], kind="float", decimals=1),
-        Comparison("share of axes 1 + 2 in the positive sum", (share.get(1) or 0) + (share.get(2) or 0),
-                   r and r.mds_axes_1_2_share, "share", note_decimals=0),  # the note: "6%" / "4%"
+        Comparison(
+            "share of axes 1 + 2 in the positive sum",
+            (share.get(1) or 0) + (share.get(2) or 0),
+            r and r.mds_axes_1_2_share,
+            "share",
+            note_decimals=0,
+        ),  # the note: "6%" / "4%"
     ]
     lines += [Comparison(f"share of axis {k}", v, kind="share", decimals=2) for k, v in shares]
     return Spectrum(lines, landmark)
@@ -163,10 +196,18 @@ class NeighbourRow:
         coco = NONE if self.coco_id is None else str(self.coco_id)  # ids without thousands separators
         if self.note_coco_id is not None:
             coco += f" (note: {self.note_coco_id})"
-        return [NONE if self.rank is None else str(self.rank), self.distance.ours_text, self.distance.note_text,
-                self.distance.difference_text, str(self.image_id), coco,
-                NONE if self.note_row is None else str(self.note_row), count(self.shared),
-                self.captions or NONE, Link("image", self.url) if self.url else NONE]
+        return [
+            NONE if self.rank is None else str(self.rank),
+            self.distance.ours_text,
+            self.distance.note_text,
+            self.distance.difference_text,
+            str(self.image_id),
+            coco,
+            NONE if self.note_row is None else str(self.note_row),
+            count(self.shared),
+            self.captions or NONE,
+            Link("image", self.url) if self.url else NONE,
+        ]
 
 
 @dataclass
@@ -185,25 +226,37 @@ class Neighbours:
 def _distance(con: duckdb.DuckDBPyConnection, corpus: str, a: int, b: int) -> int | None:
     if a == b:
         return 0
-    found = warehouse.rows(con, "select symmetric_difference from image_pairs where corpus = ? and image_i = ? "
-                                "and image_j = ?", [corpus, min(a, b), max(a, b)])
+    found = warehouse.rows(
+        con,
+        "select symmetric_difference from image_pairs where corpus = ? and image_i = ? and image_j = ?",
+        [corpus, min(a, b), max(a, b)],
+    )
     return int(found[0]["symmetric_difference"]) if found else None
 
 
-def neighbours(con: duckdb.DuckDBPyConnection, corpus: dict[str, Any], reported: note.NoteCorpus | None,
-               image_id: int) -> Neighbours:
+def neighbours(
+    con: duckdb.DuckDBPyConnection, corpus: dict[str, Any], reported: note.NoteCorpus | None, image_id: int
+) -> Neighbours:
     """The image itself (rank 0) and its image_neighbors, each beside the note's Table 2 / 4 row
     where it has one; the note's rows missing from this warehouse's top k follow, their distance
     looked up in image_pairs. Captions from image_captions, ids and URLs from images."""
     name, dataset = corpus["corpus"], corpus["dataset"]
     listed = reported.neighbours.get(image_id) if reported else None
-    result = Neighbours(image_id, dataset, warehouse.has_image(con, name, image_id),
-                        note_table=reported.neighbours_table if reported and listed else None,
-                        note_rows=len(listed or ()))
+    result = Neighbours(
+        image_id,
+        dataset,
+        warehouse.has_image(con, name, image_id),
+        note_table=reported.neighbours_table if reported and listed else None,
+        note_rows=len(listed or ()),
+    )
     if not result.present:
         return result
-    ours = warehouse.rows(con, "select rank, neighbor_id, symmetric_difference, n_intersection from image_neighbors "
-                               "where corpus = ? and image_id = ? order by rank", [name, image_id])
+    ours = warehouse.rows(
+        con,
+        "select rank, neighbor_id, symmetric_difference, n_intersection from image_neighbors "
+        "where corpus = ? and image_id = ? order by rank",
+        [name, image_id],
+    )
     size = warehouse.rows(con, "select n_tokens from set_sizes where corpus = ? and image_id = ?", [name, image_id])
     # (rank, image, distance, shared tokens)
     found: list[tuple[int | None, int, int | None, int | None]] = [(0, image_id, 0, size[0]["n_tokens"])]
@@ -221,10 +274,19 @@ def neighbours(con: duckdb.DuckDBPyConnection, corpus: dict[str, Any], reported:
         note_row, n = in_note.get(image, (None, None))
         if n is not None and distance == n.distance:
             result.agree += 1
-        result.rows.append(NeighbourRow(
-            rank, image, Comparison("distance", distance, n.distance if n is not None else None),
-            coco_id, n.coco_id if n is not None and coco_id is not None and n.coco_id != coco_id else None,
-            note_row, shared, captions.get(image, []), info.get("url")))
+        result.rows.append(
+            NeighbourRow(
+                rank,
+                image,
+                Comparison("distance", distance, n.distance if n is not None else None),
+                coco_id,
+                n.coco_id if n is not None and coco_id is not None and n.coco_id != coco_id else None,
+                note_row,
+                shared,
+                captions.get(image, []),
+                info.get("url"),
+            )
+        )
     result.k, result.missing = len(ours), len(missing)
     return result
 
@@ -242,12 +304,20 @@ class Corpus:
     neighbours: Neighbours
 
 
-def corpus_sections(con: duckdb.DuckDBPyConnection, row: dict[str, Any], image_id: int,
-                    vocabulary_of_coco: int | None) -> Corpus:
+def corpus_sections(
+    con: duckdb.DuckDBPyConnection, row: dict[str, Any], image_id: int, vocabulary_of_coco: int | None
+) -> Corpus:
     name = row["corpus"]
     reported = note.reported(name)
-    return Corpus(name, row, reported, summary(con, name, reported, vocabulary_of_coco), pairs(con, name, reported),
-                  spectrum(con, name, reported), neighbours(con, row, reported, image_id))
+    return Corpus(
+        name,
+        row,
+        reported,
+        summary(con, name, reported, vocabulary_of_coco),
+        pairs(con, name, reported),
+        spectrum(con, name, reported),
+        neighbours(con, row, reported, image_id),
+    )
 
 
 # ---------------------------------------------------------------------------------- evaluation
@@ -266,8 +336,16 @@ class Scores:
 
     @property
     def cells(self) -> list[Cell]:
-        return [self.corpus, self.measure, count(self.n_queries), score(self.map_at_r), score(self.r_precision),
-                score(self.recall_at_1), score(self.recall_at_5), score(self.recall_at_10)]
+        return [
+            self.corpus,
+            self.measure,
+            count(self.n_queries),
+            score(self.map_at_r),
+            score(self.r_precision),
+            score(self.recall_at_1),
+            score(self.recall_at_5),
+            score(self.recall_at_10),
+        ]
 
 
 @dataclass
@@ -329,7 +407,9 @@ class Evaluation:
 def score_rows(con: duckdb.DuckDBPyConnection, corpora: Sequence[str]) -> list[dict[str, Any]]:
     """The ECCV Caption rows of evaluation_scores for ``corpora``, one per (corpus, image scope,
     measure) with a column per metric (METRICS), best mAP@R first."""
-    return warehouse.rows(con, """
+    return warehouse.rows(
+        con,
+        """
         select corpus, coalesce(image_scope, corpus) as image_scope, measure, max(n_queries) as n_queries,
                max(value) filter (where metric = 'map_at_r') as map_at_r,
                max(value) filter (where metric = 'r_precision') as r_precision,
@@ -339,7 +419,9 @@ def score_rows(con: duckdb.DuckDBPyConnection, corpora: Sequence[str]) -> list[d
         from evaluation_scores
         where benchmark = ? and list_contains(?, corpus)
         group by all
-        order by map_at_r desc nulls last, corpus, measure""", [ev.BENCHMARK, list(corpora)])
+        order by map_at_r desc nulls last, corpus, measure""",
+        [ev.BENCHMARK, list(corpora)],
+    )
 
 
 def _as_scores(row: dict[str, Any]) -> Scores:

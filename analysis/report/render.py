@@ -70,8 +70,7 @@ def _escape(value: Any) -> Markup:
 def inline_html(text: Any) -> Markup:
     """Text whose `backticks` mark code, escaped."""
     parts = _plain(text).split("`")
-    return Markup("".join(f"<code>{html.escape(p)}</code>" if i % 2 else html.escape(p)
-                          for i, p in enumerate(parts)))
+    return Markup("".join(f"<code>{html.escape(p)}</code>" if i % 2 else html.escape(p) for i, p in enumerate(parts)))
 
 
 def data_uri(path: Path) -> str:
@@ -105,11 +104,25 @@ def md_url(url: str) -> str:
 
 def _environment(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(_template_source), autoescape=autoescape, trim_blocks=True,
-        lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
-        finalize=_escape if autoescape else None)
-    env.filters.update(count=compare.count, score=compare.score, slug=slug, joined=joined, md=md,
-                       inline_md=inline_md, md_url=md_url, inline=inline_html, data_uri=data_uri)
+        loader=jinja2.FunctionLoader(_template_source),
+        autoescape=autoescape,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=_escape if autoescape else None,
+    )
+    env.filters.update(
+        count=compare.count,
+        score=compare.score,
+        slug=slug,
+        joined=joined,
+        md=md,
+        inline_md=inline_md,
+        md_url=md_url,
+        inline=inline_html,
+        data_uri=data_uri,
+    )
     env.tests.update(web_address=web_address, link=lambda value: isinstance(value, Link))
     env.globals.update(NONE=compare.NONE)
     return env

@@ -18,7 +18,13 @@ from semspace.errors import SemspaceError
 BACKENDS = ("transformers", "openai", "vllm")
 
 __all__ = [
-    "BACKENDS", "FINISH_LENGTH", "FINISH_STOP", "Backend", "Generation", "GenerationParams", "Tokenizer",
+    "BACKENDS",
+    "FINISH_LENGTH",
+    "FINISH_STOP",
+    "Backend",
+    "Generation",
+    "GenerationParams",
+    "Tokenizer",
     "make_backend",
 ]
 

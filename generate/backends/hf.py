@@ -177,20 +177,29 @@ class TransformersBackend:
 
     @classmethod
     def from_loaded(
-        cls, model: Any, tokenizer: Any, *, name: str = "loaded model", chat: bool = False, sampler: str = "topk",
-        device: str | None = None, prefix_cache: bool = True,
+        cls,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str = "loaded model",
+        chat: bool = False,
+        sampler: str = "topk",
+        device: str | None = None,
+        prefix_cache: bool = True,
     ) -> TransformersBackend:
         """Wrap a model and tokenizer already in memory (benchmarks; models built in code);
         ``device``: move the model there first (default: where it is)."""
         if device is not None:
             model = model.to(pick_device(device))
         backend = cls.__new__(cls)
-        backend._setup(model, tokenizer, ModelSource(model=name, path=name, description=name), chat, sampler,
-                       prefix_cache)
+        backend._setup(
+            model, tokenizer, ModelSource(model=name, path=name, description=name), chat, sampler, prefix_cache
+        )
         return backend
 
-    def _setup(self, model: Any, tokenizer: Any, source: ModelSource, chat: bool, sampler: str,
-               prefix_cache: bool = True) -> None:
+    def _setup(
+        self, model: Any, tokenizer: Any, source: ModelSource, chat: bool, sampler: str, prefix_cache: bool = True
+    ) -> None:
         if sampler not in ("topk", "hf"):
             raise SemspaceError(f"sampler must be 'topk' or 'hf', not {sampler!r}")
         self._torch = _import_torch()
@@ -208,7 +217,9 @@ class TransformersBackend:
             tokenizer.pad_token = tokenizer.eos_token
         self.eos_ids = self._eos_ids()
         if not self.eos_ids:
-            raise SemspaceError(f"model {source.model!r}: its tokenizer and generation config name no end-of-text token")
+            raise SemspaceError(
+                f"model {source.model!r}: its tokenizer and generation config name no end-of-text token"
+            )
         if chat and not getattr(tokenizer, "chat_template", None):
             raise SemspaceError(f"model {source.model!r} has no chat template; run without --chat")
         self.model_source = source.description or source.path
@@ -253,9 +264,13 @@ class TransformersBackend:
             "stopping_criteria": StoppingCriteriaList([RowBudget()]),
         }
         if params.sampling and params.top_k and self.sampler == "topk":
-            kwargs.update(do_sample=False, temperature=None, top_k=None, top_p=None, logits_processor=LogitsProcessorList(
-                [TopKSampler(params.temperature, params.top_k, params.top_p)]
-            ))
+            kwargs.update(
+                do_sample=False,
+                temperature=None,
+                top_k=None,
+                top_p=None,
+                logits_processor=LogitsProcessorList([TopKSampler(params.temperature, params.top_k, params.top_p)]),
+            )
         elif params.sampling:
             kwargs.update(temperature=params.temperature, top_k=params.top_k or 0, top_p=params.top_p)
         else:  # greedy: override sampling defaults a model's generation config may carry
@@ -297,8 +312,11 @@ class TransformersBackend:
 
             torch = self._torch
             with torch.inference_mode():
-                out = self.model(torch.tensor([prefix], device=self.device), use_cache=True,
-                                 **{self._cache_kwarg: DynamicCache(config=self.model.config)})
+                out = self.model(
+                    torch.tensor([prefix], device=self.device),
+                    use_cache=True,
+                    **{self._cache_kwarg: DynamicCache(config=self.model.config)},
+                )
             self._prefix = (prefix, getattr(out, "cache", None) or out.past_key_values)
         return self._prefix[1]
 
@@ -312,20 +330,24 @@ class TransformersBackend:
             width = max(len(r) for r in rows)
             ids = [[pad] * (width - len(r)) + r for r in rows]
             mask = [[0] * (width - len(r)) + [1] * len(r) for r in rows]
-            return {"input_ids": torch.tensor(ids, device=self.device),
-                    "attention_mask": torch.tensor(mask, device=self.device)}
+            return {
+                "input_ids": torch.tensor(ids, device=self.device),
+                "attention_mask": torch.tensor(mask, device=self.device),
+            }
         prefix = tuple(rows[0][:shared])
         cache = copy.deepcopy(self._prefix_cache_of(prefix))
         cache.batch_repeat_interleave(len(rows))
         width = max(len(r) for r in rows) - shared
         ids = [list(prefix) + [pad] * (width - len(r) + shared) + r[shared:] for r in rows]
         mask = [[1] * shared + [0] * (width - len(r) + shared) + [1] * (len(r) - shared) for r in rows]
-        return {"input_ids": torch.tensor(ids, device=self.device),
-                "attention_mask": torch.tensor(mask, device=self.device), self._cache_kwarg: cache}
+        return {
+            "input_ids": torch.tensor(ids, device=self.device),
+            "attention_mask": torch.tensor(mask, device=self.device),
+            self._cache_kwarg: cache,
+        }
 
     def close(self) -> None:
         self._prefix = None
         self.model = None
         if self.device.startswith("cuda"):
             self._torch.cuda.empty_cache()
-

@@ -64,8 +64,12 @@ MAX_BODY_BYTES = 8 * 2**20
 MAX_ERROR_BYTES = 64 * 2**10
 """The most of an error answer that is read for its message."""
 FINISH_REASONS = {
-    "stop": FINISH_STOP, "length": FINISH_LENGTH, "eos": FINISH_STOP, "eos_token": FINISH_STOP,
-    "stop_sequence": FINISH_STOP, "content_filter": "content_filter",
+    "stop": FINISH_STOP,
+    "length": FINISH_LENGTH,
+    "eos": FINISH_STOP,
+    "eos_token": FINISH_STOP,
+    "stop_sequence": FINISH_STOP,
+    "content_filter": "content_filter",
 }
 """A server's ``finish_reason`` → the word stored."""
 FIX_API = "check that --base-url points to an OpenAI-compatible API (e.g. http://host:8000/v1)"
@@ -187,8 +191,10 @@ class OpenAIBackend:
             )
         api_key = api_key.strip() if api_key else None
         if api_key and any(ord(c) < 32 or ord(c) == 127 for c in api_key):
-            raise SemspaceError("the API key (--api-key or $OPENAI_API_KEY) contains a line break or another "
-                                "control character; pass the key alone")
+            raise SemspaceError(
+                "the API key (--api-key or $OPENAI_API_KEY) contains a line break or another "
+                "control character; pass the key alone"
+            )
         self.model = model
         self.root = api_root(base_url)
         self.chat = chat
@@ -247,10 +253,7 @@ class OpenAIBackend:
 
     def _read_body(self, resp: http.client.HTTPResponse, url: str, deadline: float, timeout: float) -> bytes:
         """The body, at most MAX_BODY_BYTES of it, read before ``deadline``."""
-        too_big = (
-            f"the server at {url} answered more than {_size(MAX_BODY_BYTES)}, which is no completion; "
-            f"{FIX_API}"
-        )
+        too_big = f"the server at {url} answered more than {_size(MAX_BODY_BYTES)}, which is no completion; {FIX_API}"
         declared = resp.headers.get("Content-Length")
         expected = int(declared) if declared and declared.strip().isdigit() else None
         if expected is not None and expected > MAX_BODY_BYTES:
@@ -258,9 +261,7 @@ class OpenAIBackend:
         chunks, size = [], 0
         while True:
             if time.monotonic() > deadline:
-                raise _Retryable(
-                    f"the server at {url} did not finish its answer within {timeout:g} s", kind="timeout"
-                )
+                raise _Retryable(f"the server at {url} did not finish its answer within {timeout:g} s", kind="timeout")
             try:
                 chunk = resp.read1(64 * 2**10)
             except http.client.IncompleteRead:  # a chunked body cut off
@@ -296,7 +297,9 @@ class OpenAIBackend:
             elif isinstance(exc, json.JSONDecodeError) and exc.pos >= len(text.rstrip()):
                 what = f"JSON that is cut off after {len(raw)} bytes ({_excerpt(text, 60)!r})"
             else:
-                reason = f"{exc.msg} at offset {exc.pos}" if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+                reason = (
+                    f"{exc.msg} at offset {exc.pos}" if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+                )
                 what = f"invalid JSON ({reason}: {_excerpt(text, 60)!r})"
             raise SemspaceError(f"the server at {url} answered {what}; {fix}") from None
 
@@ -322,8 +325,10 @@ class OpenAIBackend:
         if code in (401, 403):
             fix = "check --api-key (or $OPENAI_API_KEY)"
         elif code in (404, 405):
-            fix = (f"check --base-url (the API root, e.g. http://host:8000/v1) and --model ({self.model!r}: "
-                   f"the name the server serves the model under)")
+            fix = (
+                f"check --base-url (the API root, e.g. http://host:8000/v1) and --model ({self.model!r}: "
+                f"the name the server serves the model under)"
+            )
         elif 400 <= code < 500:
             fix = f"check --model ({self.model!r}) and the generation settings the server refused"
         else:
@@ -426,8 +431,11 @@ class OpenAIBackend:
             field = "choices[0].message.content"
             message = choice.get("message")
             if not isinstance(message, dict):
-                raise bad("has no choices[0].message" if message is None else
-                          f"has choices[0].message {_json_type(message)}, not an object")
+                raise bad(
+                    "has no choices[0].message"
+                    if message is None
+                    else f"has choices[0].message {_json_type(message)}, not an object"
+                )
             text = message.get("content", ...)
         else:
             field = "choices[0].text"
@@ -474,8 +482,11 @@ class OpenAIBackend:
         try:
             wait(futures, return_when=FIRST_EXCEPTION)
             failures = [
-                f.exception() for f in futures
-                if f.done() and not f.cancelled() and f.exception() is not None
+                f.exception()
+                for f in futures
+                if f.done()
+                and not f.cancelled()
+                and f.exception() is not None
                 and not isinstance(f.exception(), _Aborted)
             ]
             if failures:

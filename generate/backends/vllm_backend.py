@@ -68,10 +68,14 @@ class VLLMBackend:
         results = []
         for out, budget in zip(outputs, budgets):
             best = out.outputs[0]
-            results.append(Generation(
-                text=best.text, n_new_tokens=len(best.token_ids),
-                finish_reason=str(best.finish_reason or "stop"), max_new_tokens=budget,
-            ))
+            results.append(
+                Generation(
+                    text=best.text,
+                    n_new_tokens=len(best.token_ids),
+                    finish_reason=str(best.finish_reason or "stop"),
+                    max_new_tokens=budget,
+                )
+            )
         return results
 
     def close(self) -> None:

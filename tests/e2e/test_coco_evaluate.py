@@ -48,12 +48,15 @@ def test_queries_and_reference_values(coco_scores) -> None:
 def test_the_mart_holds_every_measure_and_metric(coco_scores) -> None:
     db, rows = coco_scores
     with duckdb.connect(str(db), read_only=True) as con:
-        stored = con.execute("select corpus, image_scope, measure, metric, value, n_queries from evaluation_scores "
-                             "where benchmark = 'eccv_caption'").fetchall()
+        stored = con.execute(
+            "select corpus, image_scope, measure, metric, value, n_queries from evaluation_scores "
+            "where benchmark = 'eccv_caption'"
+        ).fetchall()
     assert len(stored) == len(rows) == (len(ev.MEASURES) + 1) * len(METRICS)
     assert {s[2] for s in stored if s[0] == "coco"} == set(ev.MEASURES)
-    assert sorted(stored) == sorted((r["corpus"], r["image_scope"], r["measure"], r["metric"], r["value"],
-                                     r["n_queries"]) for r in rows)
+    assert sorted(stored) == sorted(
+        (r["corpus"], r["image_scope"], r["measure"], r["metric"], r["value"], r["n_queries"]) for r in rows
+    )
 
 
 def test_a_plain_sql_ranking_gives_the_same_scores(coco_scores) -> None:
@@ -62,12 +65,18 @@ def test_a_plain_sql_ranking_gives_the_same_scores(coco_scores) -> None:
     descending, smaller id first), AP@R summed over the top R."""
     db, rows = coco_scores
     image_to_caption, caption_to_image = ev.load_eccv()
-    verified = pa.table({
-        "query_coco": [int(q) for q, captions in image_to_caption.items() for _ in captions],
-        "caption": [int(c) for captions in image_to_caption.values() for c in captions]})
-    sources = pa.table({
-        "caption": [int(c) for c, images in caption_to_image.items() for _ in images],
-        "source_coco": [int(i) for images in caption_to_image.values() for i in images]})
+    verified = pa.table(
+        {
+            "query_coco": [int(q) for q, captions in image_to_caption.items() for _ in captions],
+            "caption": [int(c) for captions in image_to_caption.values() for c in captions],
+        }
+    )
+    sources = pa.table(
+        {
+            "caption": [int(c) for c, images in caption_to_image.items() for _ in images],
+            "source_coco": [int(i) for images in caption_to_image.values() for i in images],
+        }
+    )
     with duckdb.connect(str(db), read_only=True) as con:
         con.register("verified", verified)
         con.register("sources", sources)

@@ -29,21 +29,23 @@ def warehouse(coco_analysed: Path) -> dict:
     try:
         neighbours: dict[int, list[tuple[int, int]]] = {}
         for image, other, distance in con.execute(
-                "select image_id, neighbor_id, symmetric_difference from image_neighbors "
-                "where corpus = 'coco' order by image_id, rank").fetchall():
+            "select image_id, neighbor_id, symmetric_difference from image_neighbors "
+            "where corpus = 'coco' order by image_id, rank"
+        ).fetchall():
             neighbours.setdefault(image, []).append((other, distance))
         captions: dict[int, list[str]] = {}
-        for image, caption in con.execute("select image_id, caption from image_captions where dataset = 'coco' "
-                                          "order by image_id, caption_index").fetchall():
+        for image, caption in con.execute(
+            "select image_id, caption from image_captions where dataset = 'coco' order by image_id, caption_index"
+        ).fetchall():
             captions.setdefault(image, []).append(caption)
         coco_ids = dict(con.execute("select image_id, coco_id from images where dataset = 'coco'").fetchall())
-        points = con.execute("select image_id, x1, x2 from mds_coordinates where corpus = 'coco' "
-                             "order by image_id").fetchall()
+        points = con.execute(
+            "select image_id, x1, x2 from mds_coordinates where corpus = 'coco' order by image_id"
+        ).fetchall()
         shares = con.execute("select axis_share_1, axis_share_2 from mds_spectrum where corpus = 'coco'").fetchone()
     finally:
         con.close()
-    return {"neighbours": neighbours, "captions": captions, "coco_ids": coco_ids, "points": points,
-            "shares": shares}
+    return {"neighbours": neighbours, "captions": captions, "coco_ids": coco_ids, "points": points, "shares": shares}
 
 
 def test_inlined_data_matches_the_warehouse(coco_map: Path, warehouse: dict) -> None:
@@ -56,8 +58,9 @@ def test_inlined_data_matches_the_warehouse(coco_map: Path, warehouse: dict) -> 
     assert data["coco_ids"] == [warehouse["coco_ids"][i] for i in data["ids"]]
     assert data["captions"] == [warehouse["captions"][i] for i in data["ids"]]
     assert sum(len(c) for c in data["captions"]) == 25010
-    assert [list(zip(n, d)) for n, d in zip(data["neighbours"], data["distances"])] == \
-        [warehouse["neighbours"][i] for i in data["ids"]]
+    assert [list(zip(n, d)) for n, d in zip(data["neighbours"], data["distances"])] == [
+        warehouse["neighbours"][i] for i in data["ids"]
+    ]
     assert coco_map.stat().st_size < 12_000_000  # plotly.js ~4.8 MB + data ~2.5 MB
 
 
@@ -70,13 +73,21 @@ def panel_rows(page) -> list[dict]:
                                    distance: Number(r.querySelector('.nb-dist').textContent),
                                    coco_id: r.querySelector('.nb-coco').textContent,
                                    caption: r.querySelector('.nb-caption').textContent,
-                                   href: (r.querySelector('.nb-coco a') || {}).href || null}))""")
+                                   href: (r.querySelector('.nb-coco a') || {}).href || null}))""",
+    )
 
 
 def expected_rows(warehouse: dict, image: int) -> list[dict]:
-    return [{"rank": r, "image_id": other, "distance": distance, "coco_id": str(warehouse["coco_ids"][other]),
-             "caption": warehouse["captions"][other][0]}
-            for r, (other, distance) in enumerate(warehouse["neighbours"][image], start=1)]
+    return [
+        {
+            "rank": r,
+            "image_id": other,
+            "distance": distance,
+            "coco_id": str(warehouse["coco_ids"][other]),
+            "caption": warehouse["captions"][other][0],
+        }
+        for r, (other, distance) in enumerate(warehouse["neighbours"][image], start=1)
+    ]
 
 
 def tokens(text: str) -> set[str]:
@@ -100,19 +111,25 @@ def test_click_hover_and_search_in_chromium(coco_map: Path, warehouse: dict) -> 
         page.mouse.move(before["x"] + 20, before["y"] + 20, steps=5)
         page.mouse.up()
         page.wait_for_function(
-            f"(p => Math.abs(p.x - {before['x']}) + Math.abs(p.y - {before['y']}) > 2)(semspaceMap.pointPixel(100))")
+            f"(p => Math.abs(p.x - {before['x']}) + Math.abs(p.y - {before['y']}) > 2)(semspaceMap.pointPixel(100))"
+        )
         page.wait_for_timeout(300)
         point = page.evaluate("semspaceMap.pointPixel(100)")
         assert point["inside"]
-        closest = page.evaluate("""p => { let best = Infinity;
+        closest = page.evaluate(
+            """p => { let best = Infinity;
             for (let id = 0; id < 5000; id++) { if (id === 100) continue; const q = semspaceMap.pointPixel(id);
-              if (q) best = Math.min(best, Math.hypot(q.x - p.x, q.y - p.y)); } return best; }""", point)
+              if (q) best = Math.min(best, Math.hypot(q.x - p.x, q.y - p.y)); } return best; }""",
+            point,
+        )
         assert closest > 4, f"another image {closest:.1f} px from image 100 after zooming: the click is ambiguous"
 
         # hover: the label names image 100 and shows its captions
         page.mouse.move(point["x"], point["y"])
-        page.wait_for_function("(document.querySelector('.hoverlayer .hovertext') || {}).textContent"
-                               "?.startsWith('image 100 ')", timeout=10_000)
+        page.wait_for_function(
+            "(document.querySelector('.hoverlayer .hovertext') || {}).textContent?.startsWith('image 100 ')",
+            timeout=10_000,
+        )
         hover = page.evaluate("document.querySelector('.hoverlayer .hovertext').textContent")
         assert "COCO 473237" in hover
         assert any(caption in hover for caption in warehouse["captions"][100])
@@ -126,8 +143,9 @@ def test_click_hover_and_search_in_chromium(coco_map: Path, warehouse: dict) -> 
         assert [(r["image_id"], r["distance"]) for r in rows][:5] == TABLE_2
         assert [{k: v for k, v in r.items() if k != "href"} for r in rows] == expected_rows(warehouse, 100)
         assert all(r["href"] and r["href"].startswith("http://images.cocodataset.org/") for r in rows)
-        assert [(n["image_id"], n["distance"]) for n in page.evaluate("semspaceMap.neighbours()")] == \
-            warehouse["neighbours"][100]
+        assert [(n["image_id"], n["distance"]) for n in page.evaluate("semspaceMap.neighbours()")] == warehouse[
+            "neighbours"
+        ][100]
         # the map's highlight follows the panel (restyled after the next paint)
         page.wait_for_function("semspaceMap.highlighted().selected[0] === 100", timeout=10_000)
         lit = page.evaluate("semspaceMap.highlighted()")

@@ -26,8 +26,10 @@ def coco_mds(coco_db: Path, tmp_path_factory: pytest.TempPathFactory):
 def test_spectrum_matches_the_note(coco_mds) -> None:
     db, result = coco_mds
     with duckdb.connect(str(db), read_only=True) as con:
-        row = con.execute("select n_points, n_positive, n_zero, n_negative, round(axis_share_1 + axis_share_2, 3) "
-                          "from mds_spectrum where corpus = 'coco'").fetchone()
+        row = con.execute(
+            "select n_points, n_positive, n_zero, n_negative, round(axis_share_1 + axis_share_2, 3) "
+            "from mds_spectrum where corpus = 'coco'"
+        ).fetchone()
         n_coordinates = con.execute("select count(*) from mds_coordinates where corpus = 'coco'").fetchone()[0]
     # The note's 1266 "positive" eigenvalues are 1265 positive + the exact zero of the constant
     # vector, which floating point puts a hair above or below 0.
@@ -55,10 +57,18 @@ def test_the_marts_hold_the_result(coco_mds) -> None:
     db, result = coco_mds
     assert result.method == "full"
     with duckdb.connect(str(db), read_only=True) as con:
-        coords = np.array(con.execute("select x1, x2, x10 from mds_coordinates where corpus = 'coco' "
-                                      "order by image_id").fetchall(), dtype=float)
-        eigen = np.array([r[0] for r in con.execute("select eigenvalue from mds_eigenvalues where corpus = 'coco' "
-                                                    "order by rank").fetchall()])
+        coords = np.array(
+            con.execute("select x1, x2, x10 from mds_coordinates where corpus = 'coco' order by image_id").fetchall(),
+            dtype=float,
+        )
+        eigen = np.array(
+            [
+                r[0]
+                for r in con.execute(
+                    "select eigenvalue from mds_eigenvalues where corpus = 'coco' order by rank"
+                ).fetchall()
+            ]
+        )
     assert np.array_equal(coords, result.coordinates[:, [0, 1, 9]])
     assert np.array_equal(eigen, result.eigenvalues)
 

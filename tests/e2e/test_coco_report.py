@@ -30,8 +30,12 @@ def test_tables_show_ours_beside_the_notes(coco_report: Path) -> None:
     assert chars, "the note's 1,310,066 is not beside ours"
     assert int(chars[1].replace(",", "")) == 1_310_225
     assert '<td class="num">1,310,066</td>' in page
-    for measure, value in (("symmetric difference \\|A Δ B\\|, min", 7), ("symmetric difference \\|A Δ B\\|, max", 95),
-                           ("intersection \\|A ∩ B\\|, max", 22), ("union \\|A ∪ B\\|, max", 101)):
+    for measure, value in (
+        ("symmetric difference \\|A Δ B\\|, min", 7),
+        ("symmetric difference \\|A Δ B\\|, max", 95),
+        ("intersection \\|A ∩ B\\|, max", 22),
+        ("union \\|A ∪ B\\|, max", 101),
+    ):
         assert f"| {measure} | {value} | {value} | 0 |" in markdown
     assert "| correlation of symmetric difference with intersection | -0.20121 | -0.201 |" in markdown
     assert "| positive + zero eigenvalues (the note's count, see below) | 1,266 | 1,266 | 0 |" in markdown
@@ -44,13 +48,19 @@ def test_neighbours_of_image_100_in_the_notes_order(coco_report: Path) -> None:
     rows = [line.split(" | ") for line in section.splitlines() if re.match(r"\| \d+ \|", line)]
     # rank, distance, image id, COCO id
     got = [(int(r[0][2:]), int(r[1]), int(r[4]), int(r[5])) for r in rows[:6]]
-    assert got == [(0, 0, 100, 473237), (1, 23, 82, 507065), (2, 24, 2353, 381051), (3, 25, 1725, 27570),
-                   (4, 25, 1876, 357096), (5, 25, 4065, 286981)]
+    assert got == [
+        (0, 0, 100, 473237),
+        (1, 23, 82, 507065),
+        (2, 24, 2353, 381051),
+        (3, 25, 1725, 27570),
+        (4, 25, 1876, 357096),
+        (5, 25, 4065, 286981),
+    ]
     assert all(r[3] == "0" for r in rows[:6])  # no difference from the note's distances
     assert "young girl eating a slice of pizza" in rows[0][8]
     assert "(<http://images.cocodataset.org/val2014/COCO_val2014_000000473237.jpg>)" in rows[0][9]
     page = coco_report.read_text(encoding="utf-8")
-    assert "<td class=\"num\">473237</td>" in page
+    assert '<td class="num">473237</td>' in page
 
 
 def test_figures_exist(coco_report: Path) -> None:
@@ -91,22 +101,26 @@ def evaluated(coco_analysed: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 def test_evaluation_tables_and_example_follow_the_marts(evaluated: tuple[Path, Path]) -> None:
     database, index = evaluated
     markdown = index.with_name("report.md").read_text(encoding="utf-8")
-    section = markdown[markdown.index("## Agreement with people"):]
+    section = markdown[markdown.index("## Agreement with people") :]
     shown = re.search(r"### Image (\d+): its positives and its neighbours", section)
     assert shown, section[:2000]
-    table = re.findall(r"^\| coco \| ([a-z\\_]+) \| ([\d,]+) \| ([\d.]+) \|", section[:shown.start()], re.M)
+    table = re.findall(r"^\| coco \| ([a-z\\_]+) \| ([\d,]+) \| ([\d.]+) \|", section[: shown.start()], re.M)
     with duckdb.connect(str(database), read_only=True) as con:
-        scores = warehouse.rows(con, "select measure, max(n_queries) as n, max(value) filter (where metric = "
-                                     "'map_at_r') as m from evaluation_scores where corpus = 'coco' "
-                                     "group by measure order by m desc")
+        scores = warehouse.rows(
+            con,
+            "select measure, max(n_queries) as n, max(value) filter (where metric = "
+            "'map_at_r') as m from evaluation_scores where corpus = 'coco' "
+            "group by measure order by m desc",
+        )
         image = int(shown[1])
         positives = ev.image_positives(con, "coco", image)
         nearest = {m: warehouse.neighbours(con, "coco", image, m, k=10) for m in ("jaccard", "idf_jaccard")}
     assert [(m.replace("\\_", "_"), n, v) for m, n, v in table] == [
-        (r["measure"], f"{r['n']:,}", f"{r['m']:.3f}") for r in scores]
+        (r["measure"], f"{r['n']:,}", f"{r['m']:.3f}") for r in scores
+    ]
     assert scores[0]["n"] == 1261  # ECCV Caption's queries on the Karpathy test split
     assert positives
-    example = section[shown.start():]
+    example = section[shown.start() :]
     for measure, near in nearest.items():
         marked = ", ".join(f"{n.image_id}{' ✓' if n.image_id in positives else ''}" for n in near)
         hits = sum(n.image_id in positives for n in near)

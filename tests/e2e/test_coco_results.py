@@ -29,7 +29,8 @@ def test_corpus_summary_matches_table_1(con: duckdb.DuckDBPyConnection) -> None:
 
 def test_corpus_summary_matches_reference(con: duckdb.DuckDBPyConnection, sets: list[set[str]]) -> None:
     n_tokens, n_distinct = con.execute(
-        "select n_tokens, n_distinct_tokens from corpus_summary where corpus = 'coco'").fetchone()
+        "select n_tokens, n_distinct_tokens from corpus_summary where corpus = 'coco'"
+    ).fetchone()
     assert n_tokens == sum(len(s) for s in sets)
     assert n_distinct == len(set().union(*sets))
 
@@ -52,7 +53,11 @@ def test_neighbors_analysis_compiles_and_runs(coco_build, con: duckdb.DuckDBPyCo
     sql = compiled_sql(work, "neighbors_of_image", folder="analyses")
     rows = con.execute(sql).fetchall()
     assert [(r[0], r[1], r[2], r[3]) for r in rows[:4]] == [
-        (0, 0, 100, 473237), (1, 23, 82, 507065), (2, 24, 2353, 381051), (3, 25, 1725, 27570)]
+        (0, 0, 100, 473237),
+        (1, 23, 82, 507065),
+        (2, 24, 2353, 381051),
+        (3, 25, 1725, 27570),
+    ]
     assert rows[0][5].startswith("A young girl eating a slice of pizza.")
     assert rows[0][4] == "http://images.cocodataset.org/val2014/COCO_val2014_000000473237.jpg"
 
@@ -62,7 +67,9 @@ def test_neighbors_match_reference(con: duckdb.DuckDBPyConnection, sets: list[se
     for image in [0, 100, 4999, *rng.choice(5000, size=12, replace=False).tolist()]:
         rows = con.execute(
             "select neighbor_id, symmetric_difference from image_neighbors "
-            "where corpus = 'coco' and image_id = ? order by rank", [image]).fetchall()
+            "where corpus = 'coco' and image_id = ? order by rank",
+            [image],
+        ).fetchall()
         assert rows == reference.neighbors(sets, image, 10), f"image {image}"
 
 
@@ -79,7 +86,8 @@ def test_all_pairs_equal_scipy(con: duckdb.DuckDBPyConnection, sets: list[set[st
     """Every one of the 12.5M intersections equals scipy's X·Xᵀ on independently tokenized sets."""
     gram = reference.intersection_matrix(sets)
     pairs = con.execute(
-        "select image_i, image_j, n_i, n_j, n_intersection from image_pairs where corpus = 'coco'").fetchnumpy()
+        "select image_i, image_j, n_i, n_j, n_intersection from image_pairs where corpus = 'coco'"
+    ).fetchnumpy()
     i, j = pairs["image_i"], pairs["image_j"]
     assert len(i) == 5000 * 4999 // 2
     assert np.all(i < j)
@@ -96,8 +104,10 @@ def test_random_pairs_equal_python_sets(con: duckdb.DuckDBPyConnection, sets: li
     b = rng.integers(0, 5000, size=25_000)
     keep = a != b
     i, j = np.minimum(a, b)[keep][:20_000], np.maximum(a, b)[keep][:20_000]
-    con.execute("create temp table wanted as select * from (select unnest(?) as image_i, unnest(?) as image_j)",
-                [i.tolist(), j.tolist()])
+    con.execute(
+        "create temp table wanted as select * from (select unnest(?) as image_i, unnest(?) as image_j)",
+        [i.tolist(), j.tolist()],
+    )
     rows = con.execute("""
         select w.image_i, w.image_j, p.n_i, p.n_j, p.n_intersection, p.n_union, p.symmetric_difference, p.jaccard
         from wanted as w
@@ -119,14 +129,24 @@ def test_semspace_neighbors_prints_table_2_with_captions(coco_db: Path) -> None:
     import sys
 
     exe = Path(sys.executable).with_name("semspace")
-    out = subprocess.run([str(exe), "neighbors", "100", "--db", str(coco_db), "-k", "5"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [str(exe), "neighbors", "100", "--db", str(coco_db), "-k", "5"], capture_output=True, text=True, check=True
+    ).stdout
     lines = out.splitlines()
     assert lines[0].startswith("image 100 of corpus coco (COCO 473237")
     assert "A young girl eating a slice of pizza." in out
     ranked = [line.split()[:3] for line in lines if line[:4].strip().isdigit()]
-    assert ranked == [["1", "82", "23"], ["2", "2353", "24"], ["3", "1725", "25"], ["4", "1876", "25"],
-                      ["5", "4065", "25"]]
-    by_jaccard = subprocess.run([str(exe), "neighbors", "100", "--db", str(coco_db), "--measure", "jaccard", "-k", "3",
-                                 "--captions", "0"], capture_output=True, text=True, check=True).stdout
+    assert ranked == [
+        ["1", "82", "23"],
+        ["2", "2353", "24"],
+        ["3", "1725", "25"],
+        ["4", "1876", "25"],
+        ["5", "4065", "25"],
+    ]
+    by_jaccard = subprocess.run(
+        [str(exe), "neighbors", "100", "--db", str(coco_db), "--measure", "jaccard", "-k", "3", "--captions", "0"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "jaccard" in by_jaccard.splitlines()[1]
