@@ -258,7 +258,8 @@ class OpenAIBackend:
         expected = int(declared) if declared and declared.strip().isdigit() else None
         if expected is not None and expected > MAX_BODY_BYTES:
             raise SemspaceError(too_big)
-        chunks, size = [], 0
+        chunks: list[bytes] = []
+        size = 0
         while True:
             if time.monotonic() > deadline:
                 raise _Retryable(f"the server at {url} did not finish its answer within {timeout:g} s", kind="timeout")
@@ -481,14 +482,11 @@ class OpenAIBackend:
         ]
         try:
             wait(futures, return_when=FIRST_EXCEPTION)
-            failures = [
-                f.exception()
-                for f in futures
-                if f.done()
-                and not f.cancelled()
-                and f.exception() is not None
-                and not isinstance(f.exception(), _Aborted)
-            ]
+            failures: list[BaseException] = []
+            for f in futures:
+                error = f.exception() if f.done() and not f.cancelled() else None
+                if error is not None and not isinstance(error, _Aborted):
+                    failures.append(error)
             if failures:
                 raise failures[0]
             return [f.result() for f in futures]
