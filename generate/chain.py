@@ -50,7 +50,7 @@ from generate import store
 from generate.backends import BACKENDS, Backend, Generation, GenerationParams, make_backend
 from generate.models import DEFAULT_MODEL, NAMED_MODELS, default_run_name
 from generate.tokens import TokenSummary, tokenize_run
-from semspace import db
+from semspace import db, names
 from semspace.errors import SemspaceError
 
 log = logging.getLogger(__name__)
@@ -278,8 +278,7 @@ class RunPlan:
                 f"RunPlan.params must be a GenerationParams, not {type(self.params).__name__}; "
                 "build one with generate.GenerationParams(...)"
             )
-        if not self.dataset.strip():
-            raise SemspaceError("--dataset must not be empty: name a dataset of raw.captions (default coco)")
+        names.check_name("--dataset", self.dataset, hint="name a dataset of raw.captions (default coco)")
         if not self.model.strip():
             raise SemspaceError(f"--model must not be empty: pass a hub id, a local folder or a named model "
                                 f"({', '.join(NAMED_MODELS)})")
@@ -298,8 +297,8 @@ class RunPlan:
             if min(images) < 0:
                 raise SemspaceError(f"--images: image ids are ≥ 0, not {min(images)}")
             object.__setattr__(self, "images", images)
-        if self.run_id is not None and not self.run_id.strip():
-            raise SemspaceError("--run-id must not be empty: leave it out for the default name, or name the run")
+        if self.run_id is not None:
+            names.check_name("--run-id", self.run_id, hint="leave it out for the default name, or name the run")
         object.__setattr__(self, "backend_options", dict(self.backend_options))
 
 
@@ -332,6 +331,9 @@ def run(
     if chat is None:
         chat = named.chat if named else False
     run_id = plan.run_id or default_run_id(model, dataset, backend_name, params, chat)
+    if plan.run_id is None:
+        names.check_name(f"the default run id of model {model!r} on dataset {dataset!r},", run_id,
+                         hint="pass --run-id NAME")
 
     con, path = _open(database)
     built: Backend | None = None
@@ -342,6 +344,7 @@ def run(
             backend=backend_name, chat=chat, prompt_template_version=PROMPT_TEMPLATE_VERSION,
             prompt_template=PROMPT_INSTRUCTION + "{text}", params=params.as_dict(), rounds=rounds,
         )
+        store.check_run_id(con, run_id)
         existing = store.get_run(con, run_id)
         if existing is not None:
             _check_same_run(existing, wanted)

@@ -24,21 +24,31 @@ def parser(prog: str = "python -m ingest") -> argparse.ArgumentParser:
         "`export-raw --out DIR` writes the raw tables as Parquet (see its --help).",
     )
     p.add_argument(
-        "source", nargs="?",
+        "source",
+        nargs="?",
         help="caption file (BLIP JSON list, Karpathy dataset_*.json, COCO captions_*.json, CSV/TSV/Parquet/JSONL) "
         "or hf:NAME[:SPLIT]; default: the COCO Karpathy test split "
         "($SEMSPACE_CAPTIONS, data/cache/, ../shared/data/, then download)",
     )
-    p.add_argument("--dataset", dest="name", help="dataset name (default: 'coco' for the default split, else the file stem); "
-                   "1-64 characters: lowercase letters, digits, '_', '-', '.', starting and ending with a letter or digit, "
-                   "not ending in '-nostop'")
-    p.add_argument("--format", dest="fmt", choices=FORMATS, default="auto", help="source format (default: by extension and shape)")
+    p.add_argument(
+        "--dataset",
+        dest="name",
+        help="dataset name (default: 'coco' for the default split, else the file stem); "
+        "1-64 characters: lowercase letters, digits, '_', '-', '.', starting and ending with a letter or digit, "
+        "not ending in '-nostop'",
+    )
+    p.add_argument(
+        "--format", dest="fmt", choices=FORMATS, default="auto", help="source format (default: by extension and shape)"
+    )
     p.add_argument("--split", choices=KARPATHY_SPLITS, default="test", help="Karpathy split to keep (default: test)")
     p.add_argument("--image-col", help="table/HF sources: the column naming the image")
     p.add_argument("--caption-col", help="table/HF sources: the column holding the caption(s)")
-    p.add_argument("--replace-runs", action="store_true",
-                   help="re-ingesting a dataset that has association runs (python -m generate) with other captions: "
-                   "delete those runs too (without it, that is refused)")
+    p.add_argument(
+        "--replace-runs",
+        action="store_true",
+        help="re-ingesting a dataset that has association runs (python -m generate) with other captions: "
+        "delete those runs too (without it, that is refused)",
+    )
     p.add_argument("--db", help=f"warehouse file (default: $SEMSPACE_DB or {db.DEFAULT_DB})")
     return p
 
@@ -84,8 +94,14 @@ def main(argv: list[str] | None = None, prog: str = "python -m ingest") -> int:
     args = parser(prog).parse_args(argv)
     try:
         dataset = load(
-            args.source, args.db, replace_runs=args.replace_runs, name=args.name, fmt=args.fmt, split=args.split,
-            image_col=args.image_col, caption_col=args.caption_col,
+            args.source,
+            args.db,
+            replace_runs=args.replace_runs,
+            name=args.name,
+            fmt=args.fmt,
+            split=args.split,
+            image_col=args.image_col,
+            caption_col=args.caption_col,
         )
     except SemspaceError as exc:
         message = " ".join(str(exc).split())  # one line: DuckDB's messages span several

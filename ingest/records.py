@@ -30,6 +30,8 @@ class Dataset:
     source: str
     format: str
     images: list[ImageRecord] = field(default_factory=list)
+    dropped_runs: list[str] = field(default_factory=list)
+    """Association runs of this dataset that writing it deleted (``replace_runs``; see :func:`ingest.writer.write`)."""
 
     @property
     def n_captions(self) -> int:

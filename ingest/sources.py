@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import http.client
 import hashlib
+import http.client
 import logging
 import os
 import re
@@ -11,17 +11,16 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from ingest import readers
+from ingest import files, readers
 from ingest.records import Dataset
+from semspace import names
 from semspace.errors import SemspaceError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FILE = "coco_karpathy_test.json"
 DEFAULT_DATASET = "coco"
-DEFAULT_URL = (
-    "https://storage.googleapis.com/sfr-vision-language-research/datasets/coco_karpathy_test.json"
-)
+DEFAULT_URL = "https://storage.googleapis.com/sfr-vision-language-research/datasets/coco_karpathy_test.json"
 DEFAULT_SHA256 = "5b202a235ee2a4e13f82b984ef9293b8e2d34f9b1f92147bf8340580f20faf15"
 """The published file's checksum: a download that differs (an error page, another version) is not cached."""
 CACHE_DIR = Path("data") / "cache"
@@ -50,8 +49,10 @@ def _download(url: str, target: Path, sha256: str | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp_name = None
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, \
-                tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+        with (
+            urllib.request.urlopen(url, timeout=60) as response,
+            tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp,
+        ):
             tmp_name = tmp.name
             digest = hashlib.sha256()
             while chunk := response.read(1 << 20):
@@ -74,17 +75,30 @@ def _download(url: str, target: Path, sha256: str | None = None) -> Path:
 
 
 def dataset_name(source: str, split: str | None = None) -> str:
-    """A dataset name from a source: ``coco`` for the default file, else the file or dataset stem."""
+    """A dataset name from a source: ``coco`` for the default file, else the file or dataset stem
+    (lowercased, every run of other characters than a-z and 0-9 made one ``_``; compression and
+    format suffixes dropped: ``Pairs-2024.csv.gz`` gives ``pairs_2024``), with ``_<split>`` for a
+    Karpathy or Hugging Face split. Refused, rather than guessed, when the stem has no letter or
+    digit a-z 0-9 to keep (``日本.json``) or the name breaks the naming rule (longer than 64
+    characters): pass ``--dataset``."""
     if source.startswith("hf:"):
         body, _, hf_split = source[3:].partition(":")
         stem = Path(body.rstrip("/")).name
         split = hf_split or "test"  # the split read_hf defaults to: hf:X and hf:X:test are one dataset
+        shown = body
     else:
-        stem = Path(source).stem
         if Path(source).name == DEFAULT_FILE:
             return DEFAULT_DATASET
-    name = re.sub(r"[^a-z0-9]+", "_", stem.lower()).strip("_") or "dataset"
-    return f"{name}_{split}" if split else name
+        stem = files.plain_stem(Path(source))
+        shown = Path(source).name
+    name = re.sub(r"[^a-z0-9]+", "_", stem.lower(), flags=re.ASCII).strip("_")
+    if not name:
+        raise SemspaceError(
+            f"{source}: cannot make a dataset name from {shown!r} (it has no letter or digit a-z 0-9); "
+            "pass --dataset NAME"
+        )
+    name = f"{name}_{split}" if split else name
+    return names.check_name(f"{source}: the dataset name made from {shown!r},", name, hint="pass --dataset NAME")
 
 
 def read(
@@ -96,27 +110,33 @@ def read(
     image_col: str | None = None,
     caption_col: str | None = None,
 ) -> Dataset:
-    """Read and validate a caption source (nothing is written)."""
+    """Read and validate a caption source (nothing is written). ``name``: the dataset name
+    (:mod:`semspace.names`' rule; ``None``: :func:`dataset_name` of the source)."""
     if fmt not in FORMATS:
         raise SemspaceError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if name is not None:
+        name = names.check_name(
+            "--dataset", name, hint="pass --dataset NAME, or leave it out to name the dataset after its file"
+        )
     source = str(source) if source is not None else str(default_source())
     if source.startswith("hf:") or fmt == "hf":
         spec = source if source.startswith("hf:") else f"hf:{source}"
-        return readers.read_hf(spec, name or dataset_name(spec), image_col, caption_col)
+        return readers.read_hf(spec, name if name is not None else dataset_name(spec), image_col, caption_col)
     path = Path(source)
-    if not path.exists():
-        raise SemspaceError(f"{path}: no such file")
-    suffix = path.suffix.lower()
+    files.check_file(path)
+    suffix = files.format_suffix(path)
     if fmt == "table" or (fmt == "auto" and suffix in readers.TABLE_SUFFIXES):
-        return readers.read_table(path, name or dataset_name(source), image_col, caption_col)
+        return readers.read_table(path, name if name is not None else dataset_name(source), image_col, caption_col)
     if fmt == "blip":
-        return readers.read_blip(path, name or dataset_name(source))
+        return readers.read_blip(path, name if name is not None else dataset_name(source))
     if fmt == "coco":
-        return readers.read_coco(path, name or dataset_name(source))
+        return readers.read_coco(path, name if name is not None else dataset_name(source))
     if fmt == "karpathy":
-        return readers.read_karpathy(path, name or dataset_name(source, split), split)
+        return readers.read_karpathy(path, name if name is not None else dataset_name(source, split), split)
     # auto: the JSON's shape tells the layout, and only then is the default name known
-    dataset = readers.read_json_source(path, name or DEFAULT_DATASET, split)
+    if name is None:
+        dataset_name(source)  # a file whose name gives no dataset name is refused before it is read
+    dataset = readers.read_json_source(path, name if name is not None else DEFAULT_DATASET, split)
     if name is None:
         dataset.name = dataset_name(source, split if dataset.format == "karpathy" else None)
     return dataset

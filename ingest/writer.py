@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
 import duckdb
+import pyarrow as pa
 
 from ingest.records import Dataset
-from semspace import contract, db
+from semspace import contract, db, names, warehouse
+from semspace.errors import SemspaceError
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -19,13 +20,15 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 def _arrow(dataset: Dataset) -> tuple[pa.Table, pa.Table]:
     images = dataset.images
-    image_table = pa.table({
-        "image_id": pa.array(range(len(images)), pa.int32()),
-        "image_key": pa.array([i.key for i in images], pa.string()),
-        "coco_id": pa.array([i.coco_id for i in images], pa.int64()),
-        "file_name": pa.array([i.file_name for i in images], pa.string()),
-        "url": pa.array([i.url for i in images], pa.string()),
-    })
+    image_table = pa.table(
+        {
+            "image_id": pa.array(range(len(images)), pa.int32()),
+            "image_key": pa.array([i.key for i in images], pa.string()),
+            "coco_id": pa.array([i.coco_id for i in images], pa.int64()),
+            "file_name": pa.array([i.file_name for i in images], pa.string()),
+            "url": pa.array([i.url for i in images], pa.string()),
+        }
+    )
     image_ids, indexes, captions, tokens = [], [], [], []
     for image_id, image in enumerate(images):
         for k, caption in enumerate(image.captions):
@@ -33,21 +36,102 @@ def _arrow(dataset: Dataset) -> tuple[pa.Table, pa.Table]:
             indexes.append(k)
             captions.append(caption)
             tokens.append(image.tokens[k] if image.tokens is not None else None)
-    caption_table = pa.table({
-        "image_id": pa.array(image_ids, pa.int32()),
-        "caption_index": pa.array(indexes, pa.int32()),
-        "caption": pa.array(captions, pa.string()),
-        "tokens": pa.array(tokens, pa.list_(pa.string())),
-    })
+    caption_table = pa.table(
+        {
+            "image_id": pa.array(image_ids, pa.int32()),
+            "caption_index": pa.array(indexes, pa.int32()),
+            "caption": pa.array(captions, pa.string()),
+            "tokens": pa.array(tokens, pa.list_(pa.string())),
+        }
+    )
     return image_table, caption_table
 
 
-def write(con: duckdb.DuckDBPyConnection, dataset: Dataset) -> None:
-    """Replace ``dataset.name``'s rows in the raw tables, in one transaction; other datasets are untouched."""
+def _names(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> list[str]:
+    return [row[0] for row in con.execute(sql, params).fetchall()]
+
+
+def _runs_of(con: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
+    """Every run id with rows of ``dataset`` in any association table."""
+    parts = [
+        f"select run_id from raw.{table} where dataset = ?"
+        for table in contract.ASSOCIATION_TABLES
+        if warehouse.table_exists(con, "raw", table)
+    ]
+    if not parts:
+        return []
+    return _names(con, f"select distinct run_id from ({' union all '.join(parts)}) order by 1", [dataset] * len(parts))
+
+
+def _same_captions(con: duckdb.DuckDBPyConnection, dataset: str) -> bool:
+    """Whether the registered ``new_images``/``new_captions`` hold exactly the stored images (id, key)
+    and captions (id, index, text) of ``dataset``: all an association run was made from."""
+    found = con.execute(
+        "select (select count(*) from raw.images where dataset = $1) = (select count(*) from new_images) "
+        "and (select count(*) from raw.captions where dataset = $1) = (select count(*) from new_captions) "
+        "and not exists (select image_id, image_key from new_images except all "
+        "select image_id, image_key from raw.images where dataset = $1) "
+        "and not exists (select image_id, caption_index, caption from new_captions except all "
+        "select image_id, caption_index, caption from raw.captions where dataset = $1)",
+        [dataset],
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def _check_names(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Refuse a dataset name whose corpora (itself, ``<name>-nostop``) would be named like those of
+    another dataset or of an association run (semspace.names.clash)."""
+    runs = (
+        _names(con, "select run_id from raw.association_runs where run_id is not null", [])
+        if warehouse.table_exists(con, "raw", "association_runs")
+        else []
+    )
+    other = names.clash(name, runs)
+    if other is not None:
+        raise SemspaceError(
+            f"--dataset {name!r} clashes with the association run {other!r}: datasets and runs are both corpora "
+            f"({', '.join(names.corpus_names(other))}) and need names of their own; ingest under another --dataset name"
+        )
+    datasets = _names(con, "select dataset from raw.datasets where dataset <> ?", [name])
+    other = names.clash(name, datasets)
+    if other is not None:
+        raise SemspaceError(
+            f"--dataset {name!r} clashes with the dataset {other!r} (corpora {', '.join(names.corpus_names(other))}); "
+            "ingest under another --dataset name"
+        )
+
+
+def write(con: duckdb.DuckDBPyConnection, dataset: Dataset, *, replace_runs: bool = False) -> list[str]:
+    """Replace ``dataset.name``'s rows in the raw tables, in one transaction; other datasets are untouched.
+
+    The name must follow :mod:`semspace.names`' rule and not clash with another dataset's or a run's
+    corpora. A dataset with association runs (``raw.association_runs`` and its two tables) is
+    replaced only when its images and captions stay exactly the same (the runs still describe
+    them), or with ``replace_runs``, which deletes those runs' rows in the same transaction.
+    Returns the run ids it deleted (also in ``dataset.dropped_runs``)."""
+    names.check_name("--dataset", dataset.name, hint="pass --dataset NAME")
     image_table, caption_table = _arrow(dataset)
     views = {"new_images": image_table, "new_captions": caption_table}
+    dropped: list[str] = []
     with db.transaction(con, views, failure=f"writing dataset {dataset.name!r} failed, nothing was changed"):
         ensure_schema(con)
+        _check_names(con, dataset.name)
+        runs = _runs_of(con, dataset.name)
+        if runs and not _same_captions(con, dataset.name):
+            if not replace_runs:
+                shown = ", ".join(repr(r) for r in runs)
+                raise SemspaceError(
+                    f"dataset {dataset.name!r} has association runs made from its current captions ({shown}); "
+                    "re-ingesting other captions under this name would leave them describing captions that are gone. "
+                    "Pass --replace-runs to delete those runs with the old captions, or ingest under another --dataset name"
+                )
+            for table in contract.ASSOCIATION_TABLES:
+                if warehouse.table_exists(con, "raw", table):
+                    con.execute(
+                        f"delete from raw.{table} where dataset = ? or run_id in (select unnest(?::varchar[]))",
+                        [dataset.name, runs],
+                    )
+            dropped = runs
         for table in ("captions", "images", "datasets"):
             con.execute(f"delete from raw.{table} where dataset = ?", [dataset.name])
         con.execute(
@@ -62,3 +146,5 @@ def write(con: duckdb.DuckDBPyConnection, dataset: Dataset) -> None:
             "insert into raw.datasets values (?, ?, ?, ?, ?, current_timestamp::timestamp)",
             [dataset.name, dataset.source, dataset.format, len(dataset.images), dataset.n_captions],
         )
+    dataset.dropped_runs = list(dropped)
+    return dropped

@@ -83,12 +83,27 @@ def test_blip_list(tmp_path: Path, warehouse: Path, write_blip) -> None:
     dataset = ingest.load(source, database=warehouse)
     assert (dataset.name, dataset.format, len(dataset.images), dataset.n_captions) == ("albef_val", "blip", 3, 6)
     assert images(warehouse, "albef_val") == [
-        (0, "val2014/COCO_val2014_000000391895.jpg", 391895, "COCO_val2014_000000391895.jpg",
-         "http://images.cocodataset.org/val2014/COCO_val2014_000000391895.jpg"),
-        (1, "val2014/COCO_val2014_000000522418.jpg", 522418, "COCO_val2014_000000522418.jpg",
-         "http://images.cocodataset.org/val2014/COCO_val2014_000000522418.jpg"),
-        (2, "val2014/COCO_val2014_000000184613.jpg", 184613, "COCO_val2014_000000184613.jpg",
-         "http://images.cocodataset.org/val2014/COCO_val2014_000000184613.jpg"),
+        (
+            0,
+            "val2014/COCO_val2014_000000391895.jpg",
+            391895,
+            "COCO_val2014_000000391895.jpg",
+            "http://images.cocodataset.org/val2014/COCO_val2014_000000391895.jpg",
+        ),
+        (
+            1,
+            "val2014/COCO_val2014_000000522418.jpg",
+            522418,
+            "COCO_val2014_000000522418.jpg",
+            "http://images.cocodataset.org/val2014/COCO_val2014_000000522418.jpg",
+        ),
+        (
+            2,
+            "val2014/COCO_val2014_000000184613.jpg",
+            184613,
+            "COCO_val2014_000000184613.jpg",
+            "http://images.cocodataset.org/val2014/COCO_val2014_000000184613.jpg",
+        ),
     ]
     assert captions(warehouse, "albef_val") == [
         (0, 0, "A man rides a bike.", None),
@@ -102,15 +117,23 @@ def test_blip_list(tmp_path: Path, warehouse: Path, write_blip) -> None:
 
 
 def test_blip_non_coco_names_and_single_caption_string(tmp_path: Path, warehouse: Path, write_blip) -> None:
-    source = write_blip(tmp_path / "flickr.json", [
-        {"image": "flickr30k-images/1000092795.jpg", "caption": "Two young guys with shaggy hair."},
-        {"image": coco_file(9, "train2014"), "caption": ["A plate of food."]},
-    ])
+    source = write_blip(
+        tmp_path / "flickr.json",
+        [
+            {"image": "flickr30k-images/1000092795.jpg", "caption": "Two young guys with shaggy hair."},
+            {"image": coco_file(9, "train2014"), "caption": ["A plate of food."]},
+        ],
+    )
     ingest.load(source, database=warehouse, name="mixed")
     assert images(warehouse, "mixed") == [
         (0, "flickr30k-images/1000092795.jpg", None, "1000092795.jpg", None),
-        (1, "train2014/COCO_train2014_000000000009.jpg", 9, "COCO_train2014_000000000009.jpg",
-         "http://images.cocodataset.org/train2014/COCO_train2014_000000000009.jpg"),
+        (
+            1,
+            "train2014/COCO_train2014_000000000009.jpg",
+            9,
+            "COCO_train2014_000000000009.jpg",
+            "http://images.cocodataset.org/train2014/COCO_train2014_000000000009.jpg",
+        ),
     ]
     assert captions_by_image(warehouse, "mixed") == [["Two young guys with shaggy hair."], ["A plate of food."]]
 
@@ -190,7 +213,9 @@ def test_karpathy_split(tmp_path: Path, warehouse: Path, split: str, expected_id
         entry = entries[cocoid]
         folder = entry["filepath"]
         assert rows[image_id][1:] == (
-            f"{folder}/{entry['filename']}", cocoid, entry["filename"],
+            f"{folder}/{entry['filename']}",
+            cocoid,
+            entry["filename"],
             f"http://images.cocodataset.org/{folder}/{entry['filename']}",
         )
         for k, sentence in enumerate(entry["sentences"]):
@@ -223,10 +248,14 @@ def test_karpathy_split_from_the_command_line(tmp_path: Path, warehouse: Path, c
 
 def test_coco_captions(tmp_path: Path, warehouse: Path) -> None:
     data = {
-        "info": {}, "licenses": [],
+        "info": {},
+        "licenses": [],
         "images": [
-            {"id": 30, "file_name": "COCO_val2014_000000000030.jpg",
-             "coco_url": "http://images.cocodataset.org/val2014/COCO_val2014_000000000030.jpg"},
+            {
+                "id": 30,
+                "file_name": "COCO_val2014_000000000030.jpg",
+                "coco_url": "http://images.cocodataset.org/val2014/COCO_val2014_000000000030.jpg",
+            },
             {"id": 10, "file_name": "COCO_val2014_000000000010.jpg"},
             {"id": 20, "file_name": "COCO_val2014_000000000020.jpg"},
         ],
@@ -293,17 +322,18 @@ def write_table(path: Path, columns: dict[str, list[Any]]) -> Path:
 
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".parquet", ".jsonl"])
 def test_table_one_caption_per_row_auto_columns(tmp_path: Path, warehouse: Path, suffix: str) -> None:
-    source = write_table(tmp_path / f"pairs{suffix}", {
-        "row_id": [str(i) for i in range(len(ROWS))],
-        "caption": [c for _, c in ROWS],
-        "image": [i for i, _ in ROWS],
-    })
+    source = write_table(
+        tmp_path / f"pairs{suffix}",
+        {
+            "row_id": [str(i) for i in range(len(ROWS))],
+            "caption": [c for _, c in ROWS],
+            "image": [i for i, _ in ROWS],
+        },
+    )
     dataset = ingest.load(source, database=warehouse)
     assert dataset.name == "pairs"
     assert dataset.format == {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".jsonl": "json"}[suffix]
-    assert images(warehouse, "pairs") == [
-        (k, key, None, Path(key).name, None) for k, key in enumerate(GROUPED_KEYS)
-    ]
+    assert images(warehouse, "pairs") == [(k, key, None, Path(key).name, None) for k, key in enumerate(GROUPED_KEYS)]
     assert captions_by_image(warehouse, "pairs") == GROUPED_CAPTIONS
     assert dataset_row(warehouse, "pairs")[2:] == (3, 6)
 
@@ -311,37 +341,66 @@ def test_table_one_caption_per_row_auto_columns(tmp_path: Path, warehouse: Path,
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
 def test_table_explicit_columns(tmp_path: Path, warehouse: Path, suffix: str) -> None:
     # Decoy columns that auto-detection would pick: the explicit names must win.
-    source = write_table(tmp_path / f"explicit{suffix}", {
-        "image": ["decoy"] * len(ROWS),
-        "caption": ["decoy caption"] * len(ROWS),
-        "picture path": [i for i, _ in ROWS],
-        "text_en": [c for _, c in ROWS],
-    })
+    source = write_table(
+        tmp_path / f"explicit{suffix}",
+        {
+            "image": ["decoy"] * len(ROWS),
+            "caption": ["decoy caption"] * len(ROWS),
+            "picture path": [i for i, _ in ROWS],
+            "text_en": [c for _, c in ROWS],
+        },
+    )
     ingest.load(source, database=warehouse, image_col="picture path", caption_col="text_en")
     assert [row[1] for row in images(warehouse, "explicit")] == GROUPED_KEYS
     assert captions_by_image(warehouse, "explicit") == GROUPED_CAPTIONS
 
 
 def test_table_explicit_columns_from_the_command_line(tmp_path: Path, warehouse: Path) -> None:
-    source = write_table(tmp_path / "cli.csv", {
-        "picture": [i for i, _ in ROWS], "text_en": [c for _, c in ROWS],
-    })
-    assert cli.main([str(source), "--image-col", "picture", "--caption-col", "text_en",
-                     "--dataset", "from_cli", "--db", str(warehouse)]) == 0
+    source = write_table(
+        tmp_path / "cli.csv",
+        {
+            "picture": [i for i, _ in ROWS],
+            "text_en": [c for _, c in ROWS],
+        },
+    )
+    assert (
+        cli.main(
+            [
+                str(source),
+                "--image-col",
+                "picture",
+                "--caption-col",
+                "text_en",
+                "--dataset",
+                "from_cli",
+                "--db",
+                str(warehouse),
+            ]
+        )
+        == 0
+    )
     assert captions_by_image(warehouse, "from_cli") == GROUPED_CAPTIONS
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
 def test_table_list_of_captions_column(tmp_path: Path, warehouse: Path, suffix: str) -> None:
-    source = write_table(tmp_path / f"lists{suffix}", {
-        "file_name": ["z.jpg", "COCO_val2014_000000000042.jpg", "m.jpg"],
-        "captions": [["z one", "z two"], ["forty-two"], ["m one", "m two", "m three"]],
-    })
+    source = write_table(
+        tmp_path / f"lists{suffix}",
+        {
+            "file_name": ["z.jpg", "COCO_val2014_000000000042.jpg", "m.jpg"],
+            "captions": [["z one", "z two"], ["forty-two"], ["m one", "m two", "m three"]],
+        },
+    )
     ingest.load(source, database=warehouse)
     assert images(warehouse, "lists") == [
         (0, "z.jpg", None, "z.jpg", None),
-        (1, "COCO_val2014_000000000042.jpg", 42, "COCO_val2014_000000000042.jpg",
-         "http://images.cocodataset.org/val2014/COCO_val2014_000000000042.jpg"),
+        (
+            1,
+            "COCO_val2014_000000000042.jpg",
+            42,
+            "COCO_val2014_000000000042.jpg",
+            "http://images.cocodataset.org/val2014/COCO_val2014_000000000042.jpg",
+        ),
         (2, "m.jpg", None, "m.jpg", None),
     ]
     assert captions_by_image(warehouse, "lists") == [["z one", "z two"], ["forty-two"], ["m one", "m two", "m three"]]
@@ -350,14 +409,17 @@ def test_table_list_of_captions_column(tmp_path: Path, warehouse: Path, suffix: 
 @pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
 def test_table_struct_caption_column(tmp_path: Path, warehouse: Path, suffix: str) -> None:
     """One row per caption with a ``sentences: {raw, tokens}`` struct, like HuggingFaceM4/COCO."""
-    source = write_table(tmp_path / f"structs{suffix}", {
-        "cocoid": [7, 3, 7],
-        "sentences": [
-            {"raw": "A red bus.", "tokens": ["a", "red", "bus"], "sentid": 1},
-            {"raw": "Two dogs.", "tokens": ["two", "dogs"], "sentid": 2},
-            {"raw": "A bus, parked.", "tokens": ["a", "bus", "parked"], "sentid": 3},
-        ],
-    })
+    source = write_table(
+        tmp_path / f"structs{suffix}",
+        {
+            "cocoid": [7, 3, 7],
+            "sentences": [
+                {"raw": "A red bus.", "tokens": ["a", "red", "bus"], "sentid": 1},
+                {"raw": "Two dogs.", "tokens": ["two", "dogs"], "sentid": 2},
+                {"raw": "A bus, parked.", "tokens": ["a", "bus", "parked"], "sentid": 3},
+            ],
+        },
+    )
     ingest.load(source, database=warehouse)
     assert images(warehouse, "structs") == [(0, "7", 7, None, None), (1, "3", 3, None, None)]
     assert captions(warehouse, "structs") == [
@@ -371,27 +433,38 @@ def test_jsonl_mixed_value_types_are_values_not_json_text(tmp_path: Path, wareho
     """DuckDB reads a JSON column of mixed types as JSON text: the caption must not keep its quotes,
     nor a string image key its quotes."""
     source = tmp_path / "mixed.jsonl"
-    source.write_text("\n".join(json.dumps(row) for row in [
-        {"image": 7, "caption": ["seven a", "seven b"]},
-        {"image": "b.jpg", "caption": "b one"},
-        {"image": "b.jpg", "caption": "b two"},
-    ]) + "\n")
+    source.write_text(
+        "\n".join(
+            json.dumps(row)
+            for row in [
+                {"image": 7, "caption": ["seven a", "seven b"]},
+                {"image": "b.jpg", "caption": "b one"},
+                {"image": "b.jpg", "caption": "b two"},
+            ]
+        )
+        + "\n"
+    )
     ingest.load(source, database=warehouse)
     assert [row[1:3] for row in images(warehouse, "mixed")] == [("7", 7), ("b.jpg", None)]
     assert captions_by_image(warehouse, "mixed") == [["seven a", "seven b"], ["b one", "b two"]]
 
 
 def test_table_struct_tokens_are_stored_as_text(tmp_path: Path, warehouse: Path) -> None:
-    source = write_table(tmp_path / "numtok.parquet", {
-        "image": ["a.jpg"], "sentences": [{"raw": "Route 66.", "tokens": [66, 1]}],
-    })
+    source = write_table(
+        tmp_path / "numtok.parquet",
+        {
+            "image": ["a.jpg"],
+            "sentences": [{"raw": "Route 66.", "tokens": [66, 1]}],
+        },
+    )
     ingest.load(source, database=warehouse)
     assert captions(warehouse, "numtok") == [(0, 0, "Route 66.", ["66", "1"])]
 
 
 def test_csv_cells_are_kept_as_text(tmp_path: Path, warehouse: Path) -> None:
     """An image column whose first 30000 values look like integers still reads when later values do
-    not (DuckDB sniffs types from a sample), and a zero-padded id there stays as written."""
+    not (no type sniffing from a sample), and a zero-padded id there stays as written: an image key,
+    not a COCO id (the id rule: digits without leading zeros)."""
     n = 30_000
     lines = ["image,caption"] + [f"{i},caption {i}" for i in range(n)] + ["007,zero padded", "later.jpg,the last one"]
     source = tmp_path / "wide.csv"
@@ -400,10 +473,11 @@ def test_csv_cells_are_kept_as_text(tmp_path: Path, warehouse: Path) -> None:
     assert len(dataset.images) == n + 2
     rows = images(warehouse, "wide")
     assert rows[:2] == [(0, "0", 0, None, None), (1, "1", 1, None, None)]
-    assert rows[n:] == [(n, "007", 7, None, None), (n + 1, "later.jpg", None, "later.jpg", None)]
+    assert rows[n:] == [(n, "007", None, None, None), (n + 1, "later.jpg", None, "later.jpg", None)]
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute(
-            "select image_id, caption from raw.captions where dataset = 'wide' and image_id >= ? order by image_id", [n - 1]
+            "select image_id, caption from raw.captions where dataset = 'wide' and image_id >= ? order by image_id",
+            [n - 1],
         ).fetchall() == [(n - 1, f"caption {n - 1}"), (n, "zero padded"), (n + 1, "the last one")]
 
 
@@ -414,30 +488,296 @@ def test_csv_numeric_captions_are_captions(tmp_path: Path, warehouse: Path) -> N
     assert captions_by_image(warehouse, "years") == [["1984", "0.5"], ["2001"]]
 
 
+# --- the CSV/TSV dialect (RFC 4180, on the whole file) ---------------------------------------------
+
+
+def test_csv_first_quoted_field_after_duckdbs_sample(tmp_path: Path, warehouse: Path) -> None:
+    """DuckDB's sniffer chose the quote character from the first rows, so a valid file whose first
+    quoted field came after row 30,000 was refused ("Expected Number of Columns: 2 Found: 3")."""
+    n = 40_000
+    late = '"A caption, with a comma and ""quotes""."'
+    lines = ["image,caption"] + [f"{i}.jpg,caption {i}" for i in range(n)] + [f"z.jpg,{late}"]
+    source = tmp_path / "late.csv"
+    source.write_text("\n".join(lines) + "\n")
+    dataset = ingest.load(source, database=warehouse)
+    assert len(dataset.images) == n + 1
+    assert captions(warehouse, "late")[-1] == (n, 0, 'A caption, with a comma and "quotes".', None)
+
+
+def test_csv_dialect(tmp_path: Path, warehouse: Path) -> None:
+    """Quoted separators and line breaks, "" escapes, a quote inside an unquoted field, CRLF records,
+    a byte-order mark, blank lines, backslashes kept as they are."""
+    text = (
+        "\ufeffimage,caption\r\n"
+        'a.jpg,"one, two"\r\n'
+        'a.jpg,"a ""quoted"" word"\r\n'
+        "\r\n"
+        'b.jpg,"first line\nsecond line"\r\n'
+        'b.jpg,5" tall\r\n'
+        "c.jpg,back\\slash \\n not a newline; -- /* */\r\n"
+    )
+    source = tmp_path / "dialect.csv"
+    source.write_bytes(text.encode())
+    ingest.load(source, database=warehouse)
+    assert [row[1] for row in images(warehouse, "dialect")] == ["a.jpg", "b.jpg", "c.jpg"]
+    assert captions_by_image(warehouse, "dialect") == [
+        ["one, two", 'a "quoted" word'],
+        ["first line\nsecond line", '5" tall'],
+        ["back\\slash \\n not a newline; -- /* */"],
+    ]
+
+
+def test_tsv_quotes_like_csv(tmp_path: Path, warehouse: Path) -> None:
+    source = tmp_path / "tabs.tsv"
+    source.write_text('image\tcaption\na.jpg\t"a\ttab and, a comma"\nb.jpg\tplain, with comma\n')
+    ingest.load(source, database=warehouse)
+    assert captions_by_image(warehouse, "tabs") == [["a\ttab and, a comma"], ["plain, with comma"]]
+
+
+# --- compressed sources (gzip, zstd), told by their first bytes ---------------------------------------
+
+
+def _gzip(path: Path, data: bytes) -> Path:
+    import gzip
+
+    path.write_bytes(gzip.compress(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("file", "name"),
+    [
+        ("albef.json.gz", "albef"),
+        ("albef.json", "albef"),
+        ("pairs.csv.gz", "pairs"),
+        ("pairs.csv", "pairs"),
+        ("pairs.tsv.gz", "pairs"),
+        ("pairs.jsonl.gz", "pairs"),
+        ("pairs.parquet.gz", "pairs"),
+        ("pairs.parquet", "pairs"),
+    ],
+)
+def test_gzip_sources_whatever_the_suffix(tmp_path: Path, warehouse: Path, file: str, name: str) -> None:
+    """A gzip file without .gz used to fail with "not valid UTF-8 ... re-encode the file as UTF-8"."""
+    plain = tmp_path / "plain" / file.removesuffix(".gz")
+    plain.parent.mkdir()
+    if plain.suffix == ".json":
+        plain.write_text(json.dumps(BLIP_A))
+        expected = [r["caption"] for r in BLIP_A]
+    else:
+        write_table(plain, {"image": [i for i, _ in ROWS], "caption": [c for _, c in ROWS]})
+        expected = GROUPED_CAPTIONS
+    source = _gzip(tmp_path / file, plain.read_bytes())
+    dataset = ingest.load(source, database=warehouse)
+    assert dataset.name == name
+    assert captions_by_image(warehouse, name) == expected
+
+
+def test_zstd_source(tmp_path: Path, warehouse: Path) -> None:
+    zstandard = pytest.importorskip("zstandard")
+    source = tmp_path / "albef.json.zst"
+    source.write_bytes(zstandard.ZstdCompressor().compress(json.dumps(BLIP_A).encode()))
+    assert ingest.load(source, database=warehouse).name == "albef"
+    assert captions_by_image(warehouse, "albef") == [r["caption"] for r in BLIP_A]
+    bare = tmp_path / "bare.csv"  # a zstd stream without a content size in its header, no .zst suffix
+    with bare.open("wb") as handle, zstandard.ZstdCompressor().stream_writer(handle) as writer:
+        writer.write(b"image,caption\na.jpg,zstd\n")
+    ingest.load(bare, database=warehouse)
+    assert captions_by_image(warehouse, "bare") == [["zstd"]]
+
+
+def test_default_name_drops_compression_and_format_suffixes() -> None:
+    assert ingest.sources.dataset_name("x/Pairs-2024.csv.gz") == "pairs_2024"
+    assert ingest.sources.dataset_name("x/captions_val2014.json.zst") == "captions_val2014"
+    assert ingest.sources.dataset_name("x/dataset_coco.json", "val") == "dataset_coco_val"
+
+
+# --- image ids: one rule for every format -------------------------------------------------------------
+
+
+def test_image_id_rule_in_tables(tmp_path: Path, warehouse: Path) -> None:
+    """A JSON integer or a string of digits without leading zeros is a COCO id and its key is its
+    decimal form: 1 and "1" are one image. "02", "2.0" and "١" (an Arabic-Indic digit, which
+    str.isdigit() accepts) are image keys without a COCO id; "2.0" is no file name either."""
+    source = tmp_path / "ids.jsonl"
+    source.write_text(
+        "\n".join(
+            json.dumps(row)
+            for row in [
+                {"image": 1, "caption": "one as a number"},
+                {"image": "1", "caption": "one as a string"},
+                {"image": 2, "caption": "two"},
+                {"image": "02", "caption": "zero-padded"},
+                {"image": "2.0", "caption": "a string that looks like a float"},
+                {"image": "\u0661", "caption": "arabic-indic one"},
+                {"image": "val2014/COCO_val2014_000000000005.jpg", "caption": "a COCO file"},
+                {"image": "pics/cat.jpeg", "caption": "a plain file"},
+                {"image": 0, "caption": "zero"},
+            ]
+        )
+        + "\n"
+    )
+    ingest.load(source, database=warehouse)
+    assert [row[1:4] for row in images(warehouse, "ids")] == [
+        ("1", 1, None),
+        ("2", 2, None),
+        ("02", None, None),
+        ("2.0", None, None),
+        ("\u0661", None, None),
+        ("val2014/COCO_val2014_000000000005.jpg", 5, "COCO_val2014_000000000005.jpg"),
+        ("pics/cat.jpeg", None, "cat.jpeg"),
+        ("0", 0, None),
+    ]
+    assert captions_by_image(warehouse, "ids")[0] == ["one as a number", "one as a string"]
+
+
+def test_coco_id_strings_match_their_annotations(tmp_path: Path, warehouse: Path) -> None:
+    """An image id written "7" and annotations that say 7 are the same image (they did not match)."""
+    source = tmp_path / "captions_strs.json"
+    source.write_text(
+        json.dumps(
+            {
+                "images": [{"id": "7"}, {"id": 8}],
+                "annotations": [{"image_id": 7, "caption": "seven"}, {"image_id": "8", "caption": "eight"}],
+            }
+        )
+    )
+    ingest.load(source, database=warehouse)
+    assert [row[1:3] for row in images(warehouse, "captions_strs")] == [("7", 7), ("8", 8)]
+    assert captions_by_image(warehouse, "captions_strs") == [["seven"], ["eight"]]
+
+
+# --- COCO captions: caption order by annotation id -------------------------------------------------------
+
+
+def test_coco_captions_are_ordered_by_annotation_id(tmp_path: Path, warehouse: Path) -> None:
+    """The same dataset written as COCO captions (annotations in any order) and as a BLIP list
+    gives the same caption_index for every caption."""
+    coco_ids = [391895, 522418, 184613]
+    annotations = [
+        {"id": 10 * (j + 1) + k, "image_id": coco_ids[j], "caption": caption}
+        for j, record in enumerate(BLIP_A)
+        for k, caption in enumerate(record["caption"])
+    ]
+    shuffled = annotations[::-1][1:] + annotations[-1:]  # neither list order nor image order
+    source = tmp_path / "captions_shuffled.json"
+    source.write_text(
+        json.dumps(
+            {
+                "images": [{"id": i, "file_name": Path(r["image"]).name} for i, r in zip(coco_ids, BLIP_A)],
+                "annotations": shuffled,
+            }
+        )
+    )
+    ingest.load(source, database=warehouse)
+    ingest.load(_blip(tmp_path), database=warehouse, name="blip")
+    assert [c[:3] for c in captions(warehouse, "captions_shuffled")] == [c[:3] for c in captions(warehouse, "blip")]
+    assert [row[2] for row in images(warehouse, "captions_shuffled")] == [row[2] for row in images(warehouse, "blip")]
+
+
+def _blip(tmp_path: Path) -> Path:
+    path = tmp_path / "blip.json"
+    path.write_text(json.dumps(BLIP_A))
+    return path
+
+
+def test_coco_annotations_without_ids_keep_the_list_order(tmp_path: Path, warehouse: Path) -> None:
+    source = tmp_path / "captions_noids.json"
+    source.write_text(
+        json.dumps(
+            {"images": [{"id": 1}], "annotations": [{"image_id": 1, "caption": "b"}, {"image_id": 1, "caption": "a"}]}
+        )
+    )
+    ingest.load(source, database=warehouse)
+    assert captions_by_image(warehouse, "captions_noids") == [["b", "a"]]
+
+
+# --- captions: the length limit, and text stored exactly ---------------------------------------------------
+
+
+def test_caption_at_the_length_limit_is_stored(tmp_path: Path, warehouse: Path, write_blip) -> None:
+    from ingest.readers import MAX_CAPTION_CHARS
+
+    assert MAX_CAPTION_CHARS == 10_000
+    longest = "word " * (MAX_CAPTION_CHARS // 5 - 1) + "last."
+    assert len(longest) == MAX_CAPTION_CHARS
+    ingest.load(write_blip(tmp_path / "long.json", [{"image": "a.jpg", "caption": [longest]}]), database=warehouse)
+    assert captions_by_image(warehouse, "long") == [[longest]]
+
+
+def test_hostile_text_is_stored_exactly(tmp_path: Path, warehouse: Path, write_blip) -> None:
+    texts = [
+        "it's",
+        'say "hi"',
+        "back\\slash",
+        "a; drop table raw.captions; --",
+        "/* c */ x",
+        "naïve ☃ 𝄞 \u2028 end",
+        "\t tabbed \n lines \r\n",
+        "' or '1'='1",
+    ]
+    ingest.load(
+        write_blip(tmp_path / "text.json", [{"image": 'it\'s "a"; --.jpg', "caption": texts}]), database=warehouse
+    )
+    assert captions_by_image(warehouse, "text") == [texts]
+    assert images(warehouse, "text")[0][1] == 'it\'s "a"; --.jpg'
+    jsonl = tmp_path / "text.jsonl"  # U+2028 inside a JSON string is not a line break
+    jsonl.write_text("".join(json.dumps({"image": "a.jpg", "caption": t}, ensure_ascii=False) + "\n" for t in texts))
+    ingest.load(jsonl, database=warehouse)
+    assert captions_by_image(warehouse, "text") == [texts]
+
+
+# --- the command line: --replace-runs ------------------------------------------------------------------------
+
+
+def test_load_reports_the_runs_it_deleted(tmp_path: Path, warehouse: Path, write_blip) -> None:
+    import generate
+    from generate.chain import RunPlan
+    from tests.generate_helpers import FakeBackend
+
+    ingest.load(write_blip(tmp_path / "v1" / "alpha.json", BLIP_A), database=warehouse)
+    generate.run(
+        RunPlan(dataset="alpha", model="m", rounds=1, run_id="r1", tokenize=False),
+        database=warehouse,
+        backend=FakeBackend(),
+    )
+    dataset = ingest.load(write_blip(tmp_path / "v2" / "alpha.json", BLIP_B), database=warehouse, replace_runs=True)
+    assert dataset.dropped_runs == ["r1"]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from raw.associations").fetchone() == (0,)
+        assert con.execute("select count(*) from raw.association_runs").fetchone() == (0,)
+
+
 # --- Hugging Face datasets ---------------------------------------------------------------------------
 
 
 @pytest.fixture()
 def hf_folder(tmp_path: Path) -> Path:
     datasets = pytest.importorskip("datasets")
-    test = datasets.Dataset.from_dict({
-        # the caption column comes first: the reader must not rely on column order
-        "sentences": [
-            {"raw": "A cat on a mat.", "tokens": ["a", "cat", "on", "a", "mat"]},
-            {"raw": "A kitten sleeping.", "tokens": ["a", "kitten", "sleeping"]},
-            {"raw": "Pizza slice.", "tokens": ["pizza", "slice"]},
-            {"raw": "The cat again.", "tokens": ["the", "cat", "again"]},
-        ],
-        "filename": [
-            "COCO_val2014_000000000101.jpg", "COCO_val2014_000000000202.jpg",
-            "COCO_val2014_000000473237.jpg", "COCO_val2014_000000000101.jpg",
-        ],
-        "cocoid": [101, 202, 473237, 101],
-    })
-    train = datasets.Dataset.from_dict({
-        "image_key": ["t1", "t2"],
-        "alt_text": [["t1 a", "t1 b"], ["t2 a"]],
-    })
+    test = datasets.Dataset.from_dict(
+        {
+            # the caption column comes first: the reader must not rely on column order
+            "sentences": [
+                {"raw": "A cat on a mat.", "tokens": ["a", "cat", "on", "a", "mat"]},
+                {"raw": "A kitten sleeping.", "tokens": ["a", "kitten", "sleeping"]},
+                {"raw": "Pizza slice.", "tokens": ["pizza", "slice"]},
+                {"raw": "The cat again.", "tokens": ["the", "cat", "again"]},
+            ],
+            "filename": [
+                "COCO_val2014_000000000101.jpg",
+                "COCO_val2014_000000000202.jpg",
+                "COCO_val2014_000000473237.jpg",
+                "COCO_val2014_000000000101.jpg",
+            ],
+            "cocoid": [101, 202, 473237, 101],
+        }
+    )
+    train = datasets.Dataset.from_dict(
+        {
+            "image_key": ["t1", "t2"],
+            "alt_text": [["t1 a", "t1 b"], ["t2 a"]],
+        }
+    )
     folder = tmp_path / "hf_coco"
     datasets.DatasetDict({"test": test, "train": train}).save_to_disk(str(folder))
     return folder
@@ -474,11 +814,13 @@ def test_hf_dataset_named_split_and_columns(hf_folder: Path, warehouse: Path) ->
 def hf_with_pixels(tmp_path: Path) -> Path:
     """Like HuggingFaceM4/COCO: an ``image`` column of the Image feature (pixels) before ``filename``."""
     datasets = pytest.importorskip("datasets")
-    test = datasets.Dataset.from_dict({
-        "image": [{"bytes": b"\x89PNG-not-really", "path": None}, {"bytes": b"\x89PNG-other", "path": None}],
-        "filename": ["COCO_val2014_000000000101.jpg", "COCO_val2014_000000000202.jpg"],
-        "sentences": [{"raw": "One.", "tokens": ["one"]}, {"raw": "Two.", "tokens": ["two"]}],
-    }).cast_column("image", datasets.Image())  # an arrow-level cast: no Pillow needed
+    test = datasets.Dataset.from_dict(
+        {
+            "image": [{"bytes": b"\x89PNG-not-really", "path": None}, {"bytes": b"\x89PNG-other", "path": None}],
+            "filename": ["COCO_val2014_000000000101.jpg", "COCO_val2014_000000000202.jpg"],
+            "sentences": [{"raw": "One.", "tokens": ["one"]}, {"raw": "Two.", "tokens": ["two"]}],
+        }
+    ).cast_column("image", datasets.Image())  # an arrow-level cast: no Pillow needed
     folder = tmp_path / "hf_pixels"
     datasets.DatasetDict({"test": test}).save_to_disk(str(folder))
     return folder
@@ -487,7 +829,8 @@ def hf_with_pixels(tmp_path: Path) -> Path:
 def test_hf_image_feature_is_not_the_image_key(hf_with_pixels: Path, warehouse: Path) -> None:
     ingest.load(f"hf:{hf_with_pixels}", database=warehouse)
     assert [row[1:3] for row in images(warehouse, "hf_pixels_test")] == [
-        ("COCO_val2014_000000000101.jpg", 101), ("COCO_val2014_000000000202.jpg", 202),
+        ("COCO_val2014_000000000101.jpg", 101),
+        ("COCO_val2014_000000000202.jpg", 202),
     ]
     assert captions(warehouse, "hf_pixels_test") == [(0, 0, "One.", ["one"]), (1, 0, "Two.", ["two"])]
 
@@ -667,9 +1010,7 @@ def test_cli_reports_what_it_loaded(tmp_path: Path, warehouse: Path, write_blip,
     source = write_blip(tmp_path / "cli.json", BLIP_A)
     assert cli.main([str(source), "--db", str(warehouse), "--dataset", "named"]) == 0
     out, err = capsys.readouterr()
-    assert out == (
-        f"ingested dataset 'named' (blip) from {source}: 3 images, 6 captions into {warehouse}\n"
-    )
+    assert out == (f"ingested dataset 'named' (blip) from {source}: 3 images, 6 captions into {warehouse}\n")
     assert "Traceback" not in err
     assert dataset_names(warehouse) == ["named"]
 

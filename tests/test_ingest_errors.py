@@ -37,8 +37,12 @@ def karpathy(*images: dict[str, Any]) -> bytes:
 
 
 def k_image(name: str, split: str = "test", sentences: Any = None, **extra: Any) -> dict[str, Any]:
-    entry = {"filepath": "val2014", "filename": name, "split": split,
-             "sentences": [{"raw": "Fine.", "tokens": ["fine"]}] if sentences is None else sentences}
+    entry = {
+        "filepath": "val2014",
+        "filename": name,
+        "split": split,
+        "sentences": [{"raw": "Fine.", "tokens": ["fine"]}] if sentences is None else sentences,
+    }
     entry.update(extra)
     return entry
 
@@ -68,7 +72,9 @@ BAD = {
     "missing table file": Bad("missing.csv", None, ("no such file",)),
     "directory": Bad("folder.json", "dir", ("cannot read the file", "directory")),
     "directory with a table suffix": Bad("folder.csv", "dir", ("cannot read the file", "is a directory")),
-    "invalid JSON": Bad("broken.json", b'[{"image": "a.jpg", "caption": ["x"]},\n {"image": ', ("invalid JSON", "line 2")),
+    "invalid JSON": Bad(
+        "broken.json", b'[{"image": "a.jpg", "caption": ["x"]},\n {"image": ', ("invalid JSON", "line 2")
+    ),
     "empty file": Bad("empty.json", b"", ("invalid JSON", "line 1")),
     "unknown JSON layout": Bad("odd.json", b'{"files": []}', ("unknown JSON layout",)),
     "JSON scalar": Bad("scalar.json", b'"just a string"', ("unknown JSON layout",)),
@@ -80,14 +86,17 @@ BAD = {
         "emptylist.json", blip(GOOD, {"image": "b.jpg", "caption": []}), ("record 1 (b.jpg)", "empty caption list")
     ),
     "empty caption string": Bad(
-        "emptystring.json", blip(GOOD, {"image": "b.jpg", "caption": ["ok", "  "]}), ("record 1 (b.jpg)", "caption 1 is empty")
+        "emptystring.json",
+        blip(GOOD, {"image": "b.jpg", "caption": ["ok", "  "]}),
+        ("record 1 (b.jpg)", "caption 1 is empty"),
     ),
     "caption not a string": Bad(
         "number.json", blip(GOOD, {"image": "b.jpg", "caption": ["ok", 7]}), ("record 1 (b.jpg)", "caption 1 is int")
     ),
     "record not an object": Bad("notobject.json", blip(GOOD, ["b.jpg", "x"]), ("record 1", "expected an object")),
     "duplicate image key": Bad(
-        "dup.json", blip(GOOD, {"image": "b.jpg", "caption": ["x"]}, GOOD),
+        "dup.json",
+        blip(GOOD, {"image": "b.jpg", "caption": ["x"]}, GOOD),
         ("record 2", "duplicate image key", "COCO_val2014_000000000001.jpg", "first seen at record 0"),
     ),
     "non-UTF-8 JSON": Bad(
@@ -109,10 +118,12 @@ BAD = {
         "noimages.csv", b"name,caption\na.jpg,dog\n", ("cannot tell which column holds the image",)
     ),
     "CSV empty caption cell": Bad(
-        "emptycell.csv", b"image,caption\na.jpg,dog\nb.jpg,\n", ("row 1 (b.jpg)", "missing caption in column 'caption'")
+        "emptycell.csv",
+        b"image,caption\na.jpg,dog\nb.jpg,\n",
+        ("line 3 (b.jpg)", "missing caption in column 'caption'"),
     ),
     "CSV empty image cell": Bad(
-        "emptyimage.csv", b"image,caption\na.jpg,dog\n,cat\n", ("row 1", "missing image in column 'image'")
+        "emptyimage.csv", b"image,caption\na.jpg,dog\n,cat\n", ("line 3", "missing image in column 'image'")
     ),
     "malformed JSONL": Bad(
         "broken.jsonl", b'{"image": "a.jpg", "caption": "x"}\n{"image": \n', ("cannot read as json", "Malformed JSON")
@@ -124,20 +135,24 @@ BAD = {
         ("cannot read as json", "Malformed JSON"),
     ),
     "duplicate image in a list-of-captions table": Bad(
-        "duplist.parquet", parquet({"image": ["a.jpg", "b.jpg", "a.jpg"], "captions": [["x"], ["y"], ["z"]]}),
+        "duplist.parquet",
+        parquet({"image": ["a.jpg", "b.jpg", "a.jpg"], "captions": [["x"], ["y"], ["z"]]}),
         ("row 2 (a.jpg)", "duplicate image key", "first seen at row 0"),
     ),
     "empty caption list in a table": Bad(
-        "emptytablelist.parquet", parquet({"image": ["a.jpg", "b.jpg"], "captions": [["x"], []]}),
+        "emptytablelist.parquet",
+        parquet({"image": ["a.jpg", "b.jpg"], "captions": [["x"], []]}),
         ("row 1 (b.jpg)", "empty caption list"),
     ),
     "not a Parquet file": Bad("fake.parquet", b"PAR1 but not really", ("cannot read as parquet",)),
     "Karpathy missing sentences": Bad(
-        "dataset_coco.json", karpathy(k_image("a.jpg"), {"filepath": "val2014", "filename": "b.jpg", "split": "test"}),
+        "dataset_coco.json",
+        karpathy(k_image("a.jpg"), {"filepath": "val2014", "filename": "b.jpg", "split": "test"}),
         ("record 1", "missing field 'sentences'"),
     ),
     "Karpathy empty raw caption": Bad(
-        "dataset_coco.json", karpathy(k_image("a.jpg"), k_image("b.jpg", sentences=[{"raw": "", "tokens": []}])),
+        "dataset_coco.json",
+        karpathy(k_image("a.jpg"), k_image("b.jpg", sentences=[{"raw": "", "tokens": []}])),
         ("record 1 (b.jpg)", "caption 0 is empty"),
     ),
     "Karpathy duplicate image": Bad(
@@ -152,41 +167,305 @@ BAD = {
         "dataset_coco.json", karpathy(k_image("a.jpg")), ("no images with split 'val'",), {"split": "val"}
     ),
     "COCO missing caption": Bad(
-        "captions_val.json", coco([{"id": 1}], [{"image_id": 1, "caption": "x"}, {"image_id": 1}]),
+        "captions_val.json",
+        coco([{"id": 1}], [{"image_id": 1, "caption": "x"}, {"image_id": 1}]),
         ("annotation 1", "missing field 'caption'"),
     ),
     "COCO image without captions": Bad(
-        "captions_val.json", coco([{"id": 1}, {"id": 2}], [{"image_id": 1, "caption": "x"}]),
+        "captions_val.json",
+        coco([{"id": 1}, {"id": 2}], [{"image_id": 1, "caption": "x"}]),
         ("image 1 (id 2)", "empty caption list"),
     ),
     "COCO duplicate image id": Bad(
-        "captions_val.json", coco([{"id": 1}, {"id": 2}, {"id": 1}], [{"image_id": 1, "caption": "x"}, {"image_id": 2, "caption": "y"}]),
+        "captions_val.json",
+        coco([{"id": 1}, {"id": 2}, {"id": 1}], [{"image_id": 1, "caption": "x"}, {"image_id": 2, "caption": "y"}]),
         ("image 2 (id 1)", "duplicate image id 1", "first seen at image 0"),
     ),
     "COCO annotation for an unknown image": Bad(
-        "captions_val.json", coco([{"id": 1}], [{"image_id": 1, "caption": "x"}, {"image_id": 9, "caption": "y"}]),
+        "captions_val.json",
+        coco([{"id": 1}], [{"image_id": 1, "caption": "x"}, {"image_id": 9, "caption": "y"}]),
         ("image_id 9", "not in 'images'"),
     ),
     "COCO non-integer image id": Bad(
-        "captions_val.json", coco([{"id": 1}, {"id": "abc"}], [{"image_id": 1, "caption": "x"}]),
+        "captions_val.json",
+        coco([{"id": 1}, {"id": "abc"}], [{"image_id": 1, "caption": "x"}]),
         ("image 1", "field 'id' must be an integer id", "'abc'"),
     ),
     "COCO list as annotation image_id": Bad(
-        "captions_val.json", coco([{"id": 1}], [{"image_id": 1, "caption": "x"}, {"image_id": [1], "caption": "y"}]),
-        ("annotation 1", "field 'image_id' must be an image id"),
+        "captions_val.json",
+        coco([{"id": 1}], [{"image_id": 1, "caption": "x"}, {"image_id": [1], "caption": "y"}]),
+        ("annotation 1", "field 'image_id' must be an integer id", "got [1]"),
     ),
     "Karpathy non-integer cocoid": Bad(
-        "dataset_coco.json", karpathy(k_image("a.jpg"), k_image("b.jpg", cocoid="b")),
+        "dataset_coco.json",
+        karpathy(k_image("a.jpg"), k_image("b.jpg", cocoid="b")),
         ("record 1 (b.jpg)", "field 'cocoid' must be an integer id", "'b'"),
     ),
     "table struct caption with string tokens": Bad(
-        "tokstr.jsonl", b'{"image": "a.jpg", "sentences": {"raw": "A dog.", "tokens": "a dog"}}\n',
-        ("row 0 (a.jpg)", "field 'tokens' must be a list"),
+        "tokstr.jsonl",
+        b'{"image": "a.jpg", "sentences": {"raw": "A dog.", "tokens": "a dog"}}\n',
+        ("line 1 (a.jpg)", "field 'tokens' must be a list"),
     ),
     "unknown table suffix with --format table": Bad(
         "table.txt", b"image,caption\na.jpg,x\n", ("unknown table format '.txt'",), {"fmt": "table"}
     ),
 }
+
+# --- hostile and malformed sources (the issue's cases; each was read wrongly or crashed before) ---------
+
+
+def csv_bytes(*lines: str) -> bytes:
+    return ("\n".join(lines) + "\n").encode()
+
+
+def symlink_loop(path: Path) -> None:
+    path.symlink_to(path.name)  # the link points at itself
+
+
+def dangling_symlink(path: Path) -> None:
+    path.symlink_to(path.parent / "gone.json")
+
+
+def fifo(path: Path) -> None:
+    import os
+
+    os.mkfifo(path)
+
+
+def _compressed(kind: str, data: bytes) -> bytes:
+    import bz2
+    import gzip
+    import lzma
+
+    return {"gzip": gzip.compress, "bzip2": bz2.compress, "xz": lzma.compress}[kind](data)
+
+
+LATE = [f"{i}.jpg,caption {i}" for i in range(30_000)]
+LONG = "x" * 10_001
+
+BAD.update(
+    {
+        # CSV: the dialect is fixed (RFC 4180), checked on the whole file, errors name the line
+        "CSV unterminated quote": Bad(
+            "unterminated.csv",
+            csv_bytes("image,caption", 'a.jpg,"never closed', "b.jpg,fine"),
+            ("line 2", "never closed (unterminated quote)"),
+        ),
+        "CSV unterminated quote after DuckDB's sample": Bad(
+            "lateunterminated.csv",
+            csv_bytes("image,caption", *LATE, 'z.jpg,"never closed'),
+            ("line 30002", "unterminated quote"),
+        ),
+        "CSV text after a closing quote": Bad(
+            "afterquote.csv",
+            csv_bytes("image,caption", 'a.jpg,"ab"cd'),
+            ("line 2", "text after the closing quote"),
+        ),
+        "CSV row with too many fields": Bad(
+            "toomany.csv",
+            csv_bytes("image,caption", "a.jpg,x", "b.jpg,y,z"),
+            ("line 3", "3 fields, but the header (line 1) has 2", "double quotes"),
+        ),
+        "CSV row with too few fields": Bad(
+            "toofew.csv",
+            csv_bytes("image,caption", "a.jpg,x", "b.jpg"),
+            ("line 3", "1 field, but the header (line 1) has 2"),
+        ),
+        "CSV wrong field count after a quoted line break": Bad(
+            "multiline.csv",
+            csv_bytes("image,caption", 'a.jpg,"two', 'lines"', "b.jpg,y,z"),
+            ("line 4", "3 fields"),
+        ),
+        "TSV row with too many fields": Bad(
+            "pairs.tsv",
+            csv_bytes("image\tcaption", "a.jpg\tx\ty"),
+            ("line 2", "3 fields", "separator (tab)"),
+        ),
+        "CSV header names a column twice": Bad(
+            "twice.csv",
+            csv_bytes("image,caption,caption", "a.jpg,x,y"),
+            ("line 1", "the column 'caption' twice"),
+        ),
+        "CSV without a header": Bad("blank.csv", b"\n\n", ("empty file: no header row",)),
+        # captions: at most MAX_CAPTION_CHARS characters, no NUL, no unpaired surrogate
+        "caption over the length limit": Bad(
+            "long.json",
+            blip(GOOD, {"image": "b.jpg", "caption": ["ok", LONG]}),
+            ("record 1 (b.jpg)", "caption 1 is 10,001 characters long", "limit of 10,000", "MAX_CAPTION_CHARS"),
+        ),
+        "CSV caption over the length limit": Bad(
+            "long.csv",
+            csv_bytes("image,caption", "a.jpg,x", f"b.jpg,{LONG}"),
+            ("line 3 (b.jpg)", "10,001 characters"),
+        ),
+        "Karpathy tokens over the length limit": Bad(
+            "dataset_coco.json",
+            karpathy(k_image("a.jpg", sentences=[{"raw": "Fine.", "tokens": ["y" * 5001, "z" * 5000]}])),
+            ("record 0 (a.jpg)", "the tokens of caption 0 are 10,001 characters long"),
+        ),
+        "NUL in a caption": Bad(
+            "nul.json",
+            blip(GOOD, {"image": "b.jpg", "caption": ["a\u0000b"]}),
+            ("record 1 (b.jpg)", "caption 0 contains a NUL character (U+0000) at position 1"),
+        ),
+        "unpaired surrogate in a caption": Bad(
+            "surrogate.json",
+            b'[{"image": "a.jpg", "caption": ["ok \\ud800 no"]}]',
+            ("record 0 (a.jpg)", "caption 0 contains an unpaired surrogate (U+D800)"),
+        ),
+        "NUL in a CSV image key": Bad(
+            "nulkey.csv",
+            b"image,caption\na\x00.jpg,x\n",
+            ("line 2", "the image key in column 'image' contains a NUL"),
+        ),
+        "unpaired surrogate in a JSONL image key": Bad(
+            "surrogatekey.jsonl",
+            b'{"image": "\\udfff.jpg", "caption": "x"}\n',
+            ("line 1", "unpaired surrogate (U+DFFF)"),
+        ),
+        "NUL in a token": Bad(
+            "nultoken.jsonl",
+            b'{"image": "a.jpg", "sentences": {"raw": "A b.", "tokens": ["a", "b\\u0000"]}}\n',
+            ("line 1 (a.jpg)", "a token of caption 0 contains a NUL"),
+        ),
+        # JSON that Python's json module reads wrongly or not at all
+        "JSON object with a repeated key": Bad(
+            "repeated.json",
+            b'[{"image": "a.jpg", "image": "b.jpg", "caption": ["x"]}]',
+            ("invalid JSON", "the key 'image' twice"),
+        ),
+        "JSONL object with a repeated key": Bad(
+            "repeated.jsonl",
+            b'{"image": "a.jpg", "caption": "x"}\n{"image": "b.jpg", "caption": "y", "caption": "z"}\n',
+            ("line 2", "the key 'caption' twice"),
+        ),
+        "JSON nested too deeply": Bad(
+            "deep.json", b"[" * 100_000 + b"]" * 100_000, ("invalid JSON", "nested too deeply")
+        ),
+        "JSON number with too many digits": Bad(
+            "digits.json",
+            b'[{"image": "a.jpg", "caption": ["x"], "n": ' + b"1" * 5000 + b"}]",
+            ("invalid JSON", "a number with more than 4300 digits"),
+        ),
+        "JSONL line that is not an object": Bad(
+            "list.jsonl",
+            b'{"image": "a.jpg", "caption": "x"}\n["b.jpg", "y"]\n',
+            ("line 2 is a JSON list, not an object",),
+        ),
+        # image ids: a JSON integer or a string of digits without leading zeros is a COCO id, floats refused
+        "JSONL float image id": Bad(
+            "float.jsonl",
+            b'{"image": 1, "caption": "x"}\n{"image": 2.0, "caption": "y"}\n',
+            ("line 2", "image id 2.0 in column 'image' is a number with a fraction", "write 2 for the COCO id 2"),
+        ),
+        "JSONL exponent image id": Bad(
+            "exp.jsonl",
+            b'{"image": 1e3, "caption": "x"}\n',
+            ("line 1", "image id 1000.0", "write 1000 for the COCO id 1000"),
+        ),
+        "JSONL NaN image id": Bad(
+            "nan.jsonl",
+            b'{"image": NaN, "caption": "x"}\n',
+            ("line 1", "image id nan", "not a finite number", "write an integer"),
+        ),
+        "JSONL boolean image id": Bad(
+            "bool.jsonl", b'{"image": true, "caption": "x"}\n', ("line 1", "the boolean True")
+        ),
+        "JSONL negative image id": Bad(
+            "negative.jsonl", b'{"image": -1, "caption": "x"}\n', ("line 1", "image id -1", "out of range")
+        ),
+        "JSONL image id over 2^63-1": Bad(
+            "huge.jsonl",
+            b'{"image": 9223372036854775808, "caption": "x"}\n',
+            ("line 1", "out of range"),
+        ),
+        "Parquet float image column": Bad(
+            "floats.parquet",
+            parquet({"image": [1.0, 2.5], "caption": ["x", "y"]}),
+            ("row 0", "image id 1.0 in column 'image'", "write 1 for the COCO id 1"),
+        ),
+        "two images with one COCO id": Bad(
+            "twoids.jsonl",
+            b'{"image": 2, "caption": "x"}\n{"image": "val2014/COCO_val2014_000000000002.jpg", "caption": "y"}\n',
+            ("images '2' and 'val2014/COCO_val2014_000000000002.jpg' both have COCO id 2",),
+        ),
+        "BLIP two paths of one COCO image": Bad(
+            "twopaths.json",
+            blip(GOOD, {"image": "copy/COCO_val2014_000000000001.jpg", "caption": ["x"]}),
+            ("both have COCO id 1", "merge their captions"),
+        ),
+        "COCO image id with a leading zero": Bad(
+            "captions_val.json",
+            coco([{"id": "02"}], [{"image_id": 2, "caption": "x"}]),
+            ("image 0", "field 'id' must be an integer id", "without leading zeros", "'02'"),
+        ),
+        "COCO float annotation image_id": Bad(
+            "captions_val.json",
+            coco([{"id": 1}], [{"image_id": 1.0, "caption": "x"}]),
+            ("annotation 0", "field 'image_id' must be an integer id", "got 1.0"),
+        ),
+        "Karpathy float cocoid": Bad(
+            "dataset_coco.json",
+            karpathy(k_image("a.jpg", cocoid=5.0)),
+            ("record 0 (a.jpg)", "field 'cocoid'", "got 5.0"),
+        ),
+        "COCO duplicate annotation id": Bad(
+            "captions_val.json",
+            coco([{"id": 1}], [{"id": 7, "image_id": 1, "caption": "x"}, {"id": 7, "image_id": 1, "caption": "y"}]),
+            ("annotation 1", "duplicate annotation id 7", "first seen at annotation 0"),
+        ),
+        "COCO annotations with and without ids": Bad(
+            "captions_val.json",
+            coco([{"id": 1}], [{"id": 7, "image_id": 1, "caption": "x"}, {"image_id": 1, "caption": "y"}]),
+            ("annotation 1: no 'id', but annotation 0 has one", "give every annotation its id, or none"),
+        ),
+        "COCO file_name that is not a string": Bad(
+            "captions_val.json",
+            coco([{"id": 1, "file_name": 7}], [{"image_id": 1, "caption": "x"}]),
+            ("image 0 (id 1)", "field 'file_name' must be a string, got int 7"),
+        ),
+        "Karpathy filename that is not a string": Bad(
+            "dataset_coco.json",
+            karpathy(k_image(7)),
+            ("record 0", "field 'filename' must be a non-empty string, got 7"),
+        ),
+        # files: say what is actually wrong
+        "symbolic link loop": Bad("loop.json", symlink_loop, ("a loop of symbolic links",)),
+        "symbolic link loop with a table suffix": Bad("loop.csv", symlink_loop, ("a loop of symbolic links",)),
+        "dangling symbolic link": Bad(
+            "dangling.json", dangling_symlink, ("a symbolic link to", "gone.json", "which does not exist")
+        ),
+        "named pipe": Bad("pipe.json", fifo, ("not a regular file (a pipe, socket or device)",)),
+        "truncated gzip": Bad(
+            "cut.json.gz",
+            _compressed("gzip", blip(GOOD))[:-12],
+            ("gzip-compressed, but the compressed data is corrupt or truncated",),
+        ),
+        "gzip of Latin-1 text without .gz": Bad(
+            "latin1gz.json",
+            _compressed("gzip", b'[{"image": "a.jpg", "caption": ["caf\xe9"]}]'),
+            ("not valid UTF-8 at byte 36 of its gzip-decompressed content",),
+        ),
+        "bzip2 file": Bad(
+            "bz.json", _compressed("bzip2", blip(GOOD)), ("bzip2-compressed", "only gzip and zstd are read")
+        ),
+        "xz file": Bad("xz.json", _compressed("xz", blip(GOOD)), ("xz-compressed",)),
+        "zip archive": Bad(
+            "zipped.json", b"PK\x03\x04\x14\x00\x00\x00\x08\x00\xff\xfe\x00", ("a zip archive", "unzip it")
+        ),
+        "gzip of a zip archive": Bad(
+            "zipgz.json",
+            _compressed("gzip", b"PK\x03\x04\x14\x00\xff"),
+            ("gzip-compressed and then a zip archive",),
+        ),
+        "UTF-16 JSON": Bad("utf16.json", json.dumps([GOOD]).encode("utf-16"), ("UTF-16 text", "re-encode it as UTF-8")),
+        "Parquet file without the .parquet suffix": Bad(
+            "table.json",
+            parquet({"image": ["a.jpg"], "caption": ["x"]}),
+            ("a Parquet file; give it the .parquet suffix",),
+        ),
+    }
+)
 
 
 def make(tmp_path: Path, bad: Bad) -> Path:
@@ -208,7 +487,9 @@ def check_message(message: str, path: Path, bad: Bad) -> None:
 
 
 @pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
-def test_bad_input_raises_and_changes_nothing(case: str, tmp_path: Path, good_warehouse: Path, good_rows, raw_snapshot) -> None:
+def test_bad_input_raises_and_changes_nothing(
+    case: str, tmp_path: Path, good_warehouse: Path, good_rows, raw_snapshot
+) -> None:
     bad = BAD[case]
     path = make(tmp_path, bad)
     before = good_rows
@@ -224,7 +505,9 @@ CLI_BAD = [case for case, bad in BAD.items() if bad.options.get("split", "test")
 
 
 @pytest.mark.parametrize("case", CLI_BAD, ids=CLI_BAD)
-def test_bad_input_from_the_command_line(case: str, tmp_path: Path, good_warehouse: Path, good_rows, raw_snapshot, capsys) -> None:
+def test_bad_input_from_the_command_line(
+    case: str, tmp_path: Path, good_warehouse: Path, good_rows, raw_snapshot, capsys
+) -> None:
     bad = BAD[case]
     path = make(tmp_path, bad)
     before = good_rows
@@ -241,7 +524,9 @@ def test_bad_input_from_the_command_line(case: str, tmp_path: Path, good_warehou
     assert raw_snapshot(good_warehouse) == before
 
 
-def test_table_column_type_change_after_duckdbs_sample(tmp_path: Path, good_warehouse: Path, good_rows, raw_snapshot) -> None:
+def test_table_column_type_change_after_duckdbs_sample(
+    tmp_path: Path, good_warehouse: Path, good_rows, raw_snapshot
+) -> None:
     """DuckDB infers JSON column types from a sample of rows, then fails on a later row that does not
     fit. The file is valid, so loading it is fine; what must not happen is a raw DuckDB exception."""
     before = good_rows
@@ -271,10 +556,12 @@ def test_cli_rejects_unknown_split_before_reading(capsys) -> None:
 def hf_folder(tmp_path: Path) -> Path:
     datasets = pytest.importorskip("datasets")
     folder = tmp_path / "hf_small"
-    datasets.DatasetDict({
-        "test": datasets.Dataset.from_dict({"image": ["a.jpg", "b.jpg"], "caption": ["ok", ""]}),
-        "train": datasets.Dataset.from_dict({"image": ["a.jpg"], "label": [1]}),
-    }).save_to_disk(str(folder))
+    datasets.DatasetDict(
+        {
+            "test": datasets.Dataset.from_dict({"image": ["a.jpg", "b.jpg"], "caption": ["ok", ""]}),
+            "train": datasets.Dataset.from_dict({"image": ["a.jpg"], "label": [1]}),
+        }
+    ).save_to_disk(str(folder))
     return folder
 
 
@@ -288,7 +575,13 @@ def hf_folder(tmp_path: Path) -> Path:
     ids=["unknown split", "empty caption", "no caption column"],
 )
 def test_bad_hf_dataset(
-    hf_folder: Path, good_warehouse: Path, good_rows, raw_snapshot, suffix: str, options: dict[str, str], expect: tuple[str, ...]
+    hf_folder: Path,
+    good_warehouse: Path,
+    good_rows,
+    raw_snapshot,
+    suffix: str,
+    options: dict[str, str],
+    expect: tuple[str, ...],
 ) -> None:
     before = good_rows
     spec = f"hf:{hf_folder}{suffix}"
@@ -305,9 +598,16 @@ def test_hf_image_data_column_as_the_image_key(tmp_path: Path, good_warehouse: P
     """An explicit image column that holds pixels (a struct of bytes) is an error, not a key of bytes."""
     datasets = pytest.importorskip("datasets")
     folder = tmp_path / "hf_pixels"
-    datasets.DatasetDict({"test": datasets.Dataset.from_dict({
-        "image": [{"bytes": b"\x89PNG", "path": None}], "caption": ["A cat."],
-    }).cast_column("image", datasets.Image())}).save_to_disk(str(folder))
+    datasets.DatasetDict(
+        {
+            "test": datasets.Dataset.from_dict(
+                {
+                    "image": [{"bytes": b"\x89PNG", "path": None}],
+                    "caption": ["A cat."],
+                }
+            ).cast_column("image", datasets.Image())
+        }
+    ).save_to_disk(str(folder))
     spec = f"hf:{folder}"
     with pytest.raises(SemspaceError) as info:
         ingest.load(spec, database=good_warehouse, image_col="image")
@@ -332,10 +632,14 @@ def test_locked_warehouse(tmp_path: Path, good_warehouse: Path, good_rows, write
     before = good_rows
     source = write_blip(tmp_path / "gamma.json", BLIP_B)
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         'import duckdb, time, sys; c = duckdb.connect(sys.argv[1]); print("ready", flush=True); time.sleep(30)',
-         str(good_warehouse)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            'import duckdb, time, sys; c = duckdb.connect(sys.argv[1]); print("ready", flush=True); time.sleep(30)',
+            str(good_warehouse),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "ready"
@@ -414,7 +718,9 @@ def test_interrupt_between_inserts_changes_nothing(
     assert raw_snapshot(good_warehouse) == before
 
 
-def test_interrupt_from_the_command_line(tmp_path: Path, good_warehouse: Path, good_rows, write_blip, raw_snapshot, fail_write, capsys) -> None:
+def test_interrupt_from_the_command_line(
+    tmp_path: Path, good_warehouse: Path, good_rows, write_blip, raw_snapshot, fail_write, capsys
+) -> None:
     before = good_rows
     fail_write("insert", 3, KeyboardInterrupt())
     source = write_blip(tmp_path / "alpha.json", BLIP_B)
@@ -423,7 +729,9 @@ def test_interrupt_from_the_command_line(tmp_path: Path, good_warehouse: Path, g
     assert raw_snapshot(good_warehouse) == before
 
 
-def test_interrupt_on_a_new_warehouse_leaves_no_tables(tmp_path: Path, warehouse: Path, write_blip, raw_snapshot, fail_write) -> None:
+def test_interrupt_on_a_new_warehouse_leaves_no_tables(
+    tmp_path: Path, warehouse: Path, write_blip, raw_snapshot, fail_write
+) -> None:
     fail_write("insert", 1, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         ingest.load(write_blip(tmp_path / "a.json", BLIP_A), database=warehouse)
@@ -475,3 +783,231 @@ def test_warehouse_folder_that_is_a_file(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(SemspaceError, match=r"data/semspace.duckdb: cannot create the warehouse's folder"):
         db.connect(blocker / "semspace.duckdb")
+
+
+# --- dataset names: one rule (semspace.names), checked before anything is read or written ----------
+
+BAD_NAMES = {
+    "empty": ("", "--dataset must not be empty"),
+    "blank": ("  ", "--dataset must not be empty or blank"),
+    "uppercase": ("Coco", "the uppercase letter 'C'"),
+    "a derived corpus's name": ("coco-nostop", "ends in '-nostop', the name of the derived corpus of 'coco'"),
+    "slash": ("a/b", "the character '/'"),
+    "space": ("my data", "the character ' '"),
+    "quote": ("x'y", 'the character "\'"'),
+    "semicolon and comment": ("x;--", "the character ';'"),
+    "leading dash": ("-x", "starts with '-'"),
+    "trailing dot": ("x.", "ends with '.'"),
+    "dot": (".", "starts with '.'"),
+    "dot dot": ("..", "starts with '.'"),
+    "non-ASCII letter": ("café", "the character 'é'"),
+    "NUL": ("a\x00b", "the character '\\x00'"),
+    "65 characters": ("a" * 65, "65 characters long, over 64"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_NAMES), ids=list(BAD_NAMES))
+def test_invalid_dataset_name_is_refused(
+    case: str, tmp_path: Path, good_warehouse: Path, good_rows, write_blip, raw_snapshot, capsys
+) -> None:
+    """`--dataset ""` used to fall back to the default name (`coco`, or the file's stem) and replace
+    that dataset; every name outside the rule is now refused before the source is even read."""
+    name, fragment = BAD_NAMES[case]
+    source = write_blip(tmp_path / "alpha.json", BLIP_B)  # the default name would replace alpha
+    with pytest.raises(SemspaceError) as info:
+        ingest.load(source, database=good_warehouse, name=name)
+    message = str(info.value)
+    assert fragment in message and "a name is 1-64 characters" in message and "\n" not in message, message
+    assert raw_snapshot(good_warehouse) == good_rows
+    if "\x00" not in name:  # argv cannot carry a NUL
+        assert cli.main([str(source), "--db", str(good_warehouse), f"--dataset={name}"]) == 1
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith("ingest: error: --dataset") and err.count("\n") == 1, err
+        assert raw_snapshot(good_warehouse) == good_rows
+
+
+def test_invalid_dataset_name_is_refused_for_a_missing_file_too(good_warehouse: Path) -> None:
+    with pytest.raises(SemspaceError, match="^--dataset must not be empty"):
+        ingest.load("/nonexistent/x.json", database=good_warehouse, name="")
+
+
+@pytest.mark.parametrize(
+    ("file", "fragment"),
+    [
+        (
+            "日本.json",
+            "cannot make a dataset name from '日本.json' (it has no letter or digit a-z 0-9); pass --dataset NAME",
+        ),
+        ("___.csv", "cannot make a dataset name from '___.csv'"),
+        ("x" * 70 + ".json", "is not a valid name: it is 70 characters long, over 64"),
+    ],
+    ids=["no ASCII letter", "only separators", "too long"],
+)
+def test_file_name_that_gives_no_valid_dataset_name(
+    file: str, fragment: str, tmp_path: Path, good_warehouse: Path, good_rows, raw_snapshot
+) -> None:
+    """The default name comes from the file's stem; where that gives no valid name the old code fell
+    back to `dataset` (two such files replaced each other) or wrote an overlong name: refused now."""
+    source = tmp_path / file
+    if source.suffix == ".csv":
+        source.write_text("image,caption\na.jpg,x\n")
+    else:
+        source.write_text(json.dumps([GOOD]))
+    with pytest.raises(SemspaceError) as info:
+        ingest.load(source, database=good_warehouse)
+    assert str(info.value).startswith(f"{source}: ") and fragment in str(info.value), str(info.value)
+    assert "pass --dataset NAME" in str(info.value)
+    assert raw_snapshot(good_warehouse) == good_rows
+    ingest.load(source, database=good_warehouse, name="fine")  # an explicit name is the way out
+    assert [r[0] for r in raw_snapshot(good_warehouse)["datasets"]] == ["alpha", "beta", "fine"]
+
+
+# --- zstd without the zstandard module ----------------------------------------------------------------
+
+
+def _zstd_file(path: Path) -> Path:
+    """A zstd-compressed CSV written by DuckDB (no Python zstd module needed)."""
+    written = path.with_name(path.name + ".zst")
+    with duckdb.connect() as con:
+        con.execute(
+            f"copy (select 'a.jpg' as image, 'A zstd caption.' as caption) to '{written}' "
+            "(format csv, header true, compression zstd)"
+        )
+    written.rename(path)
+    return path
+
+
+def test_zstd_without_the_zstandard_module(
+    tmp_path: Path, good_warehouse: Path, good_rows, raw_snapshot, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    source = _zstd_file(tmp_path / "pairs.csv")  # no .zst suffix: the magic bytes tell
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # import zstandard raises ImportError
+    with pytest.raises(SemspaceError) as info:
+        ingest.load(source, database=good_warehouse)
+    message = str(info.value)
+    assert message.startswith(f"{source}: zstd-compressed, and the Python module zstandard is not installed")
+    assert "pip install zstandard" in message and f"zstd -d {source}" in message
+    assert raw_snapshot(good_warehouse) == good_rows
+    assert cli.main([str(source), "--db", str(good_warehouse)]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_file_where_a_folder_should_be(tmp_path: Path, good_warehouse: Path) -> None:
+    (tmp_path / "file.json").write_text("[]")
+    with pytest.raises(SemspaceError, match=r"file.json/x.json: no such file \(a part of the path"):
+        ingest.load(tmp_path / "file.json" / "x.json", database=good_warehouse)
+
+
+# --- names that clash with what the warehouse holds, and datasets with association runs ----------------
+
+
+def _run(database: Path, dataset: str, run_id: str, tokens: bool = True) -> None:
+    """A one-round association run of ``dataset`` (fake backend), with one token row."""
+    import generate
+    from generate import store
+    from generate.chain import RunPlan
+    from tests.generate_helpers import FakeBackend
+
+    generate.run(
+        RunPlan(dataset=dataset, model="m", rounds=1, run_id=run_id, tokenize=False),
+        database=database,
+        backend=FakeBackend(),
+    )
+    if tokens:
+        with duckdb.connect(str(database)) as con:
+            store.replace_tokens(con, run_id, dataset, [0], ["tok"], "fake", "test")
+
+
+def _run_rows(database: Path) -> dict[str, list[tuple[Any, ...]]]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return {
+            table: con.execute(f"select distinct run_id, dataset from raw.{table} order by all").fetchall()
+            for table in ("association_runs", "associations", "association_tokens")
+        }
+
+
+def test_reingest_of_a_dataset_with_runs_is_refused(
+    tmp_path: Path, good_warehouse: Path, write_blip, raw_snapshot, capsys
+) -> None:
+    """Re-ingesting alpha with other captions used to leave run r1's chains pointing at captions
+    that were gone (and at other images under the same ids). Refused now, naming the runs and the fix."""
+    _run(good_warehouse, "alpha", "r1")
+    _run(good_warehouse, "alpha", "r2")
+    before = raw_snapshot(good_warehouse)
+    source = write_blip(tmp_path / "alpha.json", BLIP_B)
+    with pytest.raises(SemspaceError) as info:
+        ingest.load(source, database=good_warehouse)
+    message = str(info.value)
+    assert message.startswith("dataset 'alpha' has association runs made from its current captions ('r1', 'r2')")
+    assert "--replace-runs" in message and "another --dataset name" in message
+    assert raw_snapshot(good_warehouse) == before
+    assert cli.main([str(source), "--db", str(good_warehouse)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ingest: error: dataset 'alpha' has association runs") and err.count("\n") == 1
+    assert raw_snapshot(good_warehouse) == before
+
+
+def test_reingest_of_the_same_captions_keeps_the_runs(tmp_path: Path, good_warehouse: Path, write_blip) -> None:
+    """The same images and captions again (another file, another format): the runs still describe
+    them, so no flag is needed and they stay."""
+    _run(good_warehouse, "alpha", "r1")
+    runs = _run_rows(good_warehouse)
+    lines = ["image,caption"] + [f'{r["image"]},"{c}"' for r in BLIP_A for c in r["caption"]]
+    (tmp_path / "alpha.csv").write_text("\n".join(lines) + "\n")
+    dataset = ingest.load(tmp_path / "alpha.csv", database=good_warehouse)
+    assert dataset.format == "csv" and dataset.dropped_runs == []
+    assert _run_rows(good_warehouse) == runs
+
+
+def test_replace_runs_deletes_the_runs_of_that_dataset_only(
+    tmp_path: Path, good_warehouse: Path, write_blip, raw_snapshot, capsys
+) -> None:
+    _run(good_warehouse, "alpha", "r1")
+    _run(good_warehouse, "beta", "b1")
+    source = write_blip(tmp_path / "alpha.json", BLIP_B)
+    assert cli.main([str(source), "--db", str(good_warehouse), "--replace-runs"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "deleted the association runs of the old captions of 'alpha' (--replace-runs): 'r1'"
+    assert _run_rows(good_warehouse) == {
+        t: [("b1", "beta")] for t in ("association_runs", "associations", "association_tokens")
+    }
+    snapshot = raw_snapshot(good_warehouse)
+    assert sorted(r[2] for r in snapshot["images"] if r[0] == "alpha") == ["photos/b1.jpg", "photos/b2.jpg"]
+
+
+def test_interrupted_replace_runs_changes_nothing(
+    tmp_path: Path, good_warehouse: Path, write_blip, raw_snapshot, fail_write
+) -> None:
+    _run(good_warehouse, "alpha", "r1")
+    before = raw_snapshot(good_warehouse)
+    made = fail_write("insert", 1, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        ingest.load(write_blip(tmp_path / "alpha.json", BLIP_B), database=good_warehouse, replace_runs=True)
+    assert sum(s.startswith("delete from raw.association") for s in made[0].seen) == 3  # the runs were deleted ...
+    assert made[0].seen[-1] == "rollback"
+    assert raw_snapshot(good_warehouse) == before  # ... and came back with the rollback
+
+
+def test_dataset_named_like_a_run_is_refused(tmp_path: Path, good_warehouse: Path, write_blip, raw_snapshot) -> None:
+    _run(good_warehouse, "alpha", "gamma")
+    before = raw_snapshot(good_warehouse)
+    with pytest.raises(SemspaceError) as info:
+        ingest.load(write_blip(tmp_path / "gamma.json", BLIP_B), database=good_warehouse)
+    assert str(info.value).startswith("--dataset 'gamma' clashes with the association run 'gamma'")
+    assert "another --dataset name" in str(info.value)
+    assert raw_snapshot(good_warehouse) == before
+
+
+def test_dataset_whose_variant_is_named_like_an_older_run(
+    tmp_path: Path, good_warehouse: Path, write_blip, raw_snapshot
+) -> None:
+    """A run id from before the rule that ends in -nostop ('delta-nostop') is the derived name of a
+    dataset 'delta': ingesting 'delta' would give two corpora of that name."""
+    _run(good_warehouse, "alpha", "r1", tokens=False)
+    with duckdb.connect(str(good_warehouse)) as con:
+        con.execute("update raw.association_runs set run_id = 'delta-nostop'")
+        con.execute("update raw.associations set run_id = 'delta-nostop'")
+    before = raw_snapshot(good_warehouse)
+    with pytest.raises(SemspaceError, match=r"^--dataset 'delta' clashes with the association run 'delta-nostop'"):
+        ingest.load(write_blip(tmp_path / "delta.json", BLIP_B), database=good_warehouse)
+    assert raw_snapshot(good_warehouse) == before
