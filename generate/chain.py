@@ -112,8 +112,11 @@ def batch_seed(seed: int, round_: int, keys: Iterable[tuple[int, int]]) -> int:
 
 
 def default_run_id(
-    model: str, dataset: str = DEFAULT_DATASET, backend: str = "transformers",
-    params: GenerationParams | None = None, chat: bool | None = None,
+    model: str,
+    dataset: str = DEFAULT_DATASET,
+    backend: str = "transformers",
+    params: GenerationParams | None = None,
+    chat: bool | None = None,
     template_version: str = PROMPT_TEMPLATE_VERSION,
 ) -> str:
     """The model's short name (``falcon-7b-instruct``); a short hash of the backend, the settings and
@@ -124,10 +127,13 @@ def default_run_id(
     default_chat = named.chat if named else False
     name = default_run_name(named.name if named else model)
     chat = default_chat if chat is None else chat
-    if (backend, params, chat, template_version) != ("transformers", GenerationParams(), default_chat, PROMPT_TEMPLATE_VERSION):
-        digest = hashlib.sha1(
-            f"{backend}|{params.to_json()}|chat={chat}|{template_version}".encode()
-        ).hexdigest()[:6]
+    if (backend, params, chat, template_version) != (
+        "transformers",
+        GenerationParams(),
+        default_chat,
+        PROMPT_TEMPLATE_VERSION,
+    ):
+        digest = hashlib.sha1(f"{backend}|{params.to_json()}|chat={chat}|{template_version}".encode()).hexdigest()[:6]
         name = f"{name}-{digest}"
     return name if dataset == DEFAULT_DATASET else f"{dataset}-{name}"
 
@@ -189,9 +195,12 @@ def select_captions(
             f"{path}: unknown dataset {dataset!r}; the warehouse has {have} "
             f"(load it with `python -m ingest SOURCE --dataset {dataset}`)"
         )
-    all_ids = [r[0] for r in con.execute(
-        "select distinct image_id from raw.captions where dataset = ? order by 1", [dataset]
-    ).fetchall()]
+    all_ids = [
+        r[0]
+        for r in con.execute(
+            "select distinct image_id from raw.captions where dataset = ? order by 1", [dataset]
+        ).fetchall()
+    ]
     chosen = all_ids
     if images is not None:
         known = set(all_ids)
@@ -218,7 +227,8 @@ def _check_same_run(existing: store.RunRecord, wanted: store.RunRecord) -> None:
     fields = ("dataset", "model", "backend", "chat", "prompt_template_version", "params")
     diffs = [
         f"{name} {getattr(existing, name)!r} (now {getattr(wanted, name)!r})"
-        for name in fields if getattr(existing, name) != getattr(wanted, name)
+        for name in fields
+        if getattr(existing, name) != getattr(wanted, name)
     ]
     if diffs:
         raise SemspaceError(
@@ -280,8 +290,9 @@ class RunPlan:
             )
         names.check_name("--dataset", self.dataset, hint="name a dataset of raw.captions (default coco)")
         if not self.model.strip():
-            raise SemspaceError(f"--model must not be empty: pass a hub id, a local folder or a named model "
-                                f"({', '.join(NAMED_MODELS)})")
+            raise SemspaceError(
+                f"--model must not be empty: pass a hub id, a local folder or a named model ({', '.join(NAMED_MODELS)})"
+            )
         if self.backend not in BACKENDS:
             raise SemspaceError(f"unknown backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
         if self.rounds < 1:
@@ -332,17 +343,25 @@ def run(
         chat = named.chat if named else False
     run_id = plan.run_id or default_run_id(model, dataset, backend_name, params, chat)
     if plan.run_id is None:
-        names.check_name(f"the default run id of model {model!r} on dataset {dataset!r},", run_id,
-                         hint="pass --run-id NAME")
+        names.check_name(
+            f"the default run id of model {model!r} on dataset {dataset!r},", run_id, hint="pass --run-id NAME"
+        )
 
     con, path = _open(database)
     built: Backend | None = None
     try:
         captions = select_captions(con, path, dataset, plan.images, plan.limit)
         wanted = store.RunRecord(
-            run_id=run_id, dataset=dataset, model=named.name if named else model, model_source=None,
-            backend=backend_name, chat=chat, prompt_template_version=PROMPT_TEMPLATE_VERSION,
-            prompt_template=PROMPT_INSTRUCTION + "{text}", params=params.as_dict(), rounds=rounds,
+            run_id=run_id,
+            dataset=dataset,
+            model=named.name if named else model,
+            model_source=None,
+            backend=backend_name,
+            chat=chat,
+            prompt_template_version=PROMPT_TEMPLATE_VERSION,
+            prompt_template=PROMPT_INSTRUCTION + "{text}",
+            params=params.as_dict(),
+            rounds=rounds,
         )
         store.check_run_id(con, run_id)
         existing = store.get_run(con, run_id)
@@ -350,14 +369,23 @@ def run(
             _check_same_run(existing, wanted)
         last = store.last_rounds(con, run_id, dataset)
         summary = RunSummary(
-            run_id=run_id, dataset=dataset, n_images=len({c.image_id for c in captions}),
-            n_captions=len(captions), rounds=rounds,
+            run_id=run_id,
+            dataset=dataset,
+            n_images=len({c.image_id for c in captions}),
+            n_captions=len(captions),
+            rounds=rounds,
         )
         pending = sum(max(0, rounds - last.get(c.key, 0)) for c in captions)
         done_before = len(captions) * rounds - pending
         log.info(
             "run %s: %d images, %d captions × %d rounds on %s; %d associations stored, %d to generate",
-            run_id, summary.n_images, len(captions), rounds, dataset, done_before, pending,
+            run_id,
+            summary.n_images,
+            len(captions),
+            rounds,
+            dataset,
+            done_before,
+            pending,
         )
         if pending:
             if backend is None:
@@ -372,7 +400,16 @@ def run(
                 new_run = store.RunRecord(**{**wanted.__dict__, "model_source": getattr(active, "model_source", None)})
             raise_rounds = (run_id, rounds) if existing is not None and existing.rounds < rounds else None
             summary.generated = _generate(
-                con, active, captions, last, wanted, params, plan.batch_size, new_run, raise_rounds, progress,
+                con,
+                active,
+                captions,
+                last,
+                wanted,
+                params,
+                plan.batch_size,
+                new_run,
+                raise_rounds,
+                progress,
                 done_before,
             )
         summary.stored = done_before + summary.generated
@@ -408,8 +445,12 @@ def _generate(
     total = sum(max(0, run.rounds - last.get(c.key, 0)) for c in captions)
     stored = 0
     bar = tqdm(
-        total=total, unit="assoc", desc=run.run_id, disable=(not progress) if progress is not None else None,
-        dynamic_ncols=True, smoothing=0.1,
+        total=total,
+        unit="assoc",
+        desc=run.run_id,
+        disable=(not progress) if progress is not None else None,
+        dynamic_ncols=True,
+        smoothing=0.1,
     )
     try:
         for round_ in range(1, run.rounds + 1):
@@ -421,7 +462,7 @@ def _generate(
             else:
                 inputs = store.round_outputs(con, run.run_id, run.dataset, round_ - 1)
             order = sorted(captions, key=lambda c: (-len(inputs[c.key]), c.key))
-            batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+            batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
             log.info("round %d of %d: %d associations to generate", round_, run.rounds, len(todo))
             bar.set_postfix_str(f"round {round_}/{run.rounds}")
             for number, batch in enumerate(batches, 1):
@@ -432,9 +473,7 @@ def _generate(
                 texts = [inputs[c.key] for c in members]
                 answers = backend.generate([prompt(t) for t in texts], _with_seed(params, seed))
                 if len(answers) != len(members):
-                    raise SemspaceError(
-                        f"backend {backend.name} answered {len(answers)} of {len(members)} prompts"
-                    )
+                    raise SemspaceError(f"backend {backend.name} answered {len(answers)} of {len(members)} prompts")
                 rows = [
                     _row(run, params, seed, round_, c, text, answer, chat)
                     for c, text, answer in zip(members, texts, answers)
@@ -447,7 +486,12 @@ def _generate(
                 bar.update(len(rows))
                 log.debug(
                     "committed round %d batch %d of %d: %d associations (%d of %d stored)",
-                    round_, number, len(batches), len(rows), done_before + stored, done_before + total,
+                    round_,
+                    number,
+                    len(batches),
+                    len(rows),
+                    done_before + stored,
+                    done_before + total,
                 )
                 if delay:
                     time.sleep(delay)
@@ -468,18 +512,35 @@ def _with_seed(params: GenerationParams, seed: int) -> GenerationParams:
 
 
 def _row(
-    run: store.RunRecord, params: GenerationParams, seed: int, round_: int, caption: _Caption, text: str,
-    answer: Generation, chat: bool,
+    run: store.RunRecord,
+    params: GenerationParams,
+    seed: int,
+    round_: int,
+    caption: _Caption,
+    text: str,
+    answer: Generation,
+    chat: bool,
 ) -> dict[str, Any]:
     return {
-        "run_id": run.run_id, "dataset": run.dataset, "image_id": caption.image_id,
-        "caption_index": caption.caption_index, "round": round_, "model": run.model,
-        "prompt_template_version": run.prompt_template_version, "input_text": text,
-        "generated_text": answer.text, "output_text": next_text(text, answer.text, chat),
-        "n_new_tokens": answer.n_new_tokens, "finish_reason": answer.finish_reason,
-        "max_new_tokens": answer.max_new_tokens, "do_sample": params.sampling,
-        "temperature": params.temperature, "top_k": params.top_k, "top_p": params.top_p,
-        "seed": params.seed, "sample_seed": seed,
+        "run_id": run.run_id,
+        "dataset": run.dataset,
+        "image_id": caption.image_id,
+        "caption_index": caption.caption_index,
+        "round": round_,
+        "model": run.model,
+        "prompt_template_version": run.prompt_template_version,
+        "input_text": text,
+        "generated_text": answer.text,
+        "output_text": next_text(text, answer.text, chat),
+        "n_new_tokens": answer.n_new_tokens,
+        "finish_reason": answer.finish_reason,
+        "max_new_tokens": answer.max_new_tokens,
+        "do_sample": params.sampling,
+        "temperature": params.temperature,
+        "top_k": params.top_k,
+        "top_p": params.top_p,
+        "seed": params.seed,
+        "sample_seed": seed,
     }
 
 

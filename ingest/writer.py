@@ -78,6 +78,15 @@ def _same_captions(con: duckdb.DuckDBPyConnection, dataset: str) -> bool:
     return bool(found and found[0])
 
 
+def _drop_computed(con: duckdb.DuckDBPyConnection, corpora: list[str]) -> None:
+    """Delete the computed rows (semspace.contract's computed tables) of ``corpora``: their MDS
+    and evaluation scores were computed from captions that are being replaced."""
+    for table in contract.tables(contract.COMPUTED):
+        columns = ["corpus", "image_scope"] if "image_scope" in table.column_names else ["corpus"]
+        condition = " or ".join(f"{c} in (select unnest($1::varchar[]))" for c in columns)
+        con.execute(f"delete from {table.qualified} where {condition}", [corpora])
+
+
 def _check_names(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Refuse a dataset name whose corpora (itself, ``<name>-nostop``) would be named like those of
     another dataset or of an association run (semspace.names.clash)."""
@@ -107,7 +116,9 @@ def write(con: duckdb.DuckDBPyConnection, dataset: Dataset, *, replace_runs: boo
     The name must follow :mod:`semspace.names`' rule and not clash with another dataset's or a run's
     corpora. A dataset with association runs (``raw.association_runs`` and its two tables) is
     replaced only when its images and captions stay exactly the same (the runs still describe
-    them), or with ``replace_runs``, which deletes those runs' rows in the same transaction.
+    them), or with ``replace_runs``, which deletes those runs' rows in the same transaction. When the
+    captions change, the computed rows (MDS, evaluation scores) of the dataset's corpora and of the
+    dropped runs' corpora are deleted with them: they described the old captions.
     Returns the run ids it deleted (also in ``dataset.dropped_runs``)."""
     names.check_name("--dataset", dataset.name, hint="pass --dataset NAME")
     image_table, caption_table = _arrow(dataset)
@@ -117,7 +128,10 @@ def write(con: duckdb.DuckDBPyConnection, dataset: Dataset, *, replace_runs: boo
         ensure_schema(con)
         _check_names(con, dataset.name)
         runs = _runs_of(con, dataset.name)
-        if runs and not _same_captions(con, dataset.name):
+        stored = con.execute("select count(*) from raw.datasets where dataset = ?", [dataset.name]).fetchone()
+        existed = bool(stored and stored[0])
+        changed = existed and not _same_captions(con, dataset.name)
+        if runs and changed:
             if not replace_runs:
                 shown = ", ".join(repr(r) for r in runs)
                 raise SemspaceError(
@@ -132,6 +146,8 @@ def write(con: duckdb.DuckDBPyConnection, dataset: Dataset, *, replace_runs: boo
                         [dataset.name, runs],
                     )
             dropped = runs
+        if changed:  # MDS and scores of the old captions (and of dropped runs) describe nothing any more
+            _drop_computed(con, [c for name in (dataset.name, *dropped) for c in names.corpus_names(name)])
         for table in ("captions", "images", "datasets"):
             con.execute(f"delete from raw.{table} where dataset = ?", [dataset.name])
         con.execute(

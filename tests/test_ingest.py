@@ -1019,3 +1019,32 @@ def test_cli_uses_semspace_db(tmp_path: Path, warehouse: Path, write_blip, monke
     monkeypatch.setenv("SEMSPACE_DB", str(warehouse))
     assert cli.main([str(write_blip(tmp_path / "env.json", BLIP_B))]) == 0
     assert dataset_names(warehouse) == ["env"]
+
+
+def test_reingesting_other_captions_drops_their_computed_rows(good_warehouse: Path, tmp_path: Path) -> None:
+    """MDS and evaluation rows of a dataset's corpora describe its old captions: a re-ingest with
+    other captions deletes them (and only them); the same captions keep them."""
+    import duckdb
+
+    from semspace import contract
+
+    with duckdb.connect(str(good_warehouse)) as con:
+        contract.ensure(con, [t.qualified for t in contract.tables(contract.COMPUTED)])
+        for corpus in ("alpha", "alpha-nostop", "beta"):
+            con.execute("insert into computed.mds_eigenvalues values (?, 1, 1.0)", [corpus])
+            con.execute(
+                "insert into computed.evaluation_scores values (?, ?, 'jaccard', 'eccv_caption', "
+                "'map_at_r', 0.5, 3, now())",
+                [corpus, corpus],
+            )
+    same = tmp_path / "alpha.json"
+    same.write_text(json.dumps(BLIP_A), encoding="utf-8")
+    ingest.load(same, good_warehouse, name="alpha")
+    with duckdb.connect(str(good_warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from computed.mds_eigenvalues").fetchone() == (3,)
+    other = tmp_path / "alpha2.json"
+    other.write_text(json.dumps(BLIP_A[:2]), encoding="utf-8")
+    ingest.load(other, good_warehouse, name="alpha")
+    with duckdb.connect(str(good_warehouse), read_only=True) as con:
+        assert con.execute("select corpus from computed.mds_eigenvalues").fetchall() == [("beta",)]
+        assert con.execute("select corpus from computed.evaluation_scores").fetchall() == [("beta",)]
