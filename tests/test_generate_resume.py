@@ -73,7 +73,17 @@ def run_plan(model: Path) -> RunPlan:
 def run_until(argv: list[str], commits: int, sig: int) -> tuple[int, str]:
     """Start the command, wait for ``commits`` stored-batch lines on stderr, send ``sig``; (exit code, stderr)."""
     env = {**os.environ, BATCH_DELAY_ENV: "0.4", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        argv,
+        cwd=REPO_ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        # a test run started in the background inherits SIGINT ignored, and Python then installs no
+        # KeyboardInterrupt handler: give the command Ctrl-C's default, as a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     watchdog = threading.Timer(120, proc.kill)
     watchdog.start()
     lines = []
