@@ -13,6 +13,24 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 SHARED_CAPTIONS = REPO.parent / "shared" / "data" / "coco_karpathy_test.json"
 
+EXPORTABLE_MARTS = (
+    "corpora",
+    "images",
+    "image_captions",
+    "token_sets",
+    "set_sizes",
+    "token_weights",
+    "image_pairs",
+    "image_neighbors",
+    "corpus_summary",
+    "pair_summary",
+    "mds_spectrum",
+    "mds_eigenvalues",
+    "mds_coordinates",
+    "evaluation_scores",
+)
+"""The marts with meta.export_order (macro export_marts): every mart but the image_pairs_idf view."""
+
 
 def dbt(
     args: list[str],

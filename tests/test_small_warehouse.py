@@ -13,24 +13,9 @@ import pytest
 
 import ingest
 from tests import reference
-from tests.dbt_helpers import SHARED_CAPTIONS, dbt
+from tests.dbt_helpers import EXPORTABLE_MARTS, SHARED_CAPTIONS, dbt
 
-EXPORTED = (
-    "corpora",
-    "images",
-    "image_captions",
-    "token_sets",
-    "set_sizes",
-    "token_weights",
-    "image_pairs",
-    "image_neighbors",
-    "corpus_summary",
-    "pair_summary",
-    "mds_spectrum",
-    "mds_eigenvalues",
-    "mds_coordinates",
-    "evaluation_scores",
-)
+EXPORTED = EXPORTABLE_MARTS
 
 
 @pytest.fixture(scope="module")

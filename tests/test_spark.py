@@ -33,28 +33,13 @@ import pytest
 
 import ingest
 from generate import store
-from tests.dbt_helpers import REPO, SHARED_CAPTIONS, compiled_sql, dbt
+from tests.dbt_helpers import EXPORTABLE_MARTS, REPO, SHARED_CAPTIONS, compiled_sql, dbt
 from tests.generate_helpers import fake_chain
 
 pytestmark = pytest.mark.spark
 
 N_IMAGES = 200
-MARTS = (
-    "corpora",
-    "images",
-    "image_captions",
-    "token_sets",
-    "set_sizes",
-    "token_weights",
-    "image_pairs",
-    "image_neighbors",
-    "corpus_summary",
-    "pair_summary",
-    "mds_spectrum",
-    "mds_eigenvalues",
-    "mds_coordinates",
-    "evaluation_scores",
-)
+MARTS = EXPORTABLE_MARTS
 RUN = "tiny-chain"
 ASSOCIATED = (0, 1, 2, 4, 7, 150)
 
