@@ -124,26 +124,29 @@ def images(con: duckdb.DuckDBPyConnection, dataset: str, ids: Sequence[int] | np
     return {int(r["image_id"]): r for r in found}
 
 
+def symmetric(n: int, cells: np.ndarray, values: np.ndarray, fill: float = 0.0) -> np.ndarray:
+    """The symmetric n × n matrix of pair values given once per pair at flat cells i·n + j (i < j);
+    cells of pairs not given hold ``fill``, the diagonal 0. One triangle by flat index, then the
+    mirror: two passes over n² instead of two scattered writes."""
+    matrix = np.zeros((n, n))
+    np.put(matrix, cells, np.asarray(values, dtype=np.float64) - fill)
+    matrix += matrix.T
+    if fill:
+        matrix += fill
+        np.fill_diagonal(matrix, 0.0)
+    return matrix
+
+
 def scatter(
     ids: np.ndarray, image_i: np.ndarray, image_j: np.ndarray, values: np.ndarray, fill: float = 0.0
 ) -> np.ndarray:
-    """The symmetric n × n matrix (n = len(ids), ids ascending) of pair values given once per pair
-    (image_i < image_j); cells of pairs not given hold ``fill``, the diagonal 0."""
+    """:func:`symmetric` over images ``ids`` (ascending, any ids): pair (image_i, image_j) at the
+    positions of its two ids."""
     n = len(ids)
     position = np.full(int(ids.max()) + 1 if n else 1, -1, dtype=np.int64)
     position[ids] = np.arange(n)
-    rows_, cols = position[np.asarray(image_i, dtype=np.int64)], position[np.asarray(image_j, dtype=np.int64)]
-    values = np.asarray(values, dtype=np.float64)
-    if fill == 0.0:  # one triangle by flat index, then the mirror: two passes over n², no scattered mirror
-        matrix = np.zeros((n, n))
-        np.put(matrix, rows_ * n + cols, values)
-        matrix += matrix.T
-        return matrix
-    matrix = np.full((n, n), float(fill))
-    matrix[rows_, cols] = values
-    matrix[cols, rows_] = values
-    np.fill_diagonal(matrix, 0.0)
-    return matrix
+    cells = position[np.asarray(image_i, dtype=np.int64)] * n + position[np.asarray(image_j, dtype=np.int64)]
+    return symmetric(n, cells, values, fill)
 
 
 def measure_pairs(con: duckdb.DuckDBPyConnection, name: str, measure: str) -> dict[str, np.ndarray]:
@@ -164,25 +167,21 @@ def measure_matrix(
     ids = image_ids(con, name) if ids is None else ids
     n = len(ids)
     require_marts(con, m.relation)
-    if n and ids[0] == 0 and ids[-1] == n - 1 and m.absent in (None, 0.0):
+    if n and ids[0] == 0 and ids[-1] == n - 1:
         # image ids are 0-based positions (the usual case): DuckDB computes each pair's flat cell
         pairs = con.execute(
             f"select image_i::bigint * ? + image_j as cell, {m.column} as value from {m.relation} where corpus = ?",
             [n, name],
         ).fetchnumpy()
-        found = len(pairs["cell"])
     else:
         pairs = measure_pairs(con, name, measure)
-        found = len(pairs["value"])
+    found = len(pairs["value"])
     if m.absent is None and found != n * (n - 1) // 2:
         raise SemspaceError(
             f"corpus {name!r}: {m.relation} has {found} pairs, expected {n * (n - 1) // 2}; {BUILD_HINT}"
         )
     if "cell" in pairs:
-        matrix = np.zeros((n, n))
-        np.put(matrix, pairs["cell"], np.asarray(pairs["value"], dtype=np.float64))
-        matrix += matrix.T
-        return matrix
+        return symmetric(n, pairs["cell"], pairs["value"], m.absent or 0.0)
     return scatter(ids, pairs["image_i"], pairs["image_j"], pairs["value"], fill=m.absent or 0.0)
 
 
