@@ -16,11 +16,12 @@ line and exits 1 on bad input, and exits 130 on Ctrl-C, keeping what was stored.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from semspace import db
@@ -87,26 +88,20 @@ def build(database: str | None, extra: Sequence[str] = (), quiet: bool = False) 
     return done
 
 
-def _dbt_vars(values: Mapping[str, object]) -> str:
-    import json
-
-    return json.dumps(values)
-
-
 def export(database: str | None, out: str | None, formats: Sequence[str] | None, marts: Sequence[str] | None) -> Path:
     """The marts as files through dbt's export_marts macro; returns the folder."""
-    folder = Path(out or os.environ.get("SEMSPACE_EXPORT_DIR") or "data/exports")
-    folder.mkdir(parents=True, exist_ok=True)
-    args = {
-        k: v
-        for k, v in (("models", list(marts) if marts else None), ("formats", list(formats) if formats else None))
-        if v
-    }
-    command = ["run-operation", "export_marts", "--vars", _dbt_vars({"export_dir": str(folder.resolve())})]
-    if args:
-        command += ["--args", _dbt_vars(args)]
     if not db.db_path(database).exists():
         raise SemspaceError(f"{db.db_path(database)}: no warehouse here yet; run `semspace run` first")
+    folder = Path(out or os.environ.get("SEMSPACE_EXPORT_DIR") or "data/exports")
+    folder.mkdir(parents=True, exist_ok=True)  # DuckDB's COPY does not create it
+    args: dict[str, list[str]] = {}
+    if marts:
+        args["models"] = list(marts)
+    if formats:
+        args["formats"] = list(formats)
+    command = ["run-operation", "export_marts", "--vars", json.dumps({"export_dir": str(folder.resolve())})]
+    if args:
+        command += ["--args", json.dumps(args)]
     result = dbt(command, database)
     if result.returncode != 0:
         raise SemspaceError("export failed; see dbt's message above")
