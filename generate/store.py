@@ -53,8 +53,21 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str, schema: str = "raw")
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw association tables (semspace.contract) where they do not exist yet."""
+    """Create the raw association tables (semspace.contract) where they do not exist yet, and add
+    the columns the contract has gained since (``association_tokens.n_chains``) to older ones; the
+    rows already there get null in them."""
     contract.ensure(con, [f"raw.{name}" for name in contract.ASSOCIATION_TABLES])
+    if not _has_column(con, "association_tokens", "n_chains"):
+        con.execute("alter table raw.association_tokens add column if not exists n_chains integer")
+
+
+def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str, schema: str = "raw") -> bool:
+    found = con.execute(
+        "select count(*) from information_schema.columns where table_catalog = current_database() "
+        "and table_schema = ? and table_name = ? and column_name = ?",
+        [schema, table, column],
+    ).fetchone()
+    return bool(found and found[0])
 
 
 def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> RunRecord | None:
@@ -207,16 +220,28 @@ def replace_tokens(
     tokens: Sequence[str],
     tokenizer: str,
     tokenization: str,
+    n_chains: Sequence[int | None] | None = None,
 ) -> None:
-    """One transaction: the run's rows of ``raw.association_tokens`` become exactly these."""
-    table = pa.table({"image_id": pa.array(image_ids, pa.int32()), "token": pa.array(tokens, pa.string())})
+    """One transaction: the run's rows of ``raw.association_tokens`` become exactly these.
+    ``n_chains``: how many of the image's chains hold each token, aligned with ``tokens`` (``None``:
+    unknown, stored as null); a pair given twice is stored once, with its larger count."""
+    if n_chains is not None and len(n_chains) != len(tokens):
+        raise ValueError(f"{len(n_chains)} chain counts for {len(tokens)} tokens")
+    table = pa.table(
+        {
+            "image_id": pa.array(image_ids, pa.int32()),
+            "token": pa.array(tokens, pa.string()),
+            "n_chains": pa.array(n_chains if n_chains is not None else [None] * len(tokens), pa.int32()),
+        }
+    )
     with db.transaction(
         con, {"new_tokens": table}, failure=f"storing the tokens of run {run_id!r} failed, nothing was changed"
     ):
         ensure_schema(con)
         con.execute("delete from raw.association_tokens where run_id = ?", [run_id])
         con.execute(
-            "insert into raw.association_tokens select distinct ?, ?, image_id, token from new_tokens",
+            "insert into raw.association_tokens (run_id, dataset, image_id, token, n_chains) "
+            "select ?, ?, image_id, token, max(n_chains) from new_tokens group by image_id, token",
             [run_id, dataset],
         )
         con.execute(

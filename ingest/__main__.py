@@ -56,10 +56,12 @@ def parser(prog: str = "python -m ingest") -> argparse.ArgumentParser:
 def export_parser(prog: str = "python -m ingest") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=f"{prog} export-raw",
-        description="Write the warehouse's raw tables (datasets, images, captions and the association "
-        "tables) and the computed tables (MDS, evaluation) as Parquet, one folder per table "
+        description="Write the warehouse's raw tables (datasets, images, captions, the lexicon and the "
+        "association tables) and the computed tables (MDS, evaluation) as Parquet, one folder per table "
         "(OUT/<table>/data.parquet), for engines that read files: the dbt spark target registers these "
-        "folders as its raw and computed tables. Tables the warehouse does not have yet are written empty.",
+        "folders as its raw and computed tables. Tables the warehouse does not have yet are written empty. "
+        "--images and --dataset cut the per-dataset tables; the lexicon (shared by all datasets) and the "
+        "computed tables are written whole.",
     )
     p.add_argument("--out", required=True, help="folder to write into (each table's folder is replaced)")
     p.add_argument("--images", type=int, help="only the first N images of each dataset, with all their captions")

@@ -8,7 +8,10 @@ rather than the DuckDB warehouse (the dbt ``spark`` target registers these folde
 Each table becomes a folder ``OUT/<table>/`` holding one ``data.parquet`` file (engines read a
 table's folder, not a file). Every table of :mod:`semspace.contract` is always written: one the
 warehouse does not have yet (no ``generate`` or ``mds`` run) is written empty, with the contract's
-columns, so that a reader sees the same, empty, relation as dbt's ``source_or_empty`` gives on DuckDB.
+columns, so that a reader sees the same, empty, relation as dbt's ``source_or_empty`` gives on DuckDB;
+a column the contract has gained since the warehouse's table was created (``association_tokens.n_chains``
+before the next ``generate``) is written as nulls. ``--images`` / ``--datasets`` cut the tables that
+have a dataset column; the shared ``raw.lexicon`` and the computed tables are written whole.
 """
 
 from __future__ import annotations
@@ -28,20 +31,32 @@ EXPORTED = tuple(t.qualified for t in contract.tables())  # raw.datasets, ..., c
 TABLE_NAMES = tuple(t.name for t in contract.tables())  # the folders written, one per table
 
 
-def _present(con: duckdb.DuckDBPyConnection) -> set[str]:
+def _present(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    """The warehouse's ``raw.*`` and ``computed.*`` tables (``schema.name``) with their column names."""
     rows = con.execute(
-        "select table_schema || '.' || table_name from information_schema.tables where table_schema in (?, ?)",
+        "select table_schema || '.' || table_name, column_name from information_schema.columns "
+        "where table_schema in (?, ?)",
         list(contract.SCHEMAS),
     ).fetchall()
-    return {row[0] for row in rows}
+    present: dict[str, set[str]] = {}
+    for table, column in rows:
+        present.setdefault(table, set()).add(column)
+    return present
+
+
+def _missing_columns(table: str, have: set[str]) -> str:
+    """``, cast(null as TYPE) as NAME`` for each contract column of ``table`` that the warehouse's
+    table lacks (added to the contract since it was created; its writer adds it on its next write)."""
+    return "".join(f", cast(null as {c.type}) as {c.name}" for c in contract.table(table).columns if c.name not in have)
 
 
 def _subset_sql(table: str, images: int | None, datasets: list[str] | None) -> tuple[str, list[object]]:
     """The rows of ``table`` (``schema.name``) to export: only the given datasets, and per dataset
     only the images with id < ``images`` (and what belongs to them). ``raw.datasets`` then counts
-    the images and captions that are exported. A computed table is exported whole."""
+    the images and captions that are exported. A table without a dataset column (a computed
+    table; ``raw.lexicon``, shared by all datasets) is exported whole."""
     relation, params = table, list[object]()
-    if table.startswith(f"{contract.COMPUTED}."):
+    if table.startswith(f"{contract.COMPUTED}.") or "dataset" not in contract.table(table).column_names:
         return f"select * from {relation}", params
     name = table.split(".", 1)[1]
     if name == "datasets" and images is not None:
@@ -104,6 +119,9 @@ def export_raw(
             name = table.split(".", 1)[1]
             if table in present:
                 sql, params = _subset_sql(table, images, datasets)
+                extra = _missing_columns(table, present[table])
+                if extra:
+                    sql = f"select *{extra} from ({sql})"
             else:
                 sql, params = contract.empty_select(contract.table(table)), []
             staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=out))

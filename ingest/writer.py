@@ -1,4 +1,5 @@
-"""Writes a :class:`Dataset` into ``raw.datasets``, ``raw.images`` and ``raw.captions`` atomically."""
+"""Writes a :class:`Dataset` into ``raw.datasets``, ``raw.images`` and ``raw.captions`` atomically,
+with the ``raw.lexicon`` rows (semspace.lexicon) of its words that the warehouse does not have yet."""
 
 from __future__ import annotations
 
@@ -6,15 +7,16 @@ import duckdb
 import pyarrow as pa
 
 from ingest.records import Dataset
-from semspace import contract, db, names, warehouse
+from semspace import contract, db, lexicon, names, warehouse
 from semspace.errors import SemspaceError
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw caption tables if this warehouse has none yet (dbt reads them as sources), and
-    the computed tables (empty), so that the marts over them, views, read the real tables from the
-    first `dbt build` on."""
+    """Create the raw caption tables and the lexicon if this warehouse has none yet (dbt reads them
+    as sources), and the computed tables (empty), so that the marts over them, views, read the real
+    tables from the first `dbt build` on."""
     contract.ensure(con, [f"raw.{name}" for name in contract.CAPTION_TABLES])
+    contract.ensure(con, [f"raw.{name}" for name in contract.LEXICON_TABLES])
     contract.ensure(con, [t.qualified for t in contract.tables(contract.COMPUTED)])
 
 
@@ -45,6 +47,41 @@ def _arrow(dataset: Dataset) -> tuple[pa.Table, pa.Table]:
         }
     )
     return image_table, caption_table
+
+
+def _words(dataset: Dataset) -> set[str]:
+    """The words of the dataset's captions and source tokens (semspace.lexicon.words)."""
+    texts = (caption for image in dataset.images for caption in image.captions)
+    token_lists = (tokens for image in dataset.images for tokens in (image.tokens or ()))
+    return lexicon.words(texts, token_lists)
+
+
+def _write_lexicon(con: duckdb.DuckDBPyConnection, words: set[str]) -> int:
+    """Insert the ``raw.lexicon`` rows of the ``words`` that have none yet (a word's rows depend on
+    the word alone, so rows already there are kept, whichever dataset brought them); returns the
+    rows inserted."""
+    if not words:
+        return 0
+    known = set(
+        _names(
+            con,
+            "select distinct word from raw.lexicon where word in (select unnest(?::varchar[]))",
+            [sorted(words)],
+        )
+    )
+    new = sorted(words - known)
+    if not new:
+        return 0
+    table = lexicon.arrow(new)
+    con.register("new_lexicon", table)
+    try:
+        con.execute(
+            "insert into raw.lexicon (word, feature, kind, depth, source) "
+            "select word, feature, kind, depth, source from new_lexicon"
+        )
+    finally:
+        con.unregister("new_lexicon")
+    return table.num_rows
 
 
 def _names(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> list[str]:
@@ -119,9 +156,12 @@ def write(con: duckdb.DuckDBPyConnection, dataset: Dataset, *, replace_runs: boo
     them), or with ``replace_runs``, which deletes those runs' rows in the same transaction. When the
     captions change, the computed rows (MDS, evaluation scores) of the dataset's corpora and of the
     dropped runs' corpora are deleted with them: they described the old captions.
+    The same transaction adds the ``raw.lexicon`` rows of the dataset's words not in it yet (rows
+    are never deleted: the table is shared by all datasets).
     Returns the run ids it deleted (also in ``dataset.dropped_runs``)."""
     names.check_name("--dataset", dataset.name, hint="pass --dataset NAME")
     image_table, caption_table = _arrow(dataset)
+    words = _words(dataset)
     views = {"new_images": image_table, "new_captions": caption_table}
     dropped: list[str] = []
     with db.transaction(con, views, failure=f"writing dataset {dataset.name!r} failed, nothing was changed"):
@@ -162,5 +202,6 @@ def write(con: duckdb.DuckDBPyConnection, dataset: Dataset, *, replace_runs: boo
             "insert into raw.datasets values (?, ?, ?, ?, ?, current_timestamp::timestamp)",
             [dataset.name, dataset.source, dataset.format, len(dataset.images), dataset.n_captions],
         )
+        _write_lexicon(con, words)
     dataset.dropped_runs = list(dropped)
     return dropped

@@ -150,8 +150,24 @@ _TABLES = (
             _c("dataset", "varchar", True),
             _c("image_id", "integer", True),
             _c("token", "varchar", True),
+            # how many of the image's chains (one per caption) hold the token; null in rows
+            # written before the column existed (read as 1)
+            _c("n_chains", "integer"),
         ),
         primary_key=("run_id", "dataset", "image_id", "token"),
+    ),
+    # ---- raw: written by `semspace ingest` for the words of every dataset it stores ----
+    Table(
+        RAW,
+        "lexicon",
+        (
+            _c("word", "varchar", True),
+            _c("feature", "varchar", True),
+            _c("kind", "varchar", True),
+            _c("depth", "integer", True),
+            _c("source", "varchar", True),
+        ),
+        primary_key=("word", "feature"),
     ),
     # ---- computed: written by `semspace mds` (each run replaces one corpus's rows) ----
     Table(
@@ -215,6 +231,7 @@ _TABLES = (
 TABLES: dict[str, Table] = {t.qualified: t for t in _TABLES}
 
 CAPTION_TABLES = ("datasets", "images", "captions")
+LEXICON_TABLES = ("lexicon",)
 ASSOCIATION_TABLES = ("association_runs", "associations", "association_tokens")
 MDS_TABLES = ("mds_spectrum", "mds_eigenvalues", "mds_coordinates")
 EVALUATION_TABLES = ("evaluation_scores",)
@@ -235,11 +252,40 @@ def tables(schema: str | None = None) -> list[Table]:
 
 
 def ensure(con: duckdb.DuckDBPyConnection, names: Iterable[str]) -> None:
-    """Create the schemas and tables ``names`` (as for :func:`table`) where they do not exist yet."""
+    """Create the schemas and tables ``names`` (as for :func:`table`) where they do not exist yet,
+    and give an existing table the nullable columns the contract gained since it was written
+    (:func:`migrate`)."""
     for name in names:
         t = table(name)
         con.execute(f"create schema if not exists {t.schema}")
         con.execute(t.create_sql())
+        migrate(con, [t.qualified])
+
+
+def missing_columns(con: duckdb.DuckDBPyConnection, t: Table) -> list[Column]:
+    """The nullable columns of ``t`` its existing table lacks (none when the table does not exist)."""
+    found = {
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+            [t.schema, t.name],
+        ).fetchall()
+    }
+    return [c for c in t.columns if found and c.name not in found and not c.not_null]
+
+
+def migrate(con: duckdb.DuckDBPyConnection, names: Iterable[str] | None = None) -> list[str]:
+    """Add to each existing table of ``names`` (default: every contract table) the columns the
+    contract has and it lacks: only nullable ones are ever added (rows written before read null,
+    which the staging models read as their documented default). Returns ``schema.table.column`` of
+    each column added. A missing table is left alone."""
+    added = []
+    for name in names if names is not None else [t.qualified for t in _TABLES]:
+        t = table(name)
+        for c in missing_columns(con, t):
+            con.execute(f"alter table {t.qualified} add column if not exists {c.name} {c.type}")
+            added.append(f"{t.qualified}.{c.name}")
+    return added
 
 
 def empty_select(t: Table) -> str:

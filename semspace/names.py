@@ -29,7 +29,7 @@ from semspace.errors import SemspaceError
 
 MAX_LENGTH = 64
 """The longest name, in characters."""
-DERIVED_SUFFIXES = ("-nostop",)
+DERIVED_SUFFIXES = ("-nostop", "-lemma", "-concept")
 """Suffixes dbt appends to a base corpus's name to name its variants (models/intermediate/int_corpora.sql)."""
 RULE = (
     f"a name is 1-{MAX_LENGTH} characters: lowercase letters a-z, digits 0-9, '_', '-' and '.', "
