@@ -1,6 +1,7 @@
 {#-
-  The nearest neighbours of one image, with COCO ids, URLs and captions: the note's Table 2.
-    dbt compile --select neighbors_of_image --vars '{image_id: 100, corpus: coco}'
+  The nearest neighbours of one image, with COCO ids, URLs and captions: the note's Table 2
+  (var measure: any measure of image_neighbors, default the note's symmetric_difference).
+    dbt compile --select neighbors_of_image --vars '{image_id: 100, corpus: coco, measure: cosine}'
   then run target/compiled/semspace/analyses/neighbors_of_image.sql in DuckDB, or in one step:
     dbt show --select neighbors_of_image --limit 20
   (`semspace neighbors 100` prints the same in well under a second.) The corpus is quoted by
@@ -8,6 +9,7 @@
 -#}
 {%- set image_id = int_var('image_id', 100) -%}
 {%- set corpus = var('corpus', 'coco') -%}
+{%- set measure = choice_list_var('measure', ['symmetric_difference'], neighbor_measure_kinds().keys() | list)[0] -%}
 
 with neighbors as (
     select * from {{ ref('image_neighbors') }}
@@ -40,6 +42,7 @@ query_image as (
         corpora.dataset,
         0 as rank,
         {{ image_id }} as neighbor_id,
+        cast(null as double) as value,
         0 as symmetric_difference
     from corpora
     where corpora.corpus = {{ sql_string(corpus) }}
@@ -53,18 +56,21 @@ ranked as (
         corpora.dataset,
         neighbors.rank,
         neighbors.neighbor_id,
+        neighbors.value,
         neighbors.symmetric_difference
     from neighbors
     inner join corpora
         on neighbors.corpus = corpora.corpus
     where neighbors.corpus = {{ sql_string(corpus) }}
         and neighbors.image_id = {{ image_id }}
+        and neighbors.measure = {{ sql_string(measure) }}
 ),
 
 final as (
     select
         ranked.rank,
-        ranked.symmetric_difference as distance,
+        ranked.value,
+        ranked.symmetric_difference,
         ranked.neighbor_id as image_id,
         images.coco_id,
         images.url,

@@ -24,3 +24,44 @@
     {%- if text in ['false', '0', 'no', 'off', ''] -%}{{ return(false) }}{%- endif -%}
     {{ exceptions.raise_compiler_error("var " ~ name ~ " must be true or false, not " ~ (value | tojson)) }}
 {%- endmacro %}
+
+
+{#- float_var(name, default, minimum): the var as a finite number >= minimum (a number, or a
+    string of a decimal number such as 0.25 or 1e-3). -#}
+{% macro float_var(name, default, minimum=0) -%}
+    {%- set value = var(name, default) -%}
+    {%- set text = value | string | trim -%}
+    {%- set decimal = modules.re.fullmatch('[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]{1,3})?', text) -%}
+    {%- if value is boolean or decimal is none or (text | float) != (text | float) or (text | float) > 1e300 -%}
+        {{ exceptions.raise_compiler_error("var " ~ name ~ " must be a number >= " ~ minimum ~ ", not " ~ (value | tojson)) }}
+    {%- endif -%}
+    {%- if (text | float) < minimum -%}
+        {{ exceptions.raise_compiler_error("var " ~ name ~ " must be >= " ~ minimum ~ ", not " ~ text) }}
+    {%- endif -%}
+    {{ return(text | float) }}
+{%- endmacro %}
+
+
+{#- choice_list_var(name, default, allowed): the var as a non-empty list of distinct names, each
+    one of `allowed` (a YAML list, or one name, or a comma-separated string). -#}
+{% macro choice_list_var(name, default, allowed) -%}
+    {%- set value = var(name, default) -%}
+    {%- if value is string -%}
+        {%- set value = value.split(',') -%}
+    {%- endif -%}
+    {%- if value is mapping or value is not iterable -%}
+        {{ exceptions.raise_compiler_error("var " ~ name ~ " must be a list of " ~ (allowed | join(', ')) ~ ", not " ~ (value | tojson)) }}
+    {%- endif -%}
+    {%- set chosen = [] -%}
+    {%- for item in value -%}
+        {%- set item = item | string | trim -%}
+        {%- if item not in allowed -%}
+            {{ exceptions.raise_compiler_error("var " ~ name ~ ": " ~ (item | tojson) ~ " is not one of " ~ (allowed | join(', '))) }}
+        {%- endif -%}
+        {%- if item not in chosen -%}{%- do chosen.append(item) -%}{%- endif -%}
+    {%- endfor -%}
+    {%- if not chosen -%}
+        {{ exceptions.raise_compiler_error("var " ~ name ~ " must name at least one of " ~ (allowed | join(', '))) }}
+    {%- endif -%}
+    {{ return(chosen) }}
+{%- endmacro %}

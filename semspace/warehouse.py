@@ -158,31 +158,50 @@ def measure_pairs(con: duckdb.DuckDBPyConnection, name: str, measure: str) -> di
     ).fetchnumpy()
 
 
+def measure_matrices(
+    con: duckdb.DuckDBPyConnection, name: str, measures: Sequence[str], ids: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """measure → the symmetric n × n matrix of that measure over corpus ``name``'s images (``ids``
+    ascending, default all). The measures of one mart are read in one query (one scan of its pairs);
+    a mart that must hold every pair and does not is an error."""
+    ids = image_ids(con, name) if ids is None else ids
+    n = len(ids)
+    chosen = [measures_.get(measure) for measure in dict.fromkeys(measures)]
+    out: dict[str, np.ndarray] = {}
+    for relation in dict.fromkeys(m.relation for m in chosen):
+        group = [m for m in chosen if m.relation == relation]
+        require_marts(con, relation)
+        values = ", ".join(f"{m.column} as v{k}" for k, m in enumerate(group))
+        contiguous = bool(n) and ids[0] == 0 and ids[-1] == n - 1
+        if contiguous:
+            # image ids are 0-based positions (the usual case): DuckDB computes each pair's flat cell
+            pairs = con.execute(
+                f"select image_i::bigint * ? + image_j as cell, {values} from {relation} where corpus = ?", [n, name]
+            ).fetchnumpy()
+        else:
+            pairs = con.execute(
+                f"select image_i, image_j, {values} from {relation} where corpus = ?", [name]
+            ).fetchnumpy()
+        found = len(pairs["v0"])
+        for k, m in enumerate(group):
+            if m.absent is None and found != n * (n - 1) // 2:
+                raise SemspaceError(
+                    f"corpus {name!r}: {relation} has {found} pairs, expected {n * (n - 1) // 2}; {BUILD_HINT}"
+                )
+            column = np.asarray(pairs[f"v{k}"], dtype=np.float64)
+            if contiguous:
+                out[m.name] = symmetric(n, pairs["cell"], column, m.absent or 0.0)
+            else:
+                out[m.name] = scatter(ids, pairs["image_i"], pairs["image_j"], column, fill=m.absent or 0.0)
+    return {measure: out[measure] for measure in dict.fromkeys(measures)}
+
+
 def measure_matrix(
     con: duckdb.DuckDBPyConnection, name: str, measure: str, ids: np.ndarray | None = None
 ) -> np.ndarray:
     """The symmetric n × n matrix of ``measure`` over corpus ``name``'s images (``ids`` ascending,
-    default all), read in one query; a mart that must hold every pair and does not is an error."""
-    m = measures_.get(measure)
-    ids = image_ids(con, name) if ids is None else ids
-    n = len(ids)
-    require_marts(con, m.relation)
-    if n and ids[0] == 0 and ids[-1] == n - 1:
-        # image ids are 0-based positions (the usual case): DuckDB computes each pair's flat cell
-        pairs = con.execute(
-            f"select image_i::bigint * ? + image_j as cell, {m.column} as value from {m.relation} where corpus = ?",
-            [n, name],
-        ).fetchnumpy()
-    else:
-        pairs = measure_pairs(con, name, measure)
-    found = len(pairs["value"])
-    if m.absent is None and found != n * (n - 1) // 2:
-        raise SemspaceError(
-            f"corpus {name!r}: {m.relation} has {found} pairs, expected {n * (n - 1) // 2}; {BUILD_HINT}"
-        )
-    if "cell" in pairs:
-        return symmetric(n, pairs["cell"], pairs["value"], m.absent or 0.0)
-    return scatter(ids, pairs["image_i"], pairs["image_j"], pairs["value"], fill=m.absent or 0.0)
+    default all), read in one query (:func:`measure_matrices` of one measure)."""
+    return measure_matrices(con, name, [measure], ids)[measure]
 
 
 @dataclass(frozen=True)
@@ -196,21 +215,21 @@ def neighbours(
     con: duckdb.DuckDBPyConnection, name: str, image_id: int, measure: str = measures_.DEFAULT, k: int = 10
 ) -> list[Neighbour]:
     """The ``k`` nearest images of ``image_id`` in corpus ``name`` under ``measure``, ties by the
-    smaller image id (as image_neighbors and the evaluation rank). The note's measure is read from
-    image_neighbors where it holds k; otherwise only that image's pairs are read."""
+    smaller image id (as image_neighbors and the evaluation rank). Read from image_neighbors where it
+    ranks by ``measure`` and holds k; otherwise only that image's pairs are read."""
     m = measures_.get(measure)
     if not has_image(con, name, image_id):
         corpus(con, name)  # an unknown corpus first
         raise SemspaceError(f"image {image_id} is not in corpus {name!r}")
-    if measure == "symmetric_difference" and table_exists(con, "main", "image_neighbors"):
+    if table_exists(con, "main", "image_neighbors"):
         stored = con.execute(
-            "select rank, neighbor_id, symmetric_difference from image_neighbors "
-            "where corpus = ? and image_id = ? order by rank",
-            [name, image_id],
+            "select rank, neighbor_id, value from image_neighbors "
+            "where corpus = ? and image_id = ? and measure = ? order by rank",
+            [name, image_id, measure],
         ).fetchall()
         others = con.execute("select count(*) from set_sizes where corpus = ?", [name]).fetchone()
-        if len(stored) >= min(k, int(others[0]) - 1 if others else 0):
-            return [Neighbour(int(r), int(i), float(v)) for r, i, v in stored[:k]]
+        if stored and len(stored) >= min(k, int(others[0]) - 1 if others else 0):
+            return [Neighbour(int(r), int(i), float("nan") if v is None else float(v)) for r, i, v in stored[:k]]
     require_marts(con, m.relation)
     found = con.execute(
         f"select image_j as other, {m.column} as value from {m.relation} where corpus = $corpus and image_i = $image "

@@ -1,9 +1,14 @@
 {#- Every corpus the warehouse holds: one token set per image of one dataset under one
     tokenization. Each dataset gives a caption corpus of the same name; each association run
     (`python -m generate`) gives a corpus named by its run id, e.g. `falcon-7b-instruct`.
-    With var('stop_word_variants') (on by default) every such base corpus also gets a variant
-    `<corpus>-nostop`: the same images and texts, its token sets without the stop words of the
-    seed `stop_words` (int_corpus_tokens). A table: eight models read it, and it is computed once. -#}
+    Variants of a base corpus: the same images and texts, other token sets (int_corpus_tokens):
+    * `<corpus>-nostop` (var stop_word_variants, on by default; every base corpus): without the
+      stop words of the seed `stop_words`;
+    * `<corpus>-lemma` (var lexicon_variants, on by default; caption corpora, whose tokens are
+      words): the -nostop tokens plus each one's lemma as a feature `lemma:<lemma>` (source lexicon);
+    * `<corpus>-concept` (same var): the -lemma features plus each word's WordNet first-sense
+      synset and its hypernyms up to var concept_hypernym_levels links up, `concept:<synset>`.
+    A table: many models read it, and it is computed once. -#}
 {{ config(materialized='table') }}
 
 with datasets as (
@@ -63,18 +68,33 @@ base_corpora as (
     select * from association_corpora
 ),
 
+{%- set nostop_on = 'true' if bool_var('stop_word_variants', true) else 'false' -%}
+{%- set lexicon_on = 'true' if bool_var('lexicon_variants', true) else 'false' %}
+variants as (
+    select variant, kind
+    from (
+        values
+            ('nostop', 'captions', {{ nostop_on }}),
+            ('nostop', 'associations', {{ nostop_on }}),
+            ('lemma', 'captions', {{ lexicon_on }}),
+            ('concept', 'captions', {{ lexicon_on }})
+    ) as v (variant, kind, enabled)
+    where enabled
+),
+
 variant_corpora as (
     select
-        corpus || '-nostop' as corpus,
-        kind,
-        dataset,
-        tokenizer,
-        source,
-        created_at,
-        corpus as base_corpus,
-        'nostop' as variant
+        base_corpora.corpus || '-' || variants.variant as corpus,
+        base_corpora.kind,
+        base_corpora.dataset,
+        base_corpora.tokenizer,
+        base_corpora.source,
+        base_corpora.created_at,
+        base_corpora.corpus as base_corpus,
+        variants.variant
     from base_corpora
-    where {{ 'true' if bool_var('stop_word_variants', true) else 'false' }}
+    inner join variants
+        on base_corpora.kind = variants.kind
 ),
 
 corpora as (

@@ -4,7 +4,7 @@
     image's captions, each chain's text being its last round's output (every round's output is
     its input plus the new association, so the last holds the caption and all associations): the
     note's Table 3 characters. Only the images the run has tokenized count (int_corpus_images).
-    A variant corpus (`<corpus>-nostop`) has its base corpus's texts. -#}
+    A variant corpus (`<corpus>-nostop`, `-lemma`, `-concept`) has its base corpus's texts. -#}
 with corpora as (
     select * from {{ ref('int_corpora') }}
 ),

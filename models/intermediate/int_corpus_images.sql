@@ -2,7 +2,7 @@
     of its dataset, including any whose token set is empty; an association corpus covers the
     images its run has tokenized: those whose every caption has a complete chain (a run may cover
     a subset, `--limit` / `--images`, and a stopped run's partial chains are left out). A variant
-    corpus (`<corpus>-nostop`) covers the images of its base corpus. -#}
+    corpus (`<corpus>-nostop`, `-lemma`, `-concept`) covers the images of its base corpus. -#}
 with corpora as (
     select * from {{ ref('int_corpora') }}
 ),

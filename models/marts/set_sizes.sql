@@ -3,7 +3,7 @@ with set_sizes as (
 ),
 
 final as (
-    select corpus, image_id, n_tokens
+    select corpus, image_id, n_tokens, n_occurrences
     from set_sizes
 )
 

@@ -3,7 +3,7 @@ with corpus_tokens as (
 ),
 
 final as (
-    select corpus, image_id, token
+    select corpus, image_id, token, n_captions
     from corpus_tokens
 )
 
