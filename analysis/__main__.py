@@ -12,6 +12,7 @@ from pathlib import Path
 
 from semspace import db, paths
 from semspace.errors import SemspaceError
+from semspace.measures import MEASURES
 
 DEFAULT_OUT = Path("reports")
 
@@ -63,7 +64,7 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     ev.add_argument(
         "--measure",
         action="append",
-        help="symmetric_difference, jaccard, dice, overlap, idf_jaccard (repeatable; default: all)",
+        help=f"{', '.join(MEASURES)} (repeatable; default: all)",
     )
     ev.add_argument(
         "--within",

@@ -38,7 +38,7 @@ from typing import Any
 
 import duckdb
 
-from semspace import db, warehouse
+from semspace import db, measures, warehouse
 from semspace.errors import SemspaceError
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,14 @@ def _columns(cursor: duckdb.DuckDBPyConnection) -> dict[str, list[Any]]:
     return {name: [row[c] for row in rows] for c, name in enumerate(names)}
 
 
+def _shown(value: float | None) -> float | int | None:
+    """A measure's value as the page shows it: a whole number (a distance) as an int, a similarity
+    to 4 decimals (the panel shows 3; the page stays small), a missing one as None."""
+    if value is None or not math.isfinite(value):
+        return None
+    return int(value) if float(value).is_integer() else round(value, 4)
+
+
 def load(con: duckdb.DuckDBPyConnection, corpus: str) -> dict[str, Any]:
     """Everything the page shows, column-wise: one entry per image, ordered by image id."""
     warehouse.require_marts(con, *MARTS)
@@ -108,18 +116,10 @@ def load(con: duckdb.DuckDBPyConnection, corpus: str) -> dict[str, Any]:
     columns = _columns(
         con.execute(
             """
-        with nb as (
-            select image_id, list(neighbor_id order by rank) as neighbours,
-                   list(symmetric_difference order by rank) as distances
-            from main.image_neighbors where corpus = $corpus group by image_id
-        )
-        select c.image_id, c.x1, c.x2, i.coco_id, i.url, s.n_tokens,
-               coalesce(nb.neighbours, []) as neighbours,
-               coalesce(nb.distances, []) as distances
+        select c.image_id, c.x1, c.x2, i.coco_id, i.url, s.n_tokens
         from main.mds_coordinates c
         left join main.images i on i.dataset = $dataset and i.image_id = c.image_id
         left join main.set_sizes s on s.corpus = $corpus and s.image_id = c.image_id
-        left join nb on nb.image_id = c.image_id
         where c.corpus = $corpus
         order by c.image_id
         """,
@@ -130,9 +130,23 @@ def load(con: duckdb.DuckDBPyConnection, corpus: str) -> dict[str, Any]:
         raise SemspaceError(f"no mds_coordinates rows for corpus {corpus!r}; {how_to_mds}")
     if not all(v is not None and math.isfinite(v) for v in columns["x1"] + columns["x2"]):
         raise SemspaceError(f"mds_coordinates of corpus {corpus!r} has missing or non-finite x1/x2; {how_to_mds}")
-    k = max((len(n) for n in columns["neighbours"]), default=0)
+    # every measure image_neighbors ranks by: per image its neighbours and their values, in map order
+    position = {image: p for p, image in enumerate(columns["image_id"])}
+    by_measure: dict[str, tuple[list[list[int]], list[list[float | None]]]] = {}
+    for measure, image, neighbours, values in con.execute(
+        "select measure, image_id, list(neighbor_id order by rank), list(value order by rank) "
+        "from main.image_neighbors where corpus = ? group by measure, image_id",
+        [corpus],
+    ).fetchall():
+        lists = by_measure.setdefault(measure, ([[] for _ in position], [[] for _ in position]))
+        if image in position:
+            lists[0][position[image]] = list(neighbours)
+            lists[1][position[image]] = [_shown(v) for v in values]
+    order = [m for m in measures.MEASURES if m in by_measure] + sorted(set(by_measure) - set(measures.MEASURES))
+    k = max((len(n) for lists in by_measure.values() for n in lists[0]), default=0)
     if k == 0:
         raise SemspaceError(f"image_neighbors has no rows for corpus {corpus!r}; {warehouse.BUILD_HINT}")
+    default = measures.DEFAULT if measures.DEFAULT in by_measure else order[0]
     captions = warehouse.captions(con, dataset, columns["image_id"])
     return {
         "corpus": corpus,
@@ -150,8 +164,11 @@ def load(con: duckdb.DuckDBPyConnection, corpus: str) -> dict[str, Any]:
         "urls": columns["url"],
         "n_tokens": columns["n_tokens"],
         "captions": [captions.get(image, []) for image in columns["image_id"]],
-        "neighbours": columns["neighbours"],
-        "distances": columns["distances"],
+        "measures": order,
+        "measure": default,
+        "larger_is_closer": {m: measures.MEASURES[m].larger_is_closer for m in order if m in measures.MEASURES},
+        "neighbours_by": {m: by_measure[m][0] for m in order},
+        "values_by": {m: by_measure[m][1] for m in order},
     }
 
 

@@ -46,13 +46,12 @@ def rank(scores: np.ndarray, image_ids: np.ndarray, larger_is_closer: bool) -> n
     return np.lexsort((ids, key), axis=-1)
 
 
-def retrieval_metrics(
+def query_metrics(
     ranked_relevance: np.ndarray, n_relevant: np.ndarray, ks: Sequence[int] = RECALL_KS
-) -> dict[str, float]:
-    """Mean mAP@R, R-Precision and Recall@K of boolean relevance in ranked order (queries × ranks).
-
-    ``n_relevant`` is R per query (the query's total number of positives, which may exceed what the
-    ranking shows). Queries with R = 0 must not be passed."""
+) -> dict[str, np.ndarray]:
+    """Per query: AP@R, R-Precision and Recall@K (0/1) of boolean relevance in ranked order
+    (queries × ranks). ``n_relevant`` is R per query (the query's total number of positives, which
+    may exceed what the ranking shows). Queries with R = 0 must not be passed."""
     rel = np.asarray(ranked_relevance, dtype=bool)
     r = np.asarray(n_relevant, dtype=np.int64)
     if rel.ndim != 2 or len(rel) != len(r):
@@ -64,12 +63,20 @@ def retrieval_metrics(
     within_r = positions[None, :] <= r[:, None]  # rank i ≤ R
     hits = np.cumsum(rel, axis=1)
     precision = hits / positions[None, :]
-    ap_at_r = (precision * rel * within_r).sum(axis=1) / r
-    r_precision = (rel & within_r).sum(axis=1) / r
-    out = {"map_at_r": float(ap_at_r.mean()), "r_precision": float(r_precision.mean())}
+    out = {
+        "map_at_r": (precision * rel * within_r).sum(axis=1) / r,
+        "r_precision": (rel & within_r).sum(axis=1) / r,
+    }
     for k in ks:
-        out[f"recall_at_{k}"] = float(rel[:, :k].any(axis=1).mean())
+        out[f"recall_at_{k}"] = rel[:, :k].any(axis=1).astype(np.float64)
     return out
+
+
+def retrieval_metrics(
+    ranked_relevance: np.ndarray, n_relevant: np.ndarray, ks: Sequence[int] = RECALL_KS
+) -> dict[str, float]:
+    """Mean mAP@R, R-Precision and Recall@K over the queries (:func:`query_metrics`)."""
+    return {name: float(values.mean()) for name, values in query_metrics(ranked_relevance, n_relevant, ks).items()}
 
 
 def score_matrix(
@@ -79,12 +86,15 @@ def score_matrix(
     relevance: np.ndarray,
     larger_is_closer: bool,
     ks: Sequence[int] = RECALL_KS,
+    groups: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, float]:
     """Metrics of an n × n similarity (``larger_is_closer``) or distance matrix.
 
     ``query_rows``: positions of the queries in the matrix; ``relevance``: boolean queries × n (the
-    query's own column is ignored: each query is ranked against all other images). Reusable for
-    any matrix over the same images, e.g. a dense-embedding baseline's cosine similarities."""
+    query's own column is ignored: each query is ranked against all other images). ``groups``: name
+    → boolean mask over the queries; each adds ``map_at_r_<name>`` and ``r_precision_<name>``, the
+    means over its queries (from the same ranking). Reusable for any matrix over the same images,
+    e.g. a dense-embedding baseline's cosine similarities."""
     matrix = np.asarray(matrix)
     n = len(image_ids)
     if matrix.shape != (n, n) or relevance.shape != (len(query_rows), n):
@@ -96,4 +106,11 @@ def score_matrix(
     rel = relevance.copy()
     rel[rows, query_rows] = False
     ranked = np.take_along_axis(rel, order, axis=1)
-    return retrieval_metrics(ranked, rel.sum(axis=1), ks)
+    per_query = query_metrics(ranked, rel.sum(axis=1), ks)
+    out = {name: float(values.mean()) for name, values in per_query.items()}
+    for group, chosen in (groups or {}).items():
+        chosen = np.asarray(chosen, dtype=bool)
+        if chosen.any():
+            out[f"map_at_r_{group}"] = float(per_query["map_at_r"][chosen].mean())
+            out[f"r_precision_{group}"] = float(per_query["r_precision"][chosen].mean())
+    return out

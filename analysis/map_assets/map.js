@@ -1,10 +1,17 @@
 // The app of the interactive map: analysis.map inlines this file into reports/<corpus>/map.html.
 // It reads the JSON of the data block #semspace-data, draws it with the inlined plotly.js and exposes
-// window.semspaceMap (ready, renderer, n, pointPixel, select, neighbours, search, highlighted) for tests.
+// window.semspaceMap (ready, renderer, n, pointPixel, select, neighbours, search, highlighted,
+// setMeasure) for tests.
 (function () {
   'use strict';
   var D = JSON.parse(document.getElementById('semspace-data').textContent);
   var gd = document.getElementById('plot');
+  var measure = D.measure;  // the neighbour lists shown: image_neighbors ranked by this measure
+  var current = null;  // the selected image id
+  function formatValue(v) {
+    if (v === null || v === undefined) return '\u2013';
+    return Number.isInteger(v) ? String(v) : v.toFixed(3);
+  }
   var n = D.ids.length;
   var index = new Map();
   var byCoco = new Map();
@@ -148,13 +155,14 @@
     var tbody = document.querySelector('#neighbours tbody');
     var rows = document.createDocumentFragment();
     var present = [];
-    D.neighbours[i].forEach(function (nid, r) {
+    var listed = D.neighbours_by[measure][i], values = D.values_by[measure][i];
+    listed.forEach(function (nid, r) {
       var ni = index.get(nid);
       var tr = document.createElement('tr');
-      tr.dataset.imageId = nid; tr.dataset.distance = D.distances[i][r]; tr.dataset.rank = r + 1;
+      tr.dataset.imageId = nid; tr.dataset.distance = values[r]; tr.dataset.rank = r + 1;
       tr.tabIndex = 0;
       cell(tr, 'nb-rank', String(r + 1));
-      cell(tr, 'nb-dist', String(D.distances[i][r]));
+      cell(tr, 'nb-dist', formatValue(values[r]));
       cell(tr, 'nb-id', String(nid));
       if (ni === undefined) {
         cell(tr, 'nb-coco', '\u2013'); cell(tr, 'nb-caption', '(not on the map)');
@@ -168,7 +176,8 @@
     });
     tbody.textContent = '';
     tbody.appendChild(rows);
-    text('nb-title', D.neighbours[i].length + ' nearest neighbours of image ' + D.ids[i]);
+    text('nb-title', listed.length + ' nearest neighbours of image ' + D.ids[i] + ' by ' + measure);
+    current = D.ids[i];
     document.body.dataset.selected = D.ids[i];
     var nb = pick(present), sel = pick([i]);
     var lx = [], ly = [];
@@ -184,6 +193,7 @@
     document.getElementById('selection').hidden = true;
     document.querySelector('#neighbours tbody').textContent = '';
     delete document.body.dataset.selected;
+    current = null;
     return draw({ x: [[], [], []], y: [[], [], []], customdata: [[], [], []], hovertext: [[], [], []] },
                 [LINKS, NEIGH, SEL]);
   }
@@ -261,6 +271,20 @@
     var el = ev.target.closest('[data-image-id]');
     if (el && !ev.target.closest('a')) select(el.dataset.imageId);
   }
+  var measureEl = document.getElementById('measure');
+  D.measures.forEach(function (m) {
+    var opt = document.createElement('option');
+    opt.value = m; opt.textContent = m; opt.selected = m === measure;
+    measureEl.appendChild(opt);
+  });
+  function setMeasure(m) {
+    if (!Object.prototype.hasOwnProperty.call(D.neighbours_by, m)) return Promise.resolve(false);
+    measure = m; measureEl.value = m;
+    document.getElementById('nb-value').textContent = m;
+    return current === null ? Promise.resolve(true) : select(current);
+  }
+  document.getElementById('nb-value').textContent = measure;
+  measureEl.addEventListener('change', function () { setMeasure(measureEl.value); });
   document.querySelector('#neighbours tbody').addEventListener('click', activate);
   document.querySelector('#neighbours tbody').addEventListener('keydown', function (ev) {
     if (ev.key === 'Enter') activate(ev);
@@ -282,7 +306,7 @@
     window.semspaceMap = {
       ready: true, renderer: type, n: n,
       pointPixel: pointPixel, select: select, neighbours: neighbours, search: search,
-      highlighted: highlighted
+      highlighted: highlighted, setMeasure: setMeasure
     };
   });
 })();

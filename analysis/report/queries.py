@@ -34,7 +34,15 @@ MARTS = (
 )
 """Every mart the report reads; a warehouse without one of them was never built (or built before it)."""
 
-METRICS = ("map_at_r", "r_precision", "recall_at_1", "recall_at_5", "recall_at_10")
+METRICS = (
+    "map_at_r",
+    "r_precision",
+    "recall_at_1",
+    "recall_at_5",
+    "recall_at_10",
+    "map_at_r_half_a",
+    "map_at_r_half_b",
+)
 EXAMPLE_K = 10
 
 
@@ -254,7 +262,7 @@ def neighbours(
     ours = warehouse.rows(
         con,
         "select rank, neighbor_id, symmetric_difference, n_intersection from image_neighbors "
-        "where corpus = ? and image_id = ? order by rank",
+        "where corpus = ? and image_id = ? and measure = 'symmetric_difference' order by rank",
         [name, image_id],
     )
     size = warehouse.rows(con, "select n_tokens from set_sizes where corpus = ? and image_id = ?", [name, image_id])
@@ -333,6 +341,8 @@ class Scores:
     recall_at_1: float | None
     recall_at_5: float | None
     recall_at_10: float | None
+    map_at_r_half_a: float | None = None  # the queries of even COCO id (where parameters were chosen)
+    map_at_r_half_b: float | None = None  # the odd ones (held out)
 
     @property
     def cells(self) -> list[Cell]:
@@ -345,6 +355,8 @@ class Scores:
             score(self.recall_at_1),
             score(self.recall_at_5),
             score(self.recall_at_10),
+            score(self.map_at_r_half_a),
+            score(self.map_at_r_half_b),
         ]
 
 
@@ -394,10 +406,39 @@ class Example:
 
 
 @dataclass
+class BestNeighbour:
+    rank: int
+    image_id: int
+    value: float
+    positive: bool | None  # None: the image is no ECCV Caption query
+    caption: str
+
+    @property
+    def cells(self) -> list[Cell]:
+        mark = "" if self.positive is None else ("✓" if self.positive else "")
+        return [count(self.rank), count(self.image_id), f"{self.value:.4g}", mark, self.caption]
+
+
+@dataclass
+class Best:
+    """The neighbours of one image (the note's image 100) under the interpretable (corpus, measure)
+    that agrees best with people, each with its first caption."""
+
+    corpus: str
+    measure: str
+    formula: str
+    map_at_r: float | None
+    image_id: int
+    captions: list[str]
+    rows: list[BestNeighbour]
+
+
+@dataclass
 class Evaluation:
     own: list[Scores]  # each corpus ranked among its own images, best mAP@R first
     scopes: list[Scope]
     example: Example | None
+    best: Best | None = None
 
     @property
     def empty(self) -> bool:
@@ -415,7 +456,9 @@ def score_rows(con: duckdb.DuckDBPyConnection, corpora: Sequence[str]) -> list[d
                max(value) filter (where metric = 'r_precision') as r_precision,
                max(value) filter (where metric = 'recall_at_1') as recall_at_1,
                max(value) filter (where metric = 'recall_at_5') as recall_at_5,
-               max(value) filter (where metric = 'recall_at_10') as recall_at_10
+               max(value) filter (where metric = 'recall_at_10') as recall_at_10,
+               max(value) filter (where metric = 'map_at_r_half_a') as map_at_r_half_a,
+               max(value) filter (where metric = 'map_at_r_half_b') as map_at_r_half_b
         from evaluation_scores
         where benchmark = ? and list_contains(?, corpus)
         group by all
@@ -439,7 +482,38 @@ def evaluation(con: duckdb.DuckDBPyConnection, corpora: Sequence[str], image_id:
         size = warehouse.rows(con, "select count(*) as n from set_sizes where corpus = ?", [name])
         scopes.append(Scope(name, size[0]["n"], [_as_scores(r) for r in found if r["image_scope"] == name]))
     scored = [(r["corpus"], r["measure"]) for r in own if r["measure"] in measures.MEASURES]
-    return Evaluation([_as_scores(r) for r in own], scopes, example(con, scored, image_id))
+    top = next((r for r in own if r["measure"] in measures.MEASURES), None)
+    return Evaluation(
+        [_as_scores(r) for r in own],
+        scopes,
+        example(con, scored, image_id),
+        best_neighbours(con, top["corpus"], top["measure"], top["map_at_r"], image_id) if top else None,
+    )
+
+
+def best_neighbours(
+    con: duckdb.DuckDBPyConnection, corpus: str, measure: str, map_at_r: float | None, image_id: int
+) -> Best | None:
+    """Image ``image_id``'s EXAMPLE_K nearest images in ``corpus`` under ``measure`` with their first
+    captions, positives (ECCV Caption) marked; None when the corpus lacks the image."""
+    if not warehouse.has_image(con, corpus, image_id):
+        return None
+    near = warehouse.neighbours(con, corpus, image_id, measure, k=EXAMPLE_K)
+    found = ev.image_positives(con, corpus, image_id)
+    dataset = warehouse.corpus(con, corpus)["dataset"]
+    captions = warehouse.captions(con, dataset, [image_id, *(n.image_id for n in near)])
+    rows = [
+        BestNeighbour(
+            n.rank,
+            n.image_id,
+            n.value,
+            None if found is None else n.image_id in found,
+            (captions.get(n.image_id) or [""])[0],
+        )
+        for n in near
+    ]
+    m = measures.get(measure)
+    return Best(corpus, measure, m.formula, map_at_r, image_id, captions.get(image_id, []), rows)
 
 
 def example(con: duckdb.DuckDBPyConnection, scored: Sequence[tuple[str, str]], image_id: int) -> Example | None:
