@@ -1,31 +1,36 @@
-"""Benchmark of the all-pairs model `image_pairs` against a scipy reference, Python sets and the
-naive self-join SQL.
+"""Benchmark of the all-pairs model `image_pairs` against a scipy reference and Python sets.
 
 For each scale (the real COCO Karpathy test split; a synthetic corpus of "Falcon scale") it builds a
-throw-away warehouse up to the kernel's inputs (int_pair_token_sets, int_pair_set_sizes), then times
+throw-away warehouse up to the kernel's inputs (int_token_weights, int_pair_set_sizes, and
+int_image_weights, which the image_pairs view reads), then times
 
 1. the dbt models behind `image_pairs`: `dbt run --select int_pair_overlaps image_pairs`, N times,
    the two models' `execution_time` from dbt's run_results.json, summed (dbt start-up and parsing
-   excluded). int_pair_overlaps is the stored table (corpus_id, image_i, image_j, n_i, n_j,
-   n_intersection); image_pairs is the view over it;
-2. a scipy reference that writes the same tables (the same narrow table, the same view, same rows)
-   into the same DuckDB file: the kernel's inputs -> CSR matrix X -> X @ X.T -> upper triangle ->
-   Arrow -> `pairs_scipy_counts` + view `pairs_scipy` (image_pairs' compiled SQL over the scipy
-   counts), timed from reading the inputs to the committed table; and a 9-column table computed in
-   numpy (`pairs_scipy_wide`);
+   excluded). int_pair_overlaps is the stored table of the one-pass kernel (corpus_id, image_i,
+   image_j, n_i, n_j, n_intersection, n_multiset_intersection, idf_intersection_q,
+   weight_intersection_q, dot_q); image_pairs is the view over it;
+2. a scipy reference that writes the same tables (the same 10 narrow columns, the same view, same
+   rows) into the same DuckDB file, with exact int64 sparse products per corpus: B binary
+   (images x tokens), L = [L_1 | ... | L_k] the caption-count levels (L_c = [n_captions >= c]),
+   C the counts n_captions:
+       n_intersection        = B . B^T
+       n_multiset_intersection = L . L^T            = sum_c L_c . L_c^T
+       idf_intersection_q    = B . diag(idf_q) . B^T
+       weight_intersection_q = L . diag(idf_q) . L^T  = sum_c L_c . diag(idf_q) . L_c^T
+       dot_q                 = C . diag(cosine_q) . C^T
+   -> upper triangles -> Arrow -> `pairs_scipy_counts` + view `pairs_scipy` (image_pairs' compiled
+   SQL over the scipy counts), timed from reading the inputs to the committed table;
 3. the research note's way, Python sets (len(a ^ b), len(a & b), len(a | b) per pair), on a random
    sample of pairs, extrapolated to all pairs;
-4. the naive self-join SQL: the project's `pair_overlaps` compiled by dbt with `portable_sql: true`
-   (`default__pair_overlaps`), written to a table, COCO only;
-5. with --mask-tokens N,...: the kernel's SELECT compiled with `pair_mask_tokens: N`, not stored.
 
-and checks that `image_pairs` equals `pairs_scipy` row for row (EXCEPT in both directions), that the
-Python-sets sample agrees with image_pairs, and that every compiled variant gives the rows of
-int_pair_overlaps (count + hash sum).
+and checks that int_pair_overlaps equals pairs_scipy_counts row for row on all 10 columns (row
+counts, distinct keys, EXCEPT in both directions, column types; image_pairs and pairs_scipy are the
+same SQL over them) and that the Python-sets sample agrees with image_pairs.
 
-No kernel SQL is written in this file: every kernel it runs is compiled from macros/pair_overlaps.sql
-by dbt (`dbt compile --inline "{{ pair_overlaps(...) }}" --vars ...`, see compile_pair_overlaps), so
-the benchmark cannot drift from the model. Exits 1 when a check fails.
+No kernel SQL is written in this file: the kernel it times is the model's, as `dbt run` compiled it
+from macros/pair_overlaps.sql (compiled_code in run_results.json), so the benchmark cannot drift from
+the model. (The portable_sql kernel is the same one-pass kernel; there is no variant to time beside
+it.) Exits 1 when a check fails.
 Run from anywhere: `python benchmarks/pairs.py --help`; `--quick` for a short check run.
 """
 
@@ -67,20 +72,39 @@ MODEL_NODES = ("model.semspace.int_pair_overlaps", "model.semspace.image_pairs")
 # The models whose relations the benchmark reads or writes next to dbt: the kernel's inputs (the
 # relations int_pair_overlaps hands to pair_overlaps), the corpus names, the stored counts and the
 # view over them. Their names come from dbt's manifest (Warehouse.relations), not from this file.
-RELATION_MODELS = ("int_pair_token_sets", "int_pair_set_sizes", "int_corpora", "int_pair_overlaps", "image_pairs")
+RELATION_MODELS = (
+    "int_token_weights",
+    "int_pair_set_sizes",
+    "int_image_weights",
+    "int_corpora",
+    "int_pair_overlaps",
+    "image_pairs",
+)
 
-PAIR_COLUMNS = "corpus, image_i, image_j, n_i, n_j, n_intersection, n_union, symmetric_difference, jaccard"
+# What `dbt build` makes before the timings: the kernel's inputs, and int_image_weights (the per-image
+# totals the image_pairs view joins; not part of the kernel).
+UPSTREAM_SELECT = ("+int_token_weights", "+int_pair_set_sizes", "int_image_weights")
 
-# The kernel's SQL is never written here: it is compiled from the project's own macro
-# `pair_overlaps` (macros/pair_overlaps.sql) by `dbt compile --inline`, once per variant (dbt vars:
-# portable_sql for the naive self-join, pair_mask_tokens for a fixed number of mask tokens), over
-# exactly the relations the model int_pair_overlaps reads. The compiled SELECT has the columns of the
-# macro's contract, KERNEL_COLUMNS.
-KERNEL_INLINE = "{{ pair_overlaps(ref('int_pair_token_sets'), ref('int_pair_set_sizes')) }}"
-KERNEL_COLUMNS = ("corpus_id", "image_i", "image_j", "n_i", "n_j", "n_intersection")
+# The stored columns of int_pair_overlaps (the kernel's contract, macros/pair_overlaps.sql), in order.
+KERNEL_COLUMNS = (
+    "corpus_id",
+    "image_i",
+    "image_j",
+    "n_i",
+    "n_j",
+    "n_intersection",
+    "n_multiset_intersection",
+    "idf_intersection_q",
+    "weight_intersection_q",
+    "dot_q",
+)
+PAIR_KEY = "corpus_id, image_i, image_j"
 
 # What the "SELECT without the write" timings consume a kernel's rows with (cheap, and every row counts).
-AGGREGATE_SQL = "select count(*), sum(n_i), sum(n_j), sum(n_intersection) from ({sql}) as kernel"
+AGGREGATE_SQL = (
+    "select count(*), sum(n_i), sum(n_j), sum(n_intersection), sum(n_multiset_intersection), "
+    "sum(idf_intersection_q), sum(weight_intersection_q), sum(dot_q) from ({sql}) as kernel"
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,29 +185,6 @@ class Warehouse:
             if not node or not node.get("relation_name"):
                 sys.exit(f"pairs.py: the dbt project has no model {model} (or it has no relation)")
             self.relations[model] = node["relation_name"]
-
-    def compile_inline(self, jinja: str, dbt_vars: dict[str, object] | None = None) -> str:
-        """`dbt compile --inline JINJA [--vars ...]` on this warehouse: the compiled SQL (from
-        run_results.json). Compiling may query the warehouse (pair_mask_tokens 'auto' asks the data),
-        so no other connection may hold the file's write lock."""
-        args = ["compile", "--inline", jinja]
-        if dbt_vars:
-            args += ["--vars", json.dumps(dbt_vars)]
-        _, target = self.dbt(*args)
-        (result,) = json.loads((target / "run_results.json").read_text())["results"]
-        compiled = result.get("compiled_code")
-        if result.get("status") != "success" or not compiled:
-            sys.exit(f"pairs.py: `dbt compile --inline {jinja}` gave no SQL: {result.get('message')}")
-        return compiled
-
-
-def compile_pair_overlaps(wh: Warehouse, dbt_vars: dict[str, object] | None = None) -> str:
-    """The project's kernel, `pair_overlaps` over the model's own inputs (int_pair_token_sets,
-    int_pair_set_sizes), compiled by dbt with `dbt_vars` (e.g. {"portable_sql": True},
-    {"pair_mask_tokens": 128}): a SELECT of KERNEL_COLUMNS, one row per pair."""
-    sql = wh.compile_inline(KERNEL_INLINE, dbt_vars)
-    log(f"{wh.scale}: compiled pair_overlaps with vars {json.dumps(dbt_vars or {})} ({len(sql)} characters)")
-    return sql
 
 
 KERNEL_FILES = (
@@ -275,10 +276,12 @@ def build_falcon(wh: Warehouse, args: argparse.Namespace) -> None:
 
 def build_upstream(wh: Warehouse) -> float:
     # cautious: leave out the tests that also read image_pairs (not built yet).
-    wall, _ = wh.dbt(
-        "build", "--select", "+int_pair_token_sets", "+int_pair_set_sizes", "--indirect-selection", "cautious"
-    )
-    log(f"{wh.scale}: dbt build --select +int_pair_token_sets +int_pair_set_sizes in {wall:.1f} s")
+    wall, target = wh.dbt("build", "--select", *UPSTREAM_SELECT, "--indirect-selection", "cautious")
+    built = {r["unique_id"] for r in json.loads((target / "run_results.json").read_text())["results"]}
+    missing = [m for m in RELATION_MODELS[:3] if f"model.semspace.{m}" not in built]
+    if missing:
+        sys.exit(f"pairs.py: `dbt build --select {' '.join(UPSTREAM_SELECT)}` did not build {missing}")
+    log(f"{wh.scale}: dbt build --select {' '.join(UPSTREAM_SELECT)} in {wall:.1f} s ({len(built)} nodes)")
     wh.load_relations()
     return wall
 
@@ -327,7 +330,7 @@ def scipy_view_sql(wh: Warehouse, compiled_image_pairs: str) -> str:
 def time_select_without_write(
     con: duckdb.DuckDBPyConnection, select_sql: str, repeats: int
 ) -> tuple[list[float], tuple[int, ...]]:
-    """A compiled SELECT of KERNEL_COLUMNS (the model's, or a kernel variant's), consumed by a cheap
+    """The model's compiled SELECT (KERNEL_COLUMNS), consumed by a cheap
     aggregate (AGGREGATE_SQL) instead of written to a table; the times and the aggregate."""
     sql = AGGREGATE_SQL.format(sql=select_sql)
     times, answer = [], ()
@@ -352,22 +355,29 @@ def time_copy_table(con: duckdb.DuckDBPyConnection, relations: dict[str, str]) -
 # 2. the scipy reference
 
 
-def scipy_pairs(
-    con: duckdb.DuckDBPyConnection, relations: dict[str, str], view_sql: str, wide: bool = False
-) -> dict[str, float]:
-    """The kernel's inputs (int_pair_token_sets, int_pair_set_sizes) -> CSR -> X @ X.T -> upper
-    triangle -> the same stored layout as the dbt models (table `pairs_scipy_counts` like
-    int_pair_overlaps, then `view_sql`, the view `pairs_scipy` like image_pairs) in the same file.
-    With `wide`, a 9-column table instead (`pairs_scipy_wide`: corpus string, union, symmetric
-    difference and Jaccard computed in numpy and stored), the layout image_pairs had before the
-    counts were stored narrow. Returns phase times."""
+def gram(x: sp.csr_matrix, xt: sp.csr_matrix, weights: np.ndarray | None = None) -> sp.csr_matrix:
+    """x . diag(weights) . x^T (x . x^T without weights), int64, exact; `xt` is x^T as CSR."""
+    if weights is not None:
+        x = x.copy()
+        x.data *= weights[x.indices]
+    return x @ xt
+
+
+def scipy_pairs(con: duckdb.DuckDBPyConnection, relations: dict[str, str], view_sql: str) -> dict[str, float]:
+    """The kernel's inputs (int_token_weights, int_pair_set_sizes) -> int64 CSR matrices per corpus
+    (B binary, L the stacked caption-count levels [L_1 | ... | L_k] with L_c = [n_captions >= c],
+    C the counts) -> the five exact products (B.B^T, L.L^T = sum_c L_c.L_c^T, B.diag(idf_q).B^T,
+    L.diag(idf_q).L^T, C.diag(cosine_q).C^T) -> upper triangles -> the same stored layout as the dbt
+    models (table `pairs_scipy_counts` like int_pair_overlaps, then `view_sql`, the view
+    `pairs_scipy` like image_pairs) in the same file. Returns phase times."""
     phases: dict[str, float] = {}
     t0 = time.perf_counter()
-    tokens = con.sql(f"select corpus_id, image_id, token from {relations['int_pair_token_sets']}").to_arrow_table()
+    tokens = con.sql(
+        f"select corpus_id, image_id, token, n_captions, idf_q, cosine_q from {relations['int_token_weights']}"
+    ).to_arrow_table()
     sizes = con.sql(
         f"select corpus_id, image_id from {relations['int_pair_set_sizes']} order by corpus_id, image_id"
     ).to_arrow_table()
-    corpus_names = dict(con.execute(f"select corpus_id, corpus from {relations['int_corpora']}").fetchall())
     t1 = time.perf_counter()
     phases["read"] = t1 - t0
 
@@ -378,16 +388,45 @@ def scipy_pairs(
         mine = tokens.filter(pc.equal(tokens["corpus_id"], corpus_id))
         rows = np.searchsorted(image_ids, mine["image_id"].to_numpy()).astype(np.int32)
         cols = pc.dictionary_encode(mine["token"].combine_chunks()).indices.to_numpy().astype(np.int32)
+        counts = mine["n_captions"].to_numpy().astype(np.int64)
         n = len(image_ids)
         n_tokens = int(cols.max()) + 1 if len(cols) else 0
-        x = sp.csr_matrix((np.ones(len(rows), np.int32), (rows, cols)), shape=(n, n_tokens))
+        levels = int(counts.max()) if len(counts) else 0
+        idf = np.zeros(n_tokens, np.int64)
+        idf[cols] = mine["idf_q"].to_numpy()  # one weight per token of the corpus
+        cosine = np.zeros(n_tokens, np.int64)
+        cosine[cols] = mine["cosine_q"].to_numpy()
+        # L: entry (image, (c - 1) * n_tokens + token) = 1 for c = 1..n_captions
+        level_rows = np.repeat(rows, counts)
+        level_of = np.arange(len(level_rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+        level_cols = (cols.astype(np.int64)[np.repeat(np.arange(len(cols)), counts)] + level_of * n_tokens).astype(
+            np.int32
+        )
+        shape, level_shape = (n, n_tokens), (n, levels * n_tokens)
         m0 = time.perf_counter()
-        gram = (x @ x.T).toarray()  # |A ∩ B| for every pair; the diagonal is |A|
+        b = sp.csr_matrix((np.ones(len(rows), np.int64), (rows, cols)), shape=shape)
+        c = sp.csr_matrix((counts, (rows, cols)), shape=shape)
+        lv = sp.csr_matrix((np.ones(len(level_rows), np.int64), (level_rows, level_cols)), shape=level_shape)
+        bt, ct, lvt = b.T.tocsr(), c.T.tocsr(), lv.T.tocsr()
+        products = {
+            "n_intersection": gram(b, bt),
+            "n_multiset_intersection": gram(lv, lvt),
+            "idf_intersection_q": gram(b, bt, idf),
+            "weight_intersection_q": gram(lv, lvt, np.tile(idf, levels)),
+            "dot_q": gram(c, ct, cosine),
+        }
+        del bt, ct, lvt
         matmul += time.perf_counter() - m0
-        set_size = np.ascontiguousarray(np.diagonal(gram)).astype(np.int32)
         upper = np.triu(np.ones((n, n), dtype=bool), 1)  # image_i < image_j, row-major
-        inter = gram[upper].astype(np.int32)
-        del gram
+        columns: dict[str, np.ndarray] = {}
+        set_size = np.zeros(n, np.int32)
+        for name, product in products.items():
+            dense = product.toarray()
+            if name == "n_intersection":
+                set_size = np.ascontiguousarray(np.diagonal(dense)).astype(np.int32)  # |A|
+            columns[name] = dense[upper].astype(np.int64 if name.endswith("_q") else np.int32)
+            del dense
+        del products
         positions = np.arange(n, dtype=np.int32)
         ii = np.broadcast_to(positions[:, None], (n, n))[upper]
         jj = np.broadcast_to(positions[None, :], (n, n))[upper]
@@ -396,36 +435,15 @@ def scipy_pairs(
             image_i, image_j = ii, jj
         else:
             image_i, image_j = image_ids[ii].astype(np.int32), image_ids[jj].astype(np.int32)
-        n_i, n_j = set_size[ii], set_size[jj]
-        if wide:
-            union = n_i + n_j - inter
-            with np.errstate(invalid="ignore", divide="ignore"):
-                jaccard = inter / union
-            pieces.append(
-                pa.table(
-                    {
-                        "corpus": pa.repeat(pa.scalar(corpus_names[corpus_id], pa.string()), len(ii)),
-                        "image_i": image_i,
-                        "image_j": image_j,
-                        "n_i": n_i,
-                        "n_j": n_j,
-                        "n_intersection": inter,
-                        "n_union": union,
-                        "symmetric_difference": n_i + n_j - 2 * inter,
-                        "jaccard": pa.array(jaccard, pa.float64(), mask=(union == 0)),
-                    }
-                )
-            )
-            continue
         pieces.append(
             pa.table(
                 {
                     "corpus_id": pa.repeat(pa.scalar(corpus_id, pa.int16()), len(ii)),
                     "image_i": image_i,
                     "image_j": image_j,
-                    "n_i": n_i,
-                    "n_j": n_j,
-                    "n_intersection": inter,
+                    "n_i": set_size[ii],
+                    "n_j": set_size[jj],
+                    **columns,
                 }
             )
         )
@@ -436,12 +454,10 @@ def scipy_pairs(
 
     con.register("arrow_table", arrow_table)
     try:
-        target = "pairs_scipy_wide" if wide else "pairs_scipy_counts"
-        con.execute(f"create or replace table {target} as select * from arrow_table")  # autocommit
+        con.execute("create or replace table pairs_scipy_counts as select * from arrow_table")  # autocommit
     finally:
         con.unregister("arrow_table")
-    if not wide:
-        con.execute(view_sql)
+    con.execute(view_sql)
     t3 = time.perf_counter()
     phases["write"] = t3 - t2
     phases["total"] = t3 - t0
@@ -463,7 +479,7 @@ def python_sets(con: duckdb.DuckDBPyConnection, relations: dict[str, str], sampl
     ).fetchall():
         sets.setdefault(names[corpus_id], {})[image_id] = set()
     for corpus_id, image_id, token in con.execute(
-        f"select corpus_id, image_id, token from {relations['int_pair_token_sets']}"
+        f"select corpus_id, image_id, token from {relations['int_token_weights']}"
     ).fetchall():
         sets[names[corpus_id]][image_id].add(token)
     build = time.perf_counter() - start
@@ -532,29 +548,30 @@ def python_sets(con: duckdb.DuckDBPyConnection, relations: dict[str, str], sampl
 
 
 def compare_tables(con: duckdb.DuckDBPyConnection, left: str, right: str) -> dict[str, int]:
-    """Exact equality of two pair tables: row counts, distinct (corpus, image_i, image_j) keys, and
-    EXCEPT (set) in both directions. With keys unique in both, empty EXCEPTs both ways mean the same
-    rows (EXCEPT ALL gives the same answer, ~5x slower)."""
+    """Exact equality of two narrow pair tables on all KERNEL_COLUMNS: row counts, distinct
+    (corpus_id, image_i, image_j) keys, and EXCEPT (set) in both directions. With keys unique in both,
+    empty EXCEPTs both ways mean the same rows (EXCEPT ALL gives the same answer, ~5x slower)."""
+    cols = ", ".join(KERNEL_COLUMNS)
     out = {}
     for name, table in (("left", left), ("right", right)):
         out[f"rows_{name}"] = con.execute(f"select count(*) from {table}").fetchall()[0][0]
-        out[f"keys_{name}"] = con.execute(
-            f"select count(*) from (select distinct corpus, image_i, image_j from {table})"
-        ).fetchall()[0][0]
+        out[f"keys_{name}"] = con.execute(f"select count(*) from (select distinct {PAIR_KEY} from {table})").fetchall()[
+            0
+        ][0]
     out["only_left"] = con.execute(
-        f"select count(*) from (select {PAIR_COLUMNS} from {left} except select {PAIR_COLUMNS} from {right})"
+        f"select count(*) from (select {cols} from {left} except select {cols} from {right})"
     ).fetchall()[0][0]
     out["only_right"] = con.execute(
-        f"select count(*) from (select {PAIR_COLUMNS} from {right} except select {PAIR_COLUMNS} from {left})"
+        f"select count(*) from (select {cols} from {right} except select {cols} from {left})"
     ).fetchall()[0][0]
     return out
 
 
 def kernel_checksum(con: duckdb.DuckDBPyConnection, source: str) -> tuple[int, int]:
     """(row count, sum of row hashes) over KERNEL_COLUMNS of a table, or of a SELECT given in
-    parentheses; the columns cast to integer first, so the model's smallint corpus_id and the
-    kernel's bigint counts hash alike. Equal for equal sets of rows with unique pair keys."""
-    cols = ", ".join(f"cast({c} as integer)" for c in KERNEL_COLUMNS)
+    parentheses; the columns cast to bigint first, so narrower and wider integer types hash alike.
+    Equal for equal sets of rows with unique pair keys."""
+    cols = ", ".join(f"cast({c} as bigint)" for c in KERNEL_COLUMNS)
     return tuple(con.execute(f"select count(*), sum(hash({cols})::hugeint) from {source}").fetchall()[0])
 
 
@@ -566,15 +583,6 @@ def column_types(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, 
 
 
 @dataclass
-class Variant:
-    """One compiled variant of the kernel (dbt vars), its SELECT timed without the write."""
-
-    dbt_vars: dict[str, object]
-    times: list[float] = field(default_factory=list)
-    same_rows: bool = False
-
-
-@dataclass
 class Result:
     scale: str
     n_corpora: int = 0
@@ -582,20 +590,17 @@ class Result:
     mean_tokens: float = 0.0
     vocab: int = 0
     n_pairs: int = 0
+    corpora: list[tuple[str, int, int, int]] = field(default_factory=list)  # name, pairs, max n_captions, joined rows
     dbt: list[float] = field(default_factory=list)
     dbt_wall: list[float] = field(default_factory=list)
     model_sql_only: list[float] = field(default_factory=list)
+    model_answer: tuple[int, ...] = ()
     copy_table: float = float("nan")
     scipy: list[float] = field(default_factory=list)
     scipy_phases: dict[str, float] = field(default_factory=dict)
-    scipy_wide: list[float] = field(default_factory=list)
-    scipy_wide_phases: dict[str, float] = field(default_factory=dict)
     sets: dict[str, float] = field(default_factory=dict)
-    naive: list[float] = field(default_factory=list)
-    naive_check: str = ""
-    naive_ok: bool = True
     model_checksum: tuple[int, int] = (0, 0)
-    variants: list[Variant] = field(default_factory=list)
+    scipy_checksum: tuple[int, int] = (0, 0)
     check: dict[str, int] = field(default_factory=dict)
     types_equal: bool = False
     setup: float = 0.0
@@ -617,7 +622,7 @@ def run_scale(scale: str, work: Path, args: argparse.Namespace) -> Result:
 
     con = connect(wh.db)
     try:
-        sizes, tokens = wh.relations["int_pair_set_sizes"], wh.relations["int_pair_token_sets"]
+        sizes, tokens = wh.relations["int_pair_set_sizes"], wh.relations["int_token_weights"]
         res.n_corpora, res.n_images, res.mean_tokens = con.execute(
             f"select count(distinct corpus_id), count(*), avg(n_tokens) from {sizes}"
         ).fetchall()[0]
@@ -625,32 +630,44 @@ def run_scale(scale: str, work: Path, args: argparse.Namespace) -> Result:
         res.n_pairs = con.execute(
             f"select sum(n * (n - 1) // 2) from (select count(*) as n from {sizes} group by corpus_id)"
         ).fetchall()[0][0]
+        # per corpus: pairs, the most captions a token has in an image (scipy's levels), and the rows
+        # the kernel's token self-join emits (sum over tokens of df (df - 1) / 2)
+        res.corpora = con.execute(f"""
+            with pairs as (
+                select corpus_id, count(*) * (count(*) - 1) // 2 as n_pairs from {sizes} group by corpus_id
+            ),
+            df as (
+                select corpus_id, token, count(*) as df, max(n_captions) as levels
+                from {tokens} group by corpus_id, token
+            ),
+            joined as (
+                select corpus_id, max(levels) as levels, sum(df * (df - 1) // 2) as joined_rows
+                from df group by corpus_id
+            )
+            select corpora.corpus, pairs.n_pairs, coalesce(joined.levels, 0), coalesce(joined.joined_rows, 0)
+            from pairs
+            inner join {wh.relations["int_corpora"]} as corpora using (corpus_id)
+            left join joined using (corpus_id)
+            order by corpora.corpus
+        """).fetchall()
     finally:
         con.close()
     log(
         f"{scale}: {res.n_corpora} corpora, {res.n_images} images in all, {res.mean_tokens:.1f} tokens/image, "
-        f"{res.vocab} distinct tokens, {res.n_pairs} pairs"
+        f"{res.vocab} distinct tokens, {res.n_pairs} pairs; "
+        + "; ".join(f"{c}: {joined} joined token rows, {levels} levels" for c, _, levels, joined in res.corpora)
     )
 
     # 1. dbt (the benchmark's own connection is closed: dbt needs the file's write lock)
     res.dbt, res.dbt_wall, compiled = time_dbt_model(wh, args.repeats)
-
-    # the kernel variants, compiled by dbt from macros/pair_overlaps.sql (still without a connection
-    # of our own: compiling may query the warehouse)
-    naive_sql = None
-    if scale == "coco" and args.naive_repeats > 0:
-        naive_sql = compile_pair_overlaps(wh, {"portable_sql": True})
-    variant_sql = [
-        (Variant({"pair_mask_tokens": n}), compile_pair_overlaps(wh, {"pair_mask_tokens": n})) for n in args.mask_tokens
-    ]
 
     con = connect(wh.db)
     try:
         rel = wh.relations
         view_sql = scipy_view_sql(wh, compiled["image_pairs"])
         res.model_checksum = kernel_checksum(con, rel["int_pair_overlaps"])
-        res.model_sql_only, model_answer = time_select_without_write(
-            con, compiled["int_pair_overlaps"], min(args.repeats, 3)
+        res.model_sql_only, res.model_answer = time_select_without_write(
+            con, compiled["int_pair_overlaps"], args.select_repeats
         )
         res.copy_table = time_copy_table(con, rel)
         log(
@@ -668,21 +685,12 @@ def run_scale(scale: str, work: Path, args: argparse.Namespace) -> Result:
                 + ", ".join(f"{k} {v:.2f}" for k, v in phases.items() if k != "total")
             )
 
-        for r in range(args.repeats):
-            phases = scipy_pairs(con, rel, view_sql, wide=True)
-            res.scipy_wide.append(phases["total"])
-            res.scipy_wide_phases = phases
-            log(f"{scale}: scipy 9-column table #{r + 1}: {phases['total']:.2f} s")
-        wide_check = compare_tables(con, "pairs_scipy_wide", "pairs_scipy")
-        if wide_check["only_left"] or wide_check["only_right"]:
-            sys.exit(f"pairs.py: {scale}: pairs_scipy_wide differs from pairs_scipy: {wide_check}")
-        con.execute("drop table pairs_scipy_wide")
-
-        res.check = compare_tables(con, rel["image_pairs"], "pairs_scipy")
+        res.check = compare_tables(con, rel["int_pair_overlaps"], "pairs_scipy_counts")
+        res.scipy_checksum = kernel_checksum(con, "pairs_scipy_counts")
         res.types_equal = column_types(con, rel["image_pairs"]) == column_types(con, "pairs_scipy") and column_types(
             con, rel["int_pair_overlaps"]
         ) == column_types(con, "pairs_scipy_counts")
-        log(f"{scale}: image_pairs vs pairs_scipy: {res.check}, types equal: {res.types_equal}")
+        log(f"{scale}: int_pair_overlaps vs pairs_scipy_counts: {res.check}, types equal: {res.types_equal}")
 
         # 3. python sets
         res.sets = python_sets(con, rel, args.sample_pairs, args.seed)
@@ -690,32 +698,6 @@ def run_scale(scale: str, work: Path, args: argparse.Namespace) -> Result:
             f"{scale}: python sets: {res.sets['sample']} pairs in {res.sets['loop']:.2f} s, "
             f"extrapolated {res.sets['extrapolated']:.0f} s, mismatches {res.sets['mismatches']}"
         )
-
-        # 4. naive self-join SQL: the portable kernel as dbt compiles it, written to a table
-        if naive_sql is not None:
-            for r in range(args.naive_repeats):
-                start = time.perf_counter()
-                con.execute(f"create or replace table pairs_naive_counts as {naive_sql}")  # autocommit
-                res.naive.append(time.perf_counter() - start)
-                log(f"{scale}: naive self-join SQL #{r + 1}: {res.naive[-1]:.2f} s")
-            naive_checksum = kernel_checksum(con, "pairs_naive_counts")
-            res.naive_ok = naive_checksum == res.model_checksum
-            res.naive_check = (
-                f"{'same rows as' if res.naive_ok else 'DIFFERS from'} int_pair_overlaps "
-                f"(count + hash sum {naive_checksum[0]} / {naive_checksum[1]})"
-            )
-            log(f"{scale}: naive self-join SQL: {res.naive_check}")
-            con.execute("drop table pairs_naive_counts")
-
-        # 5. fixed numbers of mask tokens (--mask-tokens): the kernel's SELECT alone, like the model's
-        for variant, sql in variant_sql:
-            variant.times, answer = time_select_without_write(con, sql, min(args.repeats, 3))
-            variant.same_rows = answer == model_answer and kernel_checksum(con, f"({sql})") == res.model_checksum
-            res.variants.append(variant)
-            log(
-                f"{scale}: kernel with {json.dumps(variant.dbt_vars)}: SELECT without the write "
-                f"{spread(variant.times)}; {'same rows' if variant.same_rows else 'DIFFERENT rows'}"
-            )
         if not args.keep:
             con.execute("drop view if exists pairs_scipy")
             con.execute("drop table if exists pairs_scipy_counts")
@@ -729,6 +711,7 @@ def check_ok(r: Result) -> bool:
     return bool(c) and (
         c["rows_left"] == c["rows_right"] == c["keys_left"] == c["keys_right"] == r.n_pairs
         and c["only_left"] == c["only_right"] == 0
+        and r.model_checksum == r.scipy_checksum
         and r.types_equal
     )
 
@@ -768,13 +751,11 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> N
         "tok/img",
         "vocab",
         "pairs",
+        "joined rows",
         "dbt model s",
         "scipy s",
-        "scipy 9-col s",
         "py sets s (extrap.)",
-        "naive SQL s",
         "dbt/scipy",
-        "dbt/scipy 9-col",
         "speed-up vs py sets",
     )
     rows = []
@@ -789,13 +770,11 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> N
                 f"{r.mean_tokens:.1f}",
                 str(r.vocab),
                 str(r.n_pairs),
+                str(sum(c[3] for c in r.corpora)),
                 fmt(dbt),
                 fmt(sci),
-                fmt(median(r.scipy_wide)),
                 fmt(sets, 1),
-                fmt(median(r.naive)) if r.naive else "-",
                 fmt(dbt / sci),
-                fmt(dbt / median(r.scipy_wide)),
                 f"{sets / dbt:.0f}x",
             )
         )
@@ -810,33 +789,33 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> N
         print(line(row))
     print()
     print(
-        "dbt model s: median execution_time of int_pair_overlaps + image_pairs in run_results.json "
-        "(dbt start-up excluded); scipy s: the kernel's inputs -> CSR -> X @ X.T -> upper triangle -> "
-        "Arrow -> the same narrow table + view as the dbt models, in the same file, end to end; "
-        "scipy 9-col s: the same, writing the whole 9-column table instead; py sets s: time for a sample "
-        "of pairs scaled to all pairs (+ building the sets), not run in full; naive SQL s: "
-        "the portable kernel (pair_overlaps compiled by dbt with portable_sql: true, i.e. "
-        "default__pair_overlaps' self-join) written to a table by hand in DuckDB, COCO only."
+        "joined rows: the rows the kernel's token self-join emits, sum over tokens of df (df - 1) / 2, all "
+        "corpora; dbt model s: median execution_time of int_pair_overlaps + image_pairs in run_results.json "
+        "(dbt start-up excluded); scipy s: the kernel's inputs -> int64 CSR (B, L = [L_1 | ... | L_k], C) -> "
+        "B.B^T, L.L^T, B.diag(idf_q).B^T, L.diag(idf_q).L^T, C.diag(cosine_q).C^T -> upper triangles -> "
+        "Arrow -> the same 10-column table + view as the dbt models, in the same file, end to end; py sets s: "
+        "time for a sample of pairs scaled to all pairs (+ building the sets), not run in full."
     )
     print("targets: dbt/scipy <= 1.0 at every scale; speed-up vs Python sets >= 30x")
     for r in results:
         dbt, sci = median(r.dbt), median(r.scipy)
         sets = r.sets.get("extrapolated", float("nan"))
         ratio_ok = "MET" if dbt / sci <= 1.0 else "MISSED"
-        wide = median(r.scipy_wide)
-        wide_ok = "MET" if dbt / wide <= 1.0 else "MISSED"
         speed_ok = "MET" if sets / dbt >= 30 else "MISSED"
         print(
-            f"  {r.scale}: dbt/scipy (same narrow layout) = {dbt / sci:.2f} -> {ratio_ok}; "
-            f"dbt/scipy (9-column table) = {dbt / wide:.2f} -> {wide_ok}; speed-up = {sets / dbt:.0f}x -> {speed_ok}; "
-            f"image_pairs == pairs_scipy: {'OK' if check_ok(r) else 'FAILED'}"
-            + (f"; naive SQL == int_pair_overlaps: {'OK' if r.naive_ok else 'FAILED'}" if r.naive else "")
+            f"  {r.scale}: dbt/scipy = {dbt / sci:.2f} -> {ratio_ok}; speed-up = {sets / dbt:.0f}x -> {speed_ok}; "
+            f"int_pair_overlaps == pairs_scipy_counts: {'OK' if check_ok(r) else 'FAILED'}"
         )
     print()
     print("details")
     for r in results:
         c, ok = r.check, check_ok(r)
         print(f"  {r.scale}:")
+        for corpus, n_pairs, levels, joined in r.corpora:
+            print(
+                f"    corpus {corpus}: {n_pairs} pairs, {joined} joined token rows "
+                f"({joined / max(n_pairs, 1):.1f} per pair), n_captions up to {levels}"
+            )
         print(
             f"    dbt model (run_results execution_time): {spread(r.dbt)}; "
             f"whole `dbt run` process median {median(r.dbt_wall):.1f} s"
@@ -849,16 +828,8 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> N
         )
         print(f"    copying the finished int_pair_overlaps into a new table (read + write only): {r.copy_table:.2f} s")
         print(f"    int_pair_overlaps: {r.model_checksum[0]} rows, hash sum {r.model_checksum[1]}")
-        for v in r.variants:
-            print(
-                f"    kernel compiled with {json.dumps(v.dbt_vars)}, SELECT without the write: {spread(v.times)}"
-                f" ({median(v.times) / sql_only:.2f} of the model's); "
-                f"{'same rows as' if v.same_rows else 'DIFFERENT rows from'} int_pair_overlaps (aggregate + hash sum)"
-            )
         phases = ", ".join(f"{k} {v:.2f}" for k, v in r.scipy_phases.items() if k != "total")
         print(f"    scipy: {spread(r.scipy)}; last run: {phases}")
-        phases = ", ".join(f"{k} {v:.2f}" for k, v in r.scipy_wide_phases.items() if k != "total")
-        print(f"    scipy, 9-column table: {spread(r.scipy_wide)}; last run: {phases}")
         s = r.sets
         if s:
             print(
@@ -866,16 +837,16 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> N
                 f"= {s['per_pair'] * 1e6:.2f} us/pair; x {s['n_pairs']} pairs = {s['extrapolated']:.1f} s "
                 f"EXTRAPOLATED; sample vs image_pairs: {s['mismatches']} mismatches"
             )
-        if r.naive:
-            print(f"    naive self-join SQL: {spread(r.naive)}; {r.naive_check}")
         print(
-            f"    check image_pairs == pairs_scipy: {'OK' if ok else 'FAILED'} "
+            f"    check int_pair_overlaps == pairs_scipy_counts (all {len(KERNEL_COLUMNS)} columns): "
+            f"{'OK' if ok else 'FAILED'} "
             f"(rows {c['rows_left']} vs {c['rows_right']}, distinct keys {c['keys_left']} vs {c['keys_right']}, "
-            f"expected {r.n_pairs}; image_pairs EXCEPT pairs_scipy = {c['only_left']} rows, "
-            f"pairs_scipy EXCEPT image_pairs = {c['only_right']} rows; column names and types "
-            f"{'equal' if r.types_equal else 'DIFFER'})"
+            f"expected {r.n_pairs}; int_pair_overlaps EXCEPT pairs_scipy_counts = {c['only_left']} rows, "
+            f"the reverse = {c['only_right']} rows; hash sums "
+            f"{'equal' if r.model_checksum == r.scipy_checksum else 'DIFFER'}; column names and types of the "
+            f"tables and of image_pairs / pairs_scipy {'equal' if r.types_equal else 'DIFFER'})"
         )
-        print(f"    setup (ingest/generate + dbt build up to int_pair_token_sets, int_pair_set_sizes): {r.setup:.1f} s")
+        print(f"    setup (ingest/generate + dbt build --select {' '.join(UPSTREAM_SELECT)}): {r.setup:.1f} s")
     print()
     print(f"total benchmark time: {elapsed:.0f} s")
 
@@ -883,9 +854,10 @@ def report(results: list[Result], args: argparse.Namespace, elapsed: float) -> N
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python benchmarks/pairs.py",
-        description="Time the dbt model image_pairs against a scipy reference that writes the same table, "
-        "Python sets (sampled, extrapolated) and the naive self-join SQL, on the COCO split and a "
-        "synthetic Falcon-scale corpus. Builds throw-away warehouses in a temp dir.",
+        description="Time the dbt models behind image_pairs (the one-pass pair kernel) against an exact "
+        "int64 scipy reference that writes the same 10-column table, and Python sets (sampled, "
+        "extrapolated), on the COCO split and a synthetic Falcon-scale corpus. Builds throw-away "
+        "warehouses in a temp dir.",
     )
     p.add_argument(
         "--repeats", type=int, default=5, help="timed runs of the dbt model and of scipy (default 5; medians)"
@@ -897,21 +869,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--coco", default=str(DEFAULT_COCO), help=f"COCO Karpathy test split JSON (default: {DEFAULT_COCO})")
     p.add_argument("--sample-pairs", type=int, default=200_000, help="pairs timed with Python sets (default 200000)")
     p.add_argument(
-        "--naive-repeats", type=int, default=1, help="runs of the naive self-join SQL on COCO (default 1; 0 skips)"
+        "--select-repeats",
+        type=int,
+        metavar="N",
+        help="runs of the model's SELECT without the write, for the details (default: --repeats, at most 3)",
     )
     p.add_argument(
         "--coco-images",
         type=int,
         metavar="N",
         help="only the first N images of the COCO split (default: all; quicker runs)",
-    )
-    p.add_argument(
-        "--mask-tokens",
-        type=mask_token_list,
-        default=[],
-        metavar="N[,N...]",
-        help="also time the kernel's SELECT compiled with pair_mask_tokens = each N (e.g. 64,512), "
-        "against the model's 'auto' (default: none)",
     )
     p.add_argument("--falcon-images", type=int, default=5000, help="synthetic corpus: images (default 5000)")
     p.add_argument(
@@ -936,17 +903,6 @@ def parser() -> argparse.ArgumentParser:
 QUICK = {"repeats": 1, "coco_images": 500, "falcon_images": 500, "sample_pairs": 20_000}
 
 
-def mask_token_list(text: str) -> list[int]:
-    """--mask-tokens: comma-separated positive integers."""
-    try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"need positive integers: {text!r}")
-    return values
-
-
 def main(argv: list[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
@@ -960,6 +916,10 @@ def main(argv: list[str] | None = None) -> int:
         parser().error(f"--scales: unknown {unknown}; choose from {', '.join(SCALES)}")
     if args.repeats < 1:
         parser().error("--repeats must be >= 1")
+    if args.select_repeats is None:
+        args.select_repeats = min(args.repeats, 3)
+    if args.select_repeats < 1:
+        parser().error("--select-repeats must be >= 1")
     if args.coco_images is not None and args.coco_images < 2:
         parser().error("--coco-images must be >= 2")
     start = time.perf_counter()
@@ -980,10 +940,7 @@ def main(argv: list[str] | None = None) -> int:
     args.kernel_after = kernel_fingerprint()
     args.load_after = os.getloadavg()
     report(results, args, time.perf_counter() - start)
-    checks = [
-        check_ok(r) and r.naive_ok and r.sets.get("mismatches") == 0 and all(v.same_rows for v in r.variants)
-        for r in results
-    ]
+    checks = [check_ok(r) and r.sets.get("mismatches") == 0 for r in results]
     return 0 if all(checks) else 1
 
 
