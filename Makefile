@@ -49,7 +49,7 @@ mds: setup
 	$(BIN)/semspace mds --corpus coco
 
 evaluate: setup
-	$(BIN)/semspace evaluate --corpus coco --corpus coco-nostop
+	$(BIN)/semspace evaluate --corpus coco --corpus coco-nostop --corpus coco-lemma --corpus coco-concept
 
 report: setup
 	$(BIN)/semspace report

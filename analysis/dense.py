@@ -76,7 +76,8 @@ def evaluate_dense(
     query_rows, relevance = relevance_matrix(eccv.default_positives(), coco_ids)
     if len(query_rows) == 0:
         raise SemspaceError(f"corpus {corpus!r} within {within!r}: no ECCV Caption query image with a positive in it")
-    metrics = score_matrix(embeddings @ embeddings.T, image_ids, query_rows, relevance, True)
+    halves = store.query_halves(coco_ids[query_rows])
+    metrics = score_matrix(embeddings @ embeddings.T, image_ids, query_rows, relevance, True, groups=halves)
     log.info("%s dense %s over %d queries: %s", corpus, MEASURE, len(query_rows), metrics)
     rows = store.score_rows(corpus, within, MEASURE, metrics, len(query_rows), _dt.datetime.now())
     with db.connect(database) as con:

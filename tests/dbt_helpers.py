@@ -29,7 +29,7 @@ EXPORTABLE_MARTS = (
     "mds_coordinates",
     "evaluation_scores",
 )
-"""The marts with meta.export_order (macro export_marts): every mart but the image_pairs_idf view."""
+"""The marts with meta.export_order (macro export_marts): every mart of the project."""
 
 
 def dbt(

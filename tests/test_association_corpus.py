@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 import ingest
 from generate import store
@@ -17,6 +18,10 @@ from tests.generate_helpers import fake_chain
 
 RUN = "tiny-falcon"
 IMAGES = (0, 1, 2, 3, 5, 8)  # a subset, as with --images
+# the measures image_neighbors ranks by: the var's default in dbt_project.yml
+NEIGHBOR_MEASURES = yaml.safe_load((Path(__file__).parents[1] / "dbt_project.yml").read_text(encoding="utf-8"))["vars"][
+    "neighbor_measures"
+]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +56,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[int,
             sets[image_id].update(chain[-1][2].split())
             chars[image_id] += len(chain[-1][2])  # the chain's text: its last round's output
         con.executemany(
-            "insert into raw.association_tokens values (?, 'coco', ?, ?)",
+            "insert into raw.association_tokens (run_id, dataset, image_id, token) values (?, 'coco', ?, ?)",
             [[RUN, image_id, token] for token in sorted(sets[image_id])],
         )
     # image 9 has chains but no tokens yet (a stopped run): not part of the corpus
@@ -73,8 +78,11 @@ def test_the_run_is_a_corpus_of_its_own(warehouse) -> None:
             "select corpus, kind, dataset, tokenizer, source from corpora where variant = 'all' order by corpus"
         ).fetchall()
         summary = con.execute(
-            "select corpus, n_images, n_captions, n_caption_chars, n_tokens, n_distinct_tokens "
-            "from corpus_summary where corpus not like '%-nostop' order by corpus"
+            "select corpus, n_images, n_captions, n_caption_chars, n_tokens, n_distinct_tokens from corpus_summary "
+            "where corpus in (select corpus from corpora where variant = 'all') order by corpus"
+        ).fetchall()
+        multiplicities = con.execute(
+            "select distinct n_captions from token_sets where corpus in (?, ?)", [RUN, f"{RUN}-nostop"]
         ).fetchall()
         images = con.execute("select image_id from set_sizes where corpus = ? order by 1", [RUN]).fetchall()
         n_captions = con.execute(
@@ -95,6 +103,8 @@ def test_the_run_is_a_corpus_of_its_own(warehouse) -> None:
         len(vocabulary),
     )
     assert summary[0][:3] == ("coco", 12, summary[0][2])  # the caption corpus keeps all 12 images
+    # tokens written without n_chains (before the column existed) count once each
+    assert multiplicities == [(1,)]
 
 
 def test_association_pairs_match_python_sets(warehouse) -> None:
@@ -107,14 +117,15 @@ def test_association_pairs_match_python_sets(warehouse) -> None:
         ).fetchall()
         coco_pairs = con.execute("select count(*) from image_pairs where corpus = 'coco'").fetchone()[0]
         neighbours = con.execute(
-            "select image_id, count(*) from image_neighbors where corpus = ? group by 1 order by 1", [RUN]
+            "select measure, image_id, count(*) from image_neighbors where corpus = ? group by 1, 2 order by 1, 2",
+            [RUN],
         ).fetchall()
     assert got == [
         (i, j, len(sets[i] & sets[j]), len(sets[i] | sets[j]), len(sets[i] ^ sets[j]))
         for i, j in itertools.combinations(IMAGES, 2)
     ]
     assert coco_pairs == 12 * 11 // 2  # corpora never mix
-    assert neighbours == [(i, 3) for i in IMAGES]
+    assert neighbours == [(m, i, 3) for m in sorted(NEIGHBOR_MEASURES) for i in IMAGES]  # k = 3 per measure
 
 
 def _stop_words() -> set[str]:
@@ -125,7 +136,9 @@ def _stop_words() -> set[str]:
 
 def test_stop_word_variants_are_corpora_of_their_own(warehouse) -> None:
     """`coco-nostop` and `<run>-nostop`: the base corpus's images and texts, its token sets less the
-    stop words (compared lowercased and stripped), and pairs that agree with Python sets."""
+    stop words (compared lowercased and stripped), and pairs that agree with Python sets. The caption
+    corpus also gets its lexicon variants `coco-lemma` and `coco-concept`; the run (model tokens,
+    not words) only `-nostop`."""
     db, sets, _ = warehouse
     stop = _stop_words()
     with duckdb.connect(str(db), read_only=True) as con:
@@ -152,7 +165,14 @@ def test_stop_word_variants_are_corpora_of_their_own(warehouse) -> None:
             "where corpus = ? order by image_i, image_j",
             [f"{RUN}-nostop"],
         ).fetchall()
-    assert variants == [("coco-nostop", "captions", "coco", "nostop"), (f"{RUN}-nostop", "associations", RUN, "nostop")]
+    assert variants == [
+        ("coco-concept", "captions", "coco", "concept"),
+        ("coco-lemma", "captions", "coco", "lemma"),
+        ("coco-nostop", "captions", "coco", "nostop"),
+        (f"{RUN}-nostop", "associations", RUN, "nostop"),
+    ]
+    for variant in ("coco-concept", "coco-lemma"):  # the same images and texts as coco
+        assert summary[variant] == summary["coco"], variant
     for base in ("coco", RUN):
         variant = token_sets[f"{base}-nostop"]
         assert variant.keys() == token_sets[base].keys()  # the same images
@@ -169,7 +189,8 @@ def test_stop_word_variants_are_corpora_of_their_own(warehouse) -> None:
 
 def test_a_warehouse_without_runs_still_builds(tmp_path: Path) -> None:
     """Before any `python -m generate`, the association sources do not exist: staging reads empty
-    relations. (With stop_word_variants off, the caption corpus has no variant either.)"""
+    relations. (With stop_word_variants off, the caption corpus has no `-nostop` variant; its
+    lexicon variants, another switch, are still there.)"""
     records = json.loads(SHARED_CAPTIONS.read_text(encoding="utf-8"))[:5]
     source = tmp_path / "coco5.json"
     source.write_text(json.dumps(records), encoding="utf-8")
@@ -177,5 +198,9 @@ def test_a_warehouse_without_runs_still_builds(tmp_path: Path) -> None:
     ingest.load(source, db, name="coco")
     dbt(["build"], db, tmp_path, vars={"neighbors_k": 2, "stop_word_variants": False})
     with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("select corpus, kind, variant from corpora").fetchall() == [("coco", "captions", "all")]
+        assert con.execute("select corpus, kind, variant from corpora order by corpus").fetchall() == [
+            ("coco", "captions", "all"),
+            ("coco-concept", "captions", "concept"),
+            ("coco-lemma", "captions", "lemma"),
+        ]
         assert con.execute("select count(*) from staging.stg_raw__associations").fetchone() == (0,)

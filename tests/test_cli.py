@@ -63,12 +63,43 @@ def test_neighbors_prints_captions_and_values(built: Path, capsys: pytest.Captur
     assert len(lines) == 2 + 1 + 2 * 3  # the image and its caption, the header, 3 × (row + caption)
 
 
+@pytest.mark.parametrize("corpus", ["coco", "coco-lemma"])
+@pytest.mark.parametrize("measure", ["cosine", "weighted_jaccard", "multiset_symmetric_difference", "dice"])
+def test_neighbors_by_another_measure_lists_the_marts_ranking(
+    built: Path, corpus: str, measure: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--measure` ranks by that column of image_pairs (the order image_neighbors keeps for the
+    measures it ranks by; dice is not one of them and is read from the pairs)."""
+    import duckdb
+
+    from semspace.measures import MEASURES
+
+    larger = MEASURES[measure].larger_is_closer
+    with duckdb.connect(str(built), read_only=True) as con:
+        pairs = con.execute(
+            f"select image_j, {measure} from image_pairs where corpus = $c and image_i = 1 "
+            f"union all select image_i, {measure} from image_pairs where corpus = $c and image_j = 1",
+            {"c": corpus},
+        ).fetchall()
+    want = sorted(pairs, key=lambda p: ((-p[1] if larger else p[1]), p[0]))[:3]
+    assert cli.main(["neighbors", "1", "--db", str(built), "--corpus", corpus, "--measure", measure, "-k", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"image 1 of corpus {corpus}")
+    header = next(line for line in lines if line.lstrip().startswith("rank"))
+    assert header.split()[:3] == ["rank", "image", measure]
+    ranks = [line.split() for line in lines if line[:4].strip().isdigit()]
+    assert [(int(r[1]), float(r[2])) for r in ranks] == [(i, pytest.approx(v, abs=5e-5)) for i, v in want]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["neighbors", "1", "--corpus", "nope"], "no corpus 'nope' in the warehouse; corpora: coco, coco-nostop"),
+        (
+            ["neighbors", "1", "--corpus", "nope"],
+            "no corpus 'nope' in the warehouse; corpora: coco, coco-concept, coco-lemma, coco-nostop",
+        ),
         (["neighbors", "999"], "image 999 is not in corpus 'coco'"),
-        (["neighbors", "1", "--measure", "cosine"], "unknown measure 'cosine'"),
+        (["neighbors", "1", "--measure", "euclidean"], "unknown measure 'euclidean'"),
         (["mds", "--corpus", "nope"], "no corpus 'nope'"),
         (["sql", "select * from no_such_table"], "the query failed"),
     ],

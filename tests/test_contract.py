@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import ingest
-from semspace import contract
+from semspace import contract, measures
 from tests.dbt_helpers import REPO, SHARED_CAPTIONS, dbt
 
 SOURCES = REPO / "models" / "staging" / "_sources.yml"
@@ -154,9 +154,24 @@ def test_the_marts_over_computed_see_the_python_results(built: tuple[Path, Path,
     db, _, _ = built
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("select count(*) from mds_coordinates where corpus = 'coco'").fetchone() == (30,)
-        assert con.execute(
-            "select count(*) from evaluation_scores where corpus = 'coco' and measure = 'jaccard'"
-        ).fetchone() == (5,)
+        metrics = {
+            m
+            for (m,) in con.execute(
+                "select metric from evaluation_scores where corpus = 'coco' and measure = 'jaccard'"
+            ).fetchall()
+        }
+        first = con.execute("select coco_id from images where dataset = 'coco' and image_id = 0").fetchone()[0]
+    # the one query (the first image) is in half A (even COCO id) or half B (odd): that half is scored
+    half = "half_a" if first % 2 == 0 else "half_b"
+    assert metrics == {
+        "map_at_r",
+        "r_precision",
+        "recall_at_1",
+        "recall_at_5",
+        "recall_at_10",
+        f"map_at_r_{half}",
+        f"r_precision_{half}",
+    }
 
 
 def test_exposures_list_the_report_and_the_map(built: tuple[Path, Path, dict[str, set[str]]]) -> None:
@@ -178,8 +193,11 @@ def test_the_docs_cover_the_computed_sources_and_the_new_marts(built: tuple[Path
         assert source["description"] and all(c["description"] for c in source["columns"].values())
     for mart in (
         "image_captions",
+        "token_sets",
+        "set_sizes",
         "token_weights",
-        "image_pairs_idf",
+        "image_pairs",
+        "image_neighbors",
         "mds_spectrum",
         "mds_eigenvalues",
         "mds_coordinates",
@@ -189,6 +207,17 @@ def test_the_docs_cover_the_computed_sources_and_the_new_marts(built: tuple[Path
         assert node["description"] and node["config"]["contract"]["enforced"], mart
         assert all(c["description"] for c in node["columns"].values()), mart
         assert f"model.semspace.{mart}" in catalog["nodes"], mart
+        # every column the relation has is documented, and every documented column is there
+        assert set(catalog["nodes"][f"model.semspace.{mart}"]["columns"]) == set(node["columns"]), mart
+    assert "model.semspace.image_pairs_idf" not in manifest["nodes"]  # idf_jaccard is a column of image_pairs
+    columns = {
+        mart: set(manifest["nodes"][f"model.semspace.{mart}"]["columns"])
+        for mart in ("token_sets", "set_sizes", "image_pairs", "image_neighbors")
+    }
+    assert "n_captions" in columns["token_sets"] and "n_occurrences" in columns["set_sizes"]
+    assert {"measure", "value"} <= columns["image_neighbors"]
+    for m in measures.MEASURES.values():  # every measure Python asks for by name is a documented column
+        assert m.relation == "image_pairs" and m.column in columns["image_pairs"], m.name
 
 
 def test_the_exportable_marts_are_those_the_tests_compare() -> None:

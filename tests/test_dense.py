@@ -65,10 +65,12 @@ def test_dense_scores_are_stored_beside_the_set_measures(warehouse: Path, monkey
     rows = dense.evaluate_dense(warehouse, "tiny")
     values = {r["metric"]: r["value"] for r in rows}
     assert values["map_at_r"] == 1.0 and values["recall_at_1"] == 1.0
+    # the one query (COCO 100, even) is half A's; half B has none and no row
+    assert values["map_at_r_half_a"] == 1.0 and "map_at_r_half_b" not in values
     with duckdb.connect(str(warehouse), read_only=True) as con:
         stored = con.execute("select distinct measure, image_scope, n_queries from evaluation_scores").fetchall()
         computed = con.execute("select count(*) from computed.evaluation_scores").fetchone()
-    assert stored == [(dense.MEASURE, "tiny", 1)] and computed == (5,)
+    assert stored == [(dense.MEASURE, "tiny", 1)] and computed == (7,)
 
 
 def test_dense_within_another_corpus(warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,4 +86,4 @@ def test_dense_within_another_corpus(warehouse: Path, monkeypatch: pytest.Monkey
     assert (within["map_at_r"], within["recall_at_1"]) == (1.0, 1.0)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         scopes = con.execute("select image_scope, count(*) from evaluation_scores group by all order by all").fetchall()
-    assert scopes == [("sub", 5), ("tiny", 5)]
+    assert scopes == [("sub", 7), ("tiny", 7)]  # 5 metrics over all queries, 2 over half A

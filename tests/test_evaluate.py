@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+import yaml
 
 import analysis.evaluation as eval_pkg
 import ingest
@@ -20,7 +21,7 @@ from analysis import evaluate as ev
 from analysis.evaluation import eccv
 from semspace import contract, measures, warehouse
 from semspace.errors import SemspaceError
-from tests.dbt_helpers import dbt
+from tests.dbt_helpers import REPO, dbt
 
 
 def test_metrics_of_hand_made_rankings() -> None:
@@ -99,13 +100,20 @@ def test_ties_go_to_the_smaller_image_id() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# a dbt-built warehouse: ingest + `dbt build`, so that the marts (image_pairs, image_pairs_idf,
+# a dbt-built warehouse: ingest + `dbt build`, so that the marts (image_pairs with every measure,
 # images, image_captions, evaluation_scores over computed.evaluation_scores) are dbt's own
 
 # image 0..3 of dataset `tiny` (COCO ids 100..103): token sets {cat,dog}, {cat,dog,sun}, {sun,tree},
-# {cat,dog,sun,tree}; the dataset `other` (COCO ids 200, 201) is a corpus of another dataset
+# {cat,dog,sun,tree}; as multisets (n_captions per token) image 0 holds cat and dog twice (two
+# captions), the others each token once; the dataset `other` (COCO ids 200, 201) is a corpus of
+# another dataset
 TINY_CAPTIONS = [["cat dog", "dog cat"], ["cat dog sun"], ["sun tree"], ["cat dog sun tree"]]
 TINY_SETS = [{"cat", "dog"}, {"cat", "dog", "sun"}, {"sun", "tree"}, {"cat", "dog", "sun", "tree"}]
+TINY_COUNTS = [
+    {t: sum(t in c.split() for c in captions) for t in {t for c in captions for t in c.split()}}
+    for captions in TINY_CAPTIONS
+]
+assert [set(c) for c in TINY_COUNTS] == TINY_SETS and TINY_COUNTS[0] == {"cat": 2, "dog": 2}
 OTHER_CAPTIONS = [["a bird"], ["a fish"]]
 _BUILT: dict[str, Path] = {}  # one build per test process, shared by every module importing the fixture
 
@@ -132,21 +140,32 @@ def _tiny_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture()
 def tiny(_tiny_template: Path, tmp_path: Path) -> Path:
-    """A dbt-built warehouse of the test's own: corpora tiny (and tiny-nostop) over dataset tiny,
-    other (and other-nostop) over dataset other."""
+    """A dbt-built warehouse of the test's own: corpora tiny (and its variants tiny-concept,
+    tiny-lemma, tiny-nostop) over dataset tiny, other (and other-concept, other-lemma, other-nostop)
+    over dataset other."""
     db = tmp_path / "warehouse.duckdb"
     shutil.copyfile(_tiny_template, db)
     return db
 
 
-def _reference_matrix(measure: str, sets: list[set[str]]) -> np.ndarray:
-    """The measure of every pair by plain Python sets (idf = ln(N / df), N images)."""
+def _cosine_idf_exponent() -> float:
+    """α of the cosine's weights n_captions · idf^α: the project's default (dbt_project.yml)."""
+    project = yaml.safe_load((REPO / "dbt_project.yml").read_text(encoding="utf-8"))
+    return float(project["vars"]["cosine_idf_exponent"])
+
+
+def _reference_matrix(measure: str, counts: list[dict[str, int]]) -> np.ndarray:
+    """The measure of every pair by plain Python sets and counts (token → n_captions of the image;
+    idf = ln(N / df), N images; the cosine's vector a_t · idf_t^α)."""
+    sets = [set(c) for c in counts]
     n = len(sets)
     df = {t: sum(t in s for s in sets) for t in set().union(*sets)}
     w = {t: math.log(n / df[t]) for t in df}
+    alpha = _cosine_idf_exponent()
     out = np.zeros((n, n))
     for i, j in itertools.permutations(range(n), 2):
         a, b = sets[i], sets[j]
+        ca, cb = counts[i], counts[j]
         if measure == "symmetric_difference":
             out[i, j] = len(a ^ b)
         elif measure == "jaccard":
@@ -155,18 +174,31 @@ def _reference_matrix(measure: str, sets: list[set[str]]) -> np.ndarray:
             out[i, j] = 2 * len(a & b) / (len(a) + len(b))
         elif measure == "overlap":
             out[i, j] = len(a & b) / min(len(a), len(b))
-        else:
-            assert measure == "idf_jaccard", measure
+        elif measure == "idf_jaccard":
             out[i, j] = sum(w[t] for t in a & b) / sum(w[t] for t in a | b)
+        elif measure == "multiset_symmetric_difference":
+            out[i, j] = sum(abs(ca.get(t, 0) - cb.get(t, 0)) for t in a | b)
+        elif measure == "weighted_jaccard":
+            low = sum(min(ca.get(t, 0) * w[t], cb.get(t, 0) * w[t]) for t in a | b)
+            high = sum(max(ca.get(t, 0) * w[t], cb.get(t, 0) * w[t]) for t in a | b)
+            out[i, j] = low / high if high else 0.0
+        else:
+            assert measure == "cosine", measure
+            va = {t: ca[t] * w[t] ** alpha for t in a}
+            vb = {t: cb[t] * w[t] ** alpha for t in b}
+            norms = math.sqrt(sum(v * v for v in va.values())) * math.sqrt(sum(v * v for v in vb.values()))
+            out[i, j] = sum(va[t] * vb[t] for t in a & b) / norms if norms else 0.0
     return out
 
 
 def _reference_scores(
     matrix: np.ndarray, larger_is_closer: bool, positives: dict[int, set[int]], ks: tuple[int, ...] = ev.RECALL_KS
 ) -> dict[str, float]:
-    """mAP@R, R-Precision, Recall@K by plain Python loops (image i has COCO id 100 + i)."""
+    """mAP@R, R-Precision, Recall@K by plain Python loops (image i has COCO id 100 + i), and mAP@R
+    and R-Precision over each half of the queries: half A the even COCO ids, half B the odd ones."""
     n = len(matrix)
     per_query = []
+    halves = []
     for q, pos in sorted(positives.items()):
         relevant = {c - 100 for c in pos} - {q - 100}
         others = sorted(
@@ -186,7 +218,14 @@ def _reference_scores(
                 **{f"recall_at_{k}": float(any(i in relevant for i in others[:k])) for k in ks},
             }
         )
-    return {m: sum(p[m] for p in per_query) / len(per_query) for m in per_query[0]}
+        halves.append("half_a" if q % 2 == 0 else "half_b")
+    scores = {m: sum(p[m] for p in per_query) / len(per_query) for m in per_query[0]}
+    for half in ("half_a", "half_b"):
+        part = [p for p, h in zip(per_query, halves) if h == half]
+        if part:  # a half without a query has no score
+            for m in ("map_at_r", "r_precision"):
+                scores[f"{m}_{half}"] = sum(p[m] for p in part) / len(part)
+    return scores
 
 
 def test_compute_on_a_tiny_warehouse(tiny: Path) -> None:
@@ -194,7 +233,10 @@ def test_compute_on_a_tiny_warehouse(tiny: Path) -> None:
     #   symmetric difference: 1 → 1, 2 → 4, 3 → 2      → ranking 1, 3, 2: positive at 2
     #   jaccard:              1 → 2/3, 2 → 0, 3 → 1/2  → ranking 1, 3, 2: positive at 2
     #   overlap:              1 → 2/2, 2 → 0, 3 → 2/2  → tie 1 = 3, smaller id first: 1, 3, 2
-    #   idf_jaccard:          1 → 2/3, 2 → 0 (no row), 3 → 0.37 → ranking 1, 3, 2
+    #   idf_jaccard:          1 → 2/3, 2 → 0, 3 → 0.37 → ranking 1, 3, 2
+    #   multiset sym. diff.:  1 → 1+1+1 = 3, 2 → 2+2+1+1 = 6, 3 → 1+1+1+1 = 4 → ranking 1, 3, 2
+    #   weighted_jaccard:     1 → 2w/5w = 0.4, 2 → 0, 3 → 2w/(5w + ln 2) = 0.27 (w = ln 4/3) → 1, 3, 2
+    #   cosine (α = 0.25):    1 → 4/(2√6) = 0.82, 2 → 0, 3 → 0.66 → ranking 1, 3, 2
     # so every measure has AP@R = 0, R@1 = 0, R@5 = 1
     with duckdb.connect(str(tiny), read_only=True) as con:
         rows = ev.compute(con, "tiny", positives={100: {103}})
@@ -204,6 +246,16 @@ def test_compute_on_a_tiny_warehouse(tiny: Path) -> None:
         assert values[(measure, "map_at_r")] == 0.0
         assert values[(measure, "recall_at_1")] == 0.0
         assert values[(measure, "recall_at_5")] == 1.0
+        # the only query (COCO 100) is even: half A is all of it, half B has no query and no row
+        assert values[(measure, "map_at_r_half_a")] == values[(measure, "map_at_r")]
+        assert values[(measure, "r_precision_half_a")] == values[(measure, "r_precision")]
+        assert {metric for m, metric in values if m == measure} == {
+            "map_at_r",
+            "r_precision",
+            *(f"recall_at_{k}" for k in ev.RECALL_KS),
+            "map_at_r_half_a",
+            "r_precision_half_a",
+        }
     assert all(r["n_queries"] == 1 and r["image_scope"] == "tiny" and r["benchmark"] == ev.BENCHMARK for r in rows)
     assert len({r["computed_at"] for r in rows}) == 1
     # positive image 1 instead: first for every measure
@@ -212,32 +264,40 @@ def test_compute_on_a_tiny_warehouse(tiny: Path) -> None:
     assert {r["value"] for r in rows if r["metric"] in ("map_at_r", "r_precision", "recall_at_1")} == {1.0}
     with (
         duckdb.connect(str(tiny), read_only=True) as con,
-        pytest.raises(SemspaceError, match="unknown measure.*cosine"),
+        pytest.raises(SemspaceError, match="unknown measure.*euclidean"),
     ):
-        ev.compute(con, "tiny", measures=["cosine"], positives={100: {101}})
+        ev.compute(con, "tiny", measures=["euclidean"], positives={100: {101}})
 
 
 def test_the_marts_measures_match_plain_python_sets(tiny: Path) -> None:
-    """What the evaluation ranks by (dbt's image_pairs and image_pairs_idf, asked for by name)
-    against the formulas on plain Python sets."""
+    """What the evaluation ranks by (dbt's image_pairs, every measure asked for by name) against the
+    formulas on plain Python sets and counts, every pair present (no measure has absent pairs)."""
     with duckdb.connect(str(tiny), read_only=True) as con:
         ids, coco = eval_pkg.corpus_images(con, "tiny")
         assert ids.tolist() == [0, 1, 2, 3] and coco.tolist() == [100, 101, 102, 103]
+        assert con.execute("select count(*) from image_pairs where corpus = 'tiny'").fetchone() == (6,)
         for measure in ev.MEASURES:
             got = warehouse.measure_matrix(con, "tiny", measure, ids)
-            assert np.allclose(got, _reference_matrix(measure, TINY_SETS)), measure
+            assert np.allclose(got, _reference_matrix(measure, TINY_COUNTS)), measure
+        # all measures of the mart in one read give the same matrices
+        together = warehouse.measure_matrices(con, "tiny", list(ev.MEASURES), ids)
+        assert list(together) == list(ev.MEASURES)
+        for measure, matrix in together.items():
+            assert np.array_equal(matrix, warehouse.measure_matrix(con, "tiny", measure, ids)), measure
 
 
 def test_scores_match_a_plain_python_ranking(tiny: Path) -> None:
     """compute() against plain-Python ranking and metrics over the plain-Python measures: three
-    queries, R = 1 and R = 2, positives of the other dataset dropped."""
+    queries, R = 1 and R = 2, positives of the other dataset dropped; half A (COCO 100, 102) and
+    half B (101) scored apart."""
     positives = {100: {103, 102}, 101: {100, 200}, 102: {101}}
     with duckdb.connect(str(tiny), read_only=True) as con:
         rows = ev.compute(con, "tiny", positives=positives)
     inside = {q: {c for c in pos if 100 <= c <= 103} for q, pos in positives.items()}
     for measure, m in measures.MEASURES.items():
-        want = _reference_scores(_reference_matrix(measure, TINY_SETS), m.larger_is_closer, inside)
+        want = _reference_scores(_reference_matrix(measure, TINY_COUNTS), m.larger_is_closer, inside)
         got = {r["metric"]: r["value"] for r in rows if r["measure"] == measure}
+        assert {"map_at_r_half_a", "r_precision_half_a", "map_at_r_half_b", "r_precision_half_b"} <= set(want)
         assert got == pytest.approx(want), measure
     assert {r["n_queries"] for r in rows} == {3}
 
@@ -316,7 +376,10 @@ def _add_subset_corpus(path: Path, corpus: str, dataset: str, image_ids: list[in
             "values (?, (select max(corpus_id) + 1 from corpora), 'associations', ?)",
             [corpus, dataset],
         )
-        con.executemany("insert into set_sizes values (?, ?, 1)", [[corpus, i] for i in image_ids])
+        con.executemany(
+            "insert into set_sizes (corpus, image_id, n_tokens, n_occurrences) values (?, ?, 1, 1)",
+            [[corpus, i] for i in image_ids],
+        )
 
 
 def test_within_ranks_only_the_images_another_corpus_covers(tiny: Path) -> None:
@@ -377,14 +440,22 @@ def test_one_images_positives(tiny: Path) -> None:
 def test_evaluate_writes_the_table_the_mart_shows(
     tiny: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(eccv, "load_eccv", lambda: ({"100": [7], "102": [8]}, {"7": [101], "8": [103]}))
+    # queries COCO 100 (even: half A) and 103 (odd: half B)
+    monkeypatch.setattr(eccv, "load_eccv", lambda: ({"100": [7], "103": [8]}, {"7": [101], "8": [102]}))
     rows = ev.evaluate(tiny, "tiny", measures=["jaccard"])
     with duckdb.connect(str(tiny), read_only=True) as con:
         stored = con.execute(
             "select measure, benchmark, metric, n_queries from evaluation_scores where corpus = 'tiny' order by metric"
         ).fetchall()
         computed = con.execute("select count(*) from computed.evaluation_scores").fetchone()
-    assert len(rows) == len(stored) == computed[0] == 5
+    metrics = {
+        "map_at_r",
+        "r_precision",
+        *(f"recall_at_{k}" for k in ev.RECALL_KS),
+        *(f"{m}_half_{h}" for m in ("map_at_r", "r_precision") for h in ("a", "b")),
+    }
+    assert len(rows) == len(stored) == computed[0] == len(metrics) == 9
+    assert {s[2] for s in stored} == metrics
     assert {(s[0], s[1], s[3]) for s in stored} == {("jaccard", "eccv_caption", 2)}
     # the command line: every measure, printed as format_rows prints them
     from analysis.__main__ import main
@@ -396,7 +467,7 @@ def test_evaluate_writes_the_table_the_mart_shows(
         by_corpus = con.execute(
             "select corpus, count(*) from evaluation_scores group by corpus order by corpus"
         ).fetchall()
-    assert by_corpus == [("tiny", 25), ("tiny-nostop", 25)]
+    assert by_corpus == [("tiny", 9 * len(measures.MEASURES)), ("tiny-nostop", 9 * len(measures.MEASURES))]
 
 
 def test_an_unbuilt_warehouse_is_a_clear_error(tmp_path: Path) -> None:

@@ -145,8 +145,11 @@ def test_reingest_replaces_only_that_dataset(tmp_path: Path, warehouse: Path, wr
     ingest.load(write_blip(tmp_path / "v1" / "alpha.json", BLIP_A), database=warehouse)
     ingest.load(write_blip(tmp_path / "v1" / "beta.json", BLIP_B), database=warehouse)
     assert dataset_names(warehouse) == ["alpha", "beta"]
-    beta_before = {k: [r for r in v if r[0] == "beta"] for k, v in raw_snapshot(warehouse).items() if k != "tables"}
+    before = raw_snapshot(warehouse)
+    assert before["tables"] == ["captions", "datasets", "images", "lexicon"]
+    beta_before = {k: [r for r in before[k] if r[0] == "beta"] for k in ("captions", "datasets", "images")}
     assert [len(rows) for rows in beta_before.values()] == [3, 1, 2]  # captions, datasets, images
+    assert before["lexicon"]  # the words of both datasets
 
     new_alpha = [{"image": "other/x.jpg", "caption": ["Replacement caption."]}]
     ingest.load(write_blip(tmp_path / "v2" / "alpha.json", new_alpha), database=warehouse)
@@ -155,8 +158,13 @@ def test_reingest_replaces_only_that_dataset(tmp_path: Path, warehouse: Path, wr
     assert images(warehouse, "alpha") == [(0, "other/x.jpg", None, "x.jpg", None)]
     assert captions(warehouse, "alpha") == [(0, 0, "Replacement caption.", None)]
     assert dataset_row(warehouse, "alpha") == (str(tmp_path / "v2" / "alpha.json"), "blip", 1, 1)
-    beta_after = {k: [r for r in v if r[0] == "beta"] for k, v in raw_snapshot(warehouse).items() if k != "tables"}
+    after = raw_snapshot(warehouse)
+    assert after["tables"] == before["tables"]
+    beta_after = {k: [r for r in after[k] if r[0] == "beta"] for k in ("captions", "datasets", "images")}
     assert beta_after == beta_before  # every column, ingested_at included
+    # the lexicon is shared by all datasets and only grows: the old alpha's words stay, the new one's are added
+    assert set(before["lexicon"]) < set(after["lexicon"])
+    assert {"replacement"} == {r[0] for r in after["lexicon"]} - {r[0] for r in before["lexicon"]}
 
 
 def test_reingest_under_an_explicit_name(tmp_path: Path, warehouse: Path, write_blip) -> None:

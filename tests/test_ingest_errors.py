@@ -493,7 +493,8 @@ def test_bad_input_raises_and_changes_nothing(
     bad = BAD[case]
     path = make(tmp_path, bad)
     before = good_rows
-    assert before["tables"] == ["captions", "datasets", "images"] and len(before["images"]) == 5
+    assert before["tables"] == ["captions", "datasets", "images", "lexicon"] and len(before["images"]) == 5
+    assert before["lexicon"]  # the words of both datasets: the comparison below checks it stays as it is
     # the same name as a dataset already there: a failed re-ingest must not delete it either
     with pytest.raises(SemspaceError) as info:
         ingest.load(path, database=good_warehouse, name="alpha", **bad.options)

@@ -104,11 +104,19 @@ def tiny_warehouse(path: Path, matrix: scipy.sparse.csr_matrix, corpus: str = "t
     rows, cols = matrix.nonzero()
     con = duckdb.connect(str(path))
     token_sets = pa.table(
-        {"corpus": [corpus] * len(rows), "image_id": rows.astype(np.int32), "token": [f"t{c:03d}" for c in cols]}
+        {
+            "corpus": [corpus] * len(rows),
+            "image_id": rows.astype(np.int32),
+            "token": [f"t{c:03d}" for c in cols],
+            "n_captions": np.ones(len(rows), dtype=np.int32),
+        }
     )
     con.register("ts", token_sets)
-    con.execute("create table token_sets as select * from ts")
-    con.execute("create table set_sizes as select corpus, image_id, count(*) as n_tokens from token_sets group by all")
+    con.execute("create table token_sets as select * from ts")  # the mart's columns
+    con.execute(
+        "create table set_sizes as select corpus, image_id, count(*) as n_tokens, "
+        "sum(n_captions)::integer as n_occurrences from token_sets group by corpus, image_id"
+    )
     con.execute(f"create table corpora as select '{corpus}' as corpus")
     con.close()
 

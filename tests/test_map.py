@@ -12,6 +12,7 @@ import math
 import re
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -38,16 +39,37 @@ def tokens(text: str) -> set[str]:
     return set(re.findall(r"[^\W_]+", text.lower()))
 
 
+def set_cosine(a: set[str], b: set[str]) -> float:
+    """|A ∩ B| / √(|A| |B|), larger is closer: the hand-made warehouse's stand-in for the cosine, of
+    the images' first captions (so that it ranks otherwise than the symmetric difference)."""
+    return len(a & b) / math.sqrt(len(a) * len(b))
+
+
+MEASURES = ("symmetric_difference", "cosine")  # the measures the hand-made image_neighbors ranks by
+
+
+def ranked(image: int, sets: dict[int, set[str]], firsts: dict[int, set[str]], measure: str) -> list[tuple[float, int]]:
+    """(value, neighbour) of the K nearest images under ``measure``, ties by the smaller id: the
+    symmetric difference of the word sets, or the set cosine of the first captions' words."""
+    if measure == "symmetric_difference":
+        distances: list[tuple[float, int]] = [(len(sets[image] ^ sets[o]), o) for o in sets if o != image]
+        return sorted(distances)[:K]
+    scored = [(set_cosine(firsts[image], firsts[o]), o) for o in sets if o != image]
+    return sorted(scored, key=lambda vo: (-vo[0], vo[1]))[:K]
+
+
 AXES = 10  # the marts' mds_axes: axis_share_1 … axis_share_10, x1 … x10
 
 
 def make_warehouse(path: Path, with_mds: bool = True) -> Path:
     """The marts analysis.map reads, filled by hand (no raw schema: the map reads marts only), with
     the columns dbt gives them: corpus `tiny` of dataset `tinyset`; image ids 10, 13, 16, … (not
-    positions), points on a spiral, neighbours from the captions' word sets. Without MDS the MDS
-    marts are there but empty, as dbt's views over an empty computed schema are."""
+    positions), points on a spiral, neighbours from the captions' word sets under two measures
+    (symmetric difference, and a set cosine of the first captions). Without MDS the MDS marts are
+    there but empty, as dbt's views over an empty computed schema are."""
     ids = [10 + 3 * i for i in range(N)]
     sets = {ids[i]: tokens(" ".join(captions_of(i))) for i in range(N)}
+    firsts = {ids[i]: tokens(captions_of(i)[0]) for i in range(N)}
     con = duckdb.connect(str(path))
     con.execute("create table corpora (corpus varchar, corpus_id integer, kind varchar, dataset varchar)")
     con.execute("insert into corpora values ('tiny', 1, 'captions', 'tinyset'), ('other', 2, 'captions', 'o')")
@@ -55,13 +77,13 @@ def make_warehouse(path: Path, with_mds: bool = True) -> Path:
         "create table images (dataset varchar, image_id integer, coco_id bigint, image_key varchar, "
         "file_name varchar, url varchar, n_captions integer)"
     )
-    con.execute("create table set_sizes (corpus varchar, image_id integer, n_tokens integer)")
+    con.execute("create table set_sizes (corpus varchar, image_id integer, n_tokens integer, n_occurrences integer)")
     con.execute(
         "create table image_captions (dataset varchar, image_id integer, caption_index integer, caption varchar)"
     )
     con.execute(
-        "create table image_neighbors (corpus varchar, image_id integer, rank integer, neighbor_id integer, "
-        "symmetric_difference integer, n_intersection integer, jaccard double)"
+        "create table image_neighbors (corpus varchar, measure varchar, image_id integer, rank integer, "
+        "neighbor_id integer, value double, symmetric_difference integer, n_intersection integer, jaccard double)"
     )
     for i, image in enumerate(ids):
         url = "javascript:alert(1)" if i == 3 else f"http://images.example/{image}.jpg?a=1&b=<2>"
@@ -70,18 +92,28 @@ def make_warehouse(path: Path, with_mds: bool = True) -> Path:
             [image, 900000 + i, f"k{image}", f"{image}.jpg", url],
         )
         con.execute("insert into images values ('o', ?, 1, 'x', 'x', 'x', 1)", [image])  # another dataset
-        con.execute("insert into set_sizes values ('tiny', ?, ?)", [image, len(sets[image])])
+        occurrences = sum(len(tokens(c)) for c in captions_of(i))
+        con.execute("insert into set_sizes values ('tiny', ?, ?, ?)", [image, len(sets[image]), occurrences])
         for c, caption in reversed(list(enumerate(captions_of(i)))):  # stored out of order: the index counts
             con.execute("insert into image_captions values ('tinyset', ?, ?, ?)", [image, c, caption])
         con.execute("insert into image_captions values ('o', ?, 0, 'caption of another dataset')", [image])
-        others = sorted((len(sets[image] ^ sets[o]), o) for o in ids if o != image)[:K]
-        for rank, (distance, other) in enumerate(others, start=1):
-            inter = len(sets[image] & sets[other])
-            con.execute(
-                "insert into image_neighbors values ('tiny', ?, ?, ?, ?, ?, ?)",
-                [image, rank, other, distance, inter, inter / len(sets[image] | sets[other])],
-            )
-        con.execute("insert into image_neighbors values ('other', ?, 1, 0, 99, 0, 0)", [image])
+        for measure in MEASURES:
+            for rank, (value, other) in enumerate(ranked(image, sets, firsts, measure), start=1):
+                inter = len(sets[image] & sets[other])
+                con.execute(
+                    "insert into image_neighbors values ('tiny', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        measure,
+                        image,
+                        rank,
+                        other,
+                        value,
+                        len(sets[image] ^ sets[other]),
+                        inter,
+                        inter / len(sets[image] | sets[other]),
+                    ],
+                )
+            con.execute("insert into image_neighbors values ('other', ?, ?, 1, 0, 99, 99, 0, 0)", [measure, image])
     shares = ", ".join(f"axis_share_{a} double" for a in range(1, AXES + 1))
     con.execute(
         "create table mds_spectrum (corpus varchar, n_points integer, method varchar, n_landmarks integer, "
@@ -138,8 +170,8 @@ def test_inlined_data_matches_the_tables(tiny: Path, tiny_map: Path) -> None:
             "select image_id, caption from image_captions where dataset = 'tinyset' order by image_id, caption_index"
         ).fetchall()
         neighbours = con.execute(
-            "select image_id, neighbor_id, symmetric_difference from image_neighbors "
-            "where corpus = 'tiny' order by image_id, rank"
+            "select measure, image_id, neighbor_id, value from image_neighbors "
+            "where corpus = 'tiny' order by measure, image_id, rank"
         ).fetchall()
     finally:
         con.close()
@@ -152,12 +184,19 @@ def test_inlined_data_matches_the_tables(tiny: Path, tiny_map: Path) -> None:
         by_image.setdefault(image, []).append(caption)
     assert data["captions"] == [by_image[image] for image in data["ids"]]
     assert EVIL in data["captions"][data["ids"].index(10 + 3 * EVIL_ID)]
-    expected_nb: dict[int, list[tuple[int, int]]] = {}
-    for image, other, distance in neighbours:
-        expected_nb.setdefault(image, []).append((other, distance))
-    assert [list(zip(n, d)) for n, d in zip(data["neighbours"], data["distances"])] == [
-        expected_nb[image] for image in data["ids"]
-    ]
+    # every measure of image_neighbors, in semspace.measures' order, the note's first and shown first
+    assert data["measures"] == list(MEASURES) and data["measure"] == "symmetric_difference"
+    assert data["larger_is_closer"] == {"symmetric_difference": False, "cosine": True}
+    assert set(data["neighbours_by"]) == set(data["values_by"]) == set(MEASURES)
+    expected_nb: dict[tuple[str, int], list[tuple[int, float]]] = {}
+    for measure, image, other, value in neighbours:
+        expected_nb.setdefault((measure, image), []).append((other, value))
+    for measure in MEASURES:
+        want = [expected_nb[(measure, image)] for image in data["ids"]]
+        assert data["neighbours_by"][measure] == [[o for o, _ in w] for w in want], measure
+        for values, w in zip(data["values_by"][measure], want):
+            assert values == pytest.approx([v for _, v in w], abs=5e-5), measure  # the page keeps 4 decimals
+    assert data["neighbours_by"]["cosine"] != data["neighbours_by"]["symmetric_difference"]  # the switch shows
     # one data block, plotly.js and the app: three scripts, each closed once; nothing else leaks out
     assert page.count("</script>") == 3
     assert "</script><b>" not in page and "<!-- x -->" not in page
@@ -275,7 +314,7 @@ def test_page_in_chromium(tiny_map: Path) -> None:
         page.mouse.click(point["x"], point["y"])
         page.wait_for_function(f"document.body.dataset.selected === '{evil_image}'", timeout=10_000)
         i = data["ids"].index(evil_image)
-        expected = [{"image_id": n, "distance": d} for n, d in zip(data["neighbours"][i], data["distances"][i])]
+        expected = panel_rows(data, "symmetric_difference", i)
         rows = page.eval_on_selector_all(
             "#neighbours tbody tr",
             "rows => rows.map(r => ({image_id: Number(r.querySelector('.nb-id').textContent), "
@@ -292,6 +331,19 @@ def test_page_in_chromium(tiny_map: Path) -> None:
         panel_captions = page.eval_on_selector_all("#sel-captions li", "els => els.map(e => e.textContent)")
         assert panel_captions == captions_of(EVIL_ID)
         assert page.evaluate("document.querySelectorAll('#app b, #app script, #app img').length") == 0
+
+        # another measure: the same image's neighbours under it, as image_neighbors ranks them
+        assert page.eval_on_selector_all("#measure option", "els => els.map(e => e.value)") == list(MEASURES)
+        assert page.input_value("#measure") == "symmetric_difference"
+        assert page.inner_text("#nb-value") == "symmetric_difference"
+        cosine = panel_rows(data, "cosine", i)
+        assert [r["image_id"] for r in cosine] != [r["image_id"] for r in expected]  # the switch shows
+        assert page.evaluate("semspaceMap.setMeasure('cosine').then(() => true)") is True
+        assert_panel(page, cosine, "cosine", evil_image)
+        assert page.evaluate("semspaceMap.setMeasure('no_such_measure')") is False  # nothing changes
+        assert_panel(page, cosine, "cosine", evil_image)
+        page.select_option("#measure", "symmetric_difference")  # the page's own control
+        assert_panel(page, expected, "symmetric_difference", evil_image)
         # links: the url as an attribute (escaped by the DOM), javascript: urls not linked
         hrefs = page.eval_on_selector_all("#neighbours a", "els => els.map(e => e.getAttribute('href'))")
         assert all(h.startswith("http://images.example/") and h.endswith("?a=1&b=<2>") for h in hrefs)
@@ -326,6 +378,34 @@ def test_page_in_chromium(tiny_map: Path) -> None:
         assert page.evaluate("semspaceMap.highlighted()")["matches"] == [evil_image]
         page.screenshot(path=str(tiny_map.with_name("tiny.png")))
     browser.assert_clean()
+
+
+def panel_rows(data: dict, measure: str, i: int) -> list[dict]:
+    """The neighbour rows the panel should list for the image at position ``i`` under ``measure``."""
+    return [
+        {"image_id": n, "distance": v} for n, v in zip(data["neighbours_by"][measure][i], data["values_by"][measure][i])
+    ]
+
+
+def assert_panel(page: Any, rows: list[dict], measure: str, image: int) -> None:
+    """The panel lists ``rows`` (ids, and values as shown and as stored) ranked by ``measure``, and
+    the map highlights those neighbours."""
+    ids = [r["image_id"] for r in rows]
+    page.wait_for_function(
+        f"JSON.stringify(semspaceMap.highlighted().neighbours) === '{json.dumps(ids, separators=(',', ':'))}'",
+        timeout=10_000,
+    )
+    assert [{k: r[k] for k in ("image_id", "distance")} for r in page.evaluate("semspaceMap.neighbours()")] == rows
+    shown = page.eval_on_selector_all(
+        "#neighbours tbody tr",
+        "rows => rows.map(r => [Number(r.querySelector('.nb-id').textContent), "
+        "Number(r.querySelector('.nb-dist').textContent)])",
+    )
+    assert [i for i, _ in shown] == ids
+    assert [v for _, v in shown] == [pytest.approx(r["distance"], abs=5e-4) for r in rows]  # 3 decimals
+    assert page.inner_text("#nb-value") == measure and page.input_value("#measure") == measure
+    assert page.inner_text("#nb-title").endswith(f"of image {image} by {measure}")
+    assert page.evaluate("semspaceMap.highlighted()")["selected"] == [image]
 
 
 def test_map_of_a_built_warehouse(tmp_path: Path) -> None:
@@ -371,9 +451,17 @@ def test_map_of_a_built_warehouse(tmp_path: Path) -> None:
             "from mds_spectrum where corpus = 'tiny'"
         ).fetchone()
         neighbours = con.execute(
-            "select image_id, list(neighbor_id order by rank), "
-            "list(symmetric_difference order by rank) from image_neighbors "
-            "where corpus = 'tiny' group by image_id order by image_id"
+            "select measure, image_id, list(neighbor_id order by rank), list(value order by rank) "
+            "from image_neighbors where corpus = 'tiny' group by all order by all"
+        ).fetchall()
+        measures_built = [m for (m,) in con.execute("select distinct measure from image_neighbors").fetchall()]
+        cosine = con.execute(
+            "select neighbor_id, value from image_neighbors "
+            "where corpus = 'tiny' and measure = 'cosine' and image_id = 4 order by rank"
+        ).fetchall()
+        pairs = con.execute(
+            "select image_j, cosine from image_pairs where corpus = 'tiny' and image_i = 4 "
+            "union all select image_i, cosine from image_pairs where corpus = 'tiny' and image_j = 4"
         ).fetchall()
     finally:
         con.close()
@@ -384,5 +472,36 @@ def test_map_of_a_built_warehouse(tmp_path: Path) -> None:
     assert (data["n_points"], data["n_positive"], data["n_negative"], *data["axis_share"]) == spectrum
     by_coco = dict(coco)
     assert data["captions"] == [by_coco[c] for c in data["coco_ids"]]
-    assert [(i, n, d) for i, n, d in zip(data["ids"], data["neighbours"], data["distances"])] == neighbours
+    # the var neighbor_measures' default, in semspace.measures' order; the note's measure shown first
+    assert data["measures"] == [
+        "symmetric_difference",
+        "multiset_symmetric_difference",
+        "jaccard",
+        "weighted_jaccard",
+        "cosine",
+    ]
+    assert sorted(measures_built) == sorted(data["measures"]) and data["measure"] == "symmetric_difference"
+    stored = {(m, i): (n, v) for m, i, n, v in neighbours}
+    assert sorted(stored) == sorted((m, i) for m in data["measures"] for i in data["ids"])
+    for m in data["measures"]:
+        for i, n, v in zip(data["ids"], data["neighbours_by"][m], data["values_by"][m]):
+            assert n == stored[m, i][0], (m, i)
+            assert v == pytest.approx(stored[m, i][1], abs=5e-5), (m, i)  # the page keeps 4 decimals
+    # the cosine lists are the pairs' cosines ranked (largest first, ties by smaller id)
+    assert cosine == sorted(pairs, key=lambda p: (-p[1], p[0]))[:3]
     assert page.count("</script>") == 3 and "</script><b>" not in page and "<!-- on -->" not in page
+
+    # in the page: switching to cosine lists image 4's cosine neighbours of image_neighbors
+    with offline_page() as browser:
+        browser.page.goto((tmp_path / "map.html").resolve().as_uri())
+        browser.page.wait_for_function("window.semspaceMap && window.semspaceMap.ready", timeout=30_000)
+        browser.page.evaluate("semspaceMap.select(4)")
+        assert_panel(
+            browser.page, panel_rows(data, "symmetric_difference", data["ids"].index(4)), "symmetric_difference", 4
+        )
+        browser.page.evaluate("semspaceMap.setMeasure('cosine')")
+        rows = panel_rows(data, "cosine", data["ids"].index(4))
+        assert [r["image_id"] for r in rows] == [n for n, _ in cosine]
+        assert [r["distance"] for r in rows] == pytest.approx([v for _, v in cosine], abs=5e-5)
+        assert_panel(browser.page, rows, "cosine", 4)
+    browser.assert_clean()

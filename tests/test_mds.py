@@ -100,11 +100,11 @@ def test_load_distances_places_every_pair(ids: list[int], tmp_path: Path) -> Non
     from analysis.mds import load_distances
 
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    con.execute("create table set_sizes (corpus varchar, image_id integer, n_tokens integer)")
+    con.execute("create table set_sizes (corpus varchar, image_id integer, n_tokens integer, n_occurrences integer)")
     con.execute(
         "create table image_pairs (corpus varchar, image_i integer, image_j integer, symmetric_difference integer)"
     )
-    con.executemany("insert into set_sizes values ('c', ?, 1)", [[i] for i in ids])
+    con.executemany("insert into set_sizes values ('c', ?, 1, 1)", [[i] for i in ids])
     expected = np.zeros((4, 4))
     for (a, i), (b, j) in itertools.combinations(enumerate(ids), 2):
         expected[a, b] = expected[b, a] = 10 * a + b

@@ -1,14 +1,18 @@
-"""The SQL set kernels (macros/pair_overlaps.sql, macros/nearest_neighbors.sql) against Python sets,
-on random corpora: the DuckDB kernels (bitmask + sparse hybrid, bounded top-k) and the portable
-ones must give exactly the rows that set arithmetic gives, and the distance must be a metric.
-
-The models are compiled once by dbt with a 64-token mask, so random corpora of ~150 tokens
-exercise both the mask path and the rare-token self-join."""
+"""The SQL measure and neighbour kernels against an independent Python computation on random
+multisets: token_weights, int_token_weights, int_image_weights, the pair kernel
+(macros/pair_overlaps.sql), the image_pairs view and image_neighbors (macros/nearest_neighbors.sql),
+compiled once by dbt for DuckDB's own kernels and for the portable ones, run on hypothesis-drawn
+corpora. Every measure must equal the formula computed here from the counts (the weighted ones
+within the fixed point's 2^-24); neighbour lists must equal those ranked here in exact rational
+arithmetic over the same fixed-point weights, ties by the smaller id; the distances must be metrics.
+"""
 
 from __future__ import annotations
 
 import itertools
-from collections import Counter
+import math
+from collections.abc import Mapping
+from fractions import Fraction
 
 import duckdb
 import numpy as np
@@ -20,6 +24,20 @@ from hypothesis import strategies as st
 from tests.dbt_helpers import compiled_sql, dbt
 
 K = 3
+ALPHA = 0.25
+Q = 1 << 24
+MEASURES = (
+    "symmetric_difference",
+    "multiset_symmetric_difference",
+    "jaccard",
+    "dice",
+    "overlap",
+    "idf_jaccard",
+    "weighted_jaccard",
+    "cosine",
+)
+DISTANCES = ("symmetric_difference", "multiset_symmetric_difference")
+Multiset = Mapping[int, int]  # token -> n_captions >= 1
 
 
 @pytest.fixture(scope="module")
@@ -28,44 +46,55 @@ def kernels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     db = work / "kernels.duckdb"
     duckdb.connect(str(db)).close()
     sql: dict[str, str] = {}
+    models = ["token_weights", "int_token_weights", "int_pair_set_sizes", "int_image_weights"]
     for flavour, portable in (("duckdb", False), ("portable", True)):
         out = work / flavour
         dbt(
-            ["compile", "--select", "int_pair_overlaps", "image_pairs", "image_neighbors"],
+            ["compile", "--select", *models, "int_pair_overlaps", "image_pairs", "image_neighbors"],
             db,
             out,
-            vars={"pair_mask_tokens": 64, "neighbors_k": K, "portable_sql": portable},
+            vars={
+                "neighbors_k": K,
+                "portable_sql": portable,
+                "neighbor_measures": list(MEASURES),
+                "cosine_idf_exponent": ALPHA,
+            },
         )
         sql[f"overlaps_{flavour}"] = compiled_sql(out, "int_pair_overlaps", folder="models/intermediate")
         sql[f"neighbors_{flavour}"] = compiled_sql(out, "image_neighbors")
         sql["image_pairs"] = compiled_sql(out, "image_pairs")
-    assert "bit_count" in sql["overlaps_duckdb"] and "bit_count" not in sql["overlaps_portable"]
+        for name in models:
+            sql[name] = compiled_sql(
+                out, name, folder="models/marts" if name == "token_weights" else "models/intermediate"
+            )
     assert "min_by" in sql["neighbors_duckdb"] and "min_by" not in sql["neighbors_portable"]
     con = duckdb.connect(str(db))
     yield {"con": con, **sql}
     con.close()
 
 
-def _load(con: duckdb.DuckDBPyConnection, corpora: dict[str, list[frozenset[int]]]) -> None:
-    """The kernel's inputs, as dbt would have built them: int_corpora, int_pair_token_sets and
-    int_pair_set_sizes (corpus ids in name order)."""
+def _load(con: duckdb.DuckDBPyConnection, kernels: Mapping[str, object], corpora: dict[str, list[Multiset]]) -> None:
+    """The inputs as dbt would have built them (int_corpora, int_corpus_tokens, int_set_sizes), then
+    the weight models compiled by dbt."""
     ids = {name: k for k, name in enumerate(sorted(corpora), start=1)}
-    rows = [(ids[c], i, f"t{t}") for c, sets in corpora.items() for i, s in enumerate(sets) for t in s]
-    sizes = [(ids[c], i, len(s)) for c, sets in corpora.items() for i, s in enumerate(sets)]
+    rows = [(c, i, f"t{t}", n) for c, sets in corpora.items() for i, s in enumerate(sets) for t, n in sorted(s.items())]
+    sizes = [(c, i, len(s), sum(s.values())) for c, sets in corpora.items() for i, s in enumerate(sets)]
     tables = {
         "int_corpora": pa.table({"corpus": list(ids), "corpus_id": pa.array(list(ids.values()), pa.int32())}),
-        "int_pair_token_sets": pa.table(
+        "int_corpus_tokens": pa.table(
             {
-                "corpus_id": pa.array([r[0] for r in rows], pa.int32()),
+                "corpus": [r[0] for r in rows],
                 "image_id": pa.array([r[1] for r in rows], pa.int32()),
                 "token": pa.array([r[2] for r in rows], pa.string()),
+                "n_captions": pa.array([r[3] for r in rows], pa.int32()),
             }
         ),
-        "int_pair_set_sizes": pa.table(
+        "int_set_sizes": pa.table(
             {
-                "corpus_id": pa.array([r[0] for r in sizes], pa.int32()),
+                "corpus": [r[0] for r in sizes],
                 "image_id": pa.array([r[1] for r in sizes], pa.int32()),
                 "n_tokens": pa.array([r[2] for r in sizes], pa.int32()),
+                "n_occurrences": pa.array([r[3] for r in sizes], pa.int32()),
             }
         ),
     }
@@ -73,93 +102,224 @@ def _load(con: duckdb.DuckDBPyConnection, corpora: dict[str, list[frozenset[int]
     for name, table in tables.items():
         con.register(f"new_{name}", table)
         con.execute(f"create or replace table intermediate.{name} as select * from new_{name}")
+    con.execute(f"create or replace table main.token_weights as {kernels['token_weights']}")
+    for name in ("int_token_weights", "int_pair_set_sizes", "int_image_weights"):
+        con.execute(f"create or replace table intermediate.{name} as {kernels[name]}")
 
 
-def _expected_pairs(corpora: dict[str, list[frozenset[int]]]) -> list[tuple]:
-    out = []
-    for c, sets in sorted(corpora.items()):
-        for i, j in itertools.combinations(range(len(sets)), 2):
-            a, b = sets[i], sets[j]
-            jac = len(a & b) / len(a | b) if a | b else None
-            out.append((c, i, j, len(a), len(b), len(a & b), len(a | b), len(a ^ b), jac))
-    return sorted(out, key=lambda r: r[:3])
-
-
-def _expected_neighbors(corpora: dict[str, list[frozenset[int]]]) -> list[tuple]:
-    out = []
-    for c, sets in corpora.items():
-        for i, a in enumerate(sets):
-            ranked = sorted((len(a ^ b), j) for j, b in enumerate(sets) if j != i)[:K]
-            out += [(c, i, rank, j, d) for rank, (d, j) in enumerate(ranked, start=1)]
-    return sorted(out)
-
-
-def _pairs(con: duckdb.DuckDBPyConnection, kernels: dict[str, object], flavour: str) -> None:
+def _pairs(con: duckdb.DuckDBPyConnection, kernels: Mapping[str, object], flavour: str) -> None:
     """int_pair_overlaps by one kernel, and the image_pairs view over it."""
     con.execute(f"create or replace table intermediate.int_pair_overlaps as {kernels[f'overlaps_{flavour}']}")
     con.execute(f"create or replace view main.image_pairs as {kernels['image_pairs']}")
 
 
-token_set = st.frozensets(st.integers(0, 150), max_size=90)
+# ------------------------------------------------------------------------------ the reference
+
+
+def _idf(sets: list[Multiset]) -> dict[int, float]:
+    df: dict[int, int] = {}
+    for s in sets:
+        for t in s:
+            df[t] = df.get(t, 0) + 1
+    return {t: math.log(len(sets) / n) for t, n in df.items()}
+
+
+def expected_measures(
+    a: Multiset, b: Multiset, idf: Mapping[int, float], alpha: float = ALPHA
+) -> dict[str, float | None]:
+    """Every measure of a pair from its two multisets, by its formula (floats, no fixed point)."""
+    sa, sb = set(a), set(b)
+    tokens = sa | sb
+    inter, union = len(sa & sb), len(tokens)
+    ca = {t: a.get(t, 0) for t in tokens}
+    cb = {t: b.get(t, 0) for t in tokens}
+    w_min = sum(min(ca[t], cb[t]) * idf[t] for t in tokens)
+    w_max = sum(max(ca[t], cb[t]) * idf[t] for t in tokens)
+    i_inter = sum(idf[t] for t in sa & sb)
+    i_union = sum(idf[t] for t in tokens)
+    va = {t: ca[t] * idf[t] ** alpha for t in tokens}
+    vb = {t: cb[t] * idf[t] ** alpha for t in tokens}
+    na, nb = math.sqrt(sum(v * v for v in va.values())), math.sqrt(sum(v * v for v in vb.values()))
+    return {
+        "n_intersection": inter,
+        "symmetric_difference": len(sa ^ sb),
+        "n_multiset_intersection": sum(min(ca[t], cb[t]) for t in tokens),
+        "multiset_symmetric_difference": sum(abs(ca[t] - cb[t]) for t in tokens),
+        "jaccard": inter / union if union else None,
+        "dice": 2 * inter / (len(sa) + len(sb)) if sa or sb else 0.0,
+        "overlap": inter / min(len(sa), len(sb)) if sa and sb else 0.0,
+        "idf_jaccard": i_inter / i_union if i_union > 0 else 0.0,
+        "weighted_jaccard": w_min / w_max if w_max > 0 else 0.0,
+        "cosine": sum(va[t] * vb[t] for t in tokens) / (na * nb) if na > 0 and nb > 0 else 0.0,
+    }
+
+
+def _exact_keys(sets: list[Multiset], alpha: float = ALPHA) -> dict[str, dict[tuple[int, int], Fraction]]:
+    """Each measure of every pair as an exact ascending sort key (a distance, or minus a
+    similarity; for the cosine minus its square, which orders alike), over the same fixed-point
+    weights the SQL sums (round(w · 2^24)), so that equal values are equal here too."""
+    idf = _idf(sets)
+    q1 = {t: round(w * Q) for t, w in idf.items()}
+    q2 = {t: round(w ** (2 * alpha) * Q) for t, w in idf.items()}
+    keys: dict[str, dict[tuple[int, int], Fraction]] = {m: {} for m in MEASURES}
+    for i, j in itertools.permutations(range(len(sets)), 2):
+        a, b = sets[i], sets[j]
+        sa, sb = set(a), set(b)
+        tokens = sa | sb
+        inter, union = len(sa & sb), len(tokens)
+        ca = {t: a.get(t, 0) for t in tokens}
+        cb = {t: b.get(t, 0) for t in tokens}
+
+        def ratio(x: int, y: int) -> Fraction:
+            return Fraction(x, y) if y else Fraction(0)
+
+        w_min = sum(min(ca[t], cb[t]) * q1[t] for t in tokens)
+        w_max = sum(max(ca[t], cb[t]) * q1[t] for t in tokens)
+        dot = sum(ca[t] * cb[t] * q2[t] for t in tokens)
+        n2a, n2b = sum(ca[t] ** 2 * q2[t] for t in tokens), sum(cb[t] ** 2 * q2[t] for t in tokens)
+        keys["symmetric_difference"][i, j] = Fraction(len(sa ^ sb))
+        keys["multiset_symmetric_difference"][i, j] = Fraction(sum(abs(ca[t] - cb[t]) for t in tokens))
+        keys["jaccard"][i, j] = -ratio(inter, union)
+        keys["dice"][i, j] = -ratio(2 * inter, len(sa) + len(sb))
+        keys["overlap"][i, j] = -ratio(inter, min(len(sa), len(sb)))
+        keys["idf_jaccard"][i, j] = -ratio(sum(q1[t] for t in sa & sb), sum(q1[t] for t in tokens))
+        keys["weighted_jaccard"][i, j] = -ratio(w_min, w_max)
+        keys["cosine"][i, j] = -ratio(dot * dot, n2a * n2b) if n2a and n2b else Fraction(0)
+    return keys
+
+
+def _expected_pairs(corpora: dict[str, list[Multiset]]) -> list[dict[str, object]]:
+    out = []
+    for c, sets in sorted(corpora.items()):
+        idf = _idf(sets)
+        for i, j in itertools.combinations(range(len(sets)), 2):
+            out.append({"corpus": c, "image_i": i, "image_j": j, **expected_measures(sets[i], sets[j], idf)})
+    return out
+
+
+def _expected_neighbors(corpora: dict[str, list[Multiset]]) -> list[tuple]:
+    out = []
+    for c, sets in corpora.items():
+        keys = _exact_keys(sets)
+        for m in MEASURES:
+            for i in range(len(sets)):
+                ranked = sorted((keys[m][i, j], j) for j in range(len(sets)) if j != i)[:K]
+                out += [(c, m, i, rank, j) for rank, (_, j) in enumerate(ranked, start=1)]
+    return sorted(out)
+
+
+# ------------------------------------------------------------------------------------ strategies
+
+multiset = st.dictionaries(st.integers(0, 60), st.integers(1, 5), max_size=40)
 corpora_strategy = st.dictionaries(
-    st.sampled_from(["coco", "falcon"]), st.lists(token_set, min_size=2, max_size=12), min_size=1, max_size=2
+    st.sampled_from(["coco", "falcon"]), st.lists(multiset, min_size=2, max_size=10), min_size=1, max_size=2
 )
+COLUMNS = ("n_intersection", "n_multiset_intersection", *MEASURES)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(corpora=corpora_strategy)
-def test_kernels_equal_python_sets(kernels: dict[str, object], corpora: dict[str, list[frozenset[int]]]) -> None:
+def _check(kernels: Mapping[str, object], corpora: dict[str, list[Multiset]]) -> None:
     con: duckdb.DuckDBPyConnection = kernels["con"]  # type: ignore[assignment]
-    _load(con, corpora)
+    _load(con, kernels, corpora)
     expected = _expected_pairs(corpora)
     for flavour in ("portable", "duckdb"):  # duckdb last: its table feeds the neighbour kernels
         _pairs(con, kernels, flavour)
-        got = con.execute("select * from main.image_pairs order by corpus, image_i, image_j").fetchall()
-        assert [r[:8] for r in got] == [r[:8] for r in expected], flavour
-        assert [r[8] for r in got] == pytest.approx([r[8] for r in expected]), flavour
+        cursor = con.execute(
+            f"select corpus, image_i, image_j, {', '.join(COLUMNS)} from main.image_pairs order by all"
+        )
+        got = [dict(zip(["corpus", "image_i", "image_j", *COLUMNS], row)) for row in cursor.fetchall()]
+        assert [(g["corpus"], g["image_i"], g["image_j"]) for g in got] == [
+            (e["corpus"], e["image_i"], e["image_j"]) for e in expected
+        ], flavour
+        for g, e in zip(got, expected):
+            for column in COLUMNS:
+                if e[column] is None or isinstance(e[column], int):
+                    assert g[column] == e[column], (flavour, column, g, e)
+                else:
+                    assert g[column] == pytest.approx(e[column], abs=2e-6), (flavour, column, g, e)
     for flavour in ("duckdb", "portable"):
         got = con.execute(
-            f"select corpus, image_id, rank, neighbor_id, symmetric_difference "
-            f"from ({kernels[f'neighbors_{flavour}']}) order by all"
+            f"select corpus, measure, image_id, rank, neighbor_id from ({kernels[f'neighbors_{flavour}']}) order by all"
         ).fetchall()
         assert got == _expected_neighbors(corpora), flavour
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_kernels_on_zipf_corpora(kernels: dict[str, object], seed: int) -> None:
-    """Seeded corpora big enough that every path of the DuckDB kernel carries weight: more than 64
-    distinct frequent tokens (the mask) and many rare tokens shared by a few images."""
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(corpora=corpora_strategy)
+def test_measures_and_neighbours_equal_python(kernels: dict[str, object], corpora: dict[str, list[Multiset]]) -> None:
+    _check(kernels, corpora)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_kernels_on_zipf_corpora_with_duplicates(kernels: dict[str, object], seed: int) -> None:
+    """Seeded Zipf corpora with repeated images (exact ties in every measure) and an empty set."""
     rng = np.random.default_rng(seed)
-    weights = 1 / np.arange(1, 401)
+    weights = 1 / np.arange(1, 301)
     weights /= weights.sum()
-    corpora = {
-        c: [frozenset(rng.choice(400, size=int(rng.integers(5, 80)), p=weights).tolist()) for _ in range(40)]
-        for c in ("coco", "falcon")
-    }
-    frequency = Counter(t for s in corpora["coco"] for t in s)
-    ranked = sorted(frequency.items(), key=lambda kv: (-kv[1], f"t{kv[0]}"))
-    assert sum(1 for _, n in ranked[64:] if n > 1) > 20, "the rare-token path must be exercised"
-    test_kernels_equal_python_sets.hypothesis.inner_test(kernels, corpora)
+    sets: list[Multiset] = []
+    for _ in range(30):
+        tokens = rng.choice(300, size=int(rng.integers(5, 60)), p=weights)
+        counts: dict[int, int] = {}
+        for t in tokens:
+            counts[int(t)] = min(5, counts.get(int(t), 0) + 1)
+        sets.append(counts)
+    sets += [sets[3], sets[7], sets[7], {}]
+    _check(kernels, {"coco": sets, "falcon": sets[::-1]})
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(sets=st.lists(token_set, min_size=3, max_size=10))
-def test_symmetric_difference_is_a_metric(kernels: dict[str, object], sets: list[frozenset[int]]) -> None:
-    """|A Δ B| from the SQL kernel: d(a, a) = 0 is implied by i < j; symmetric by construction;
-    d(a, b) = 0 only for equal sets; the triangle inequality holds; sizes add up."""
+@given(sets=st.lists(multiset, min_size=3, max_size=9))
+def test_distances_are_metrics(kernels: dict[str, object], sets: list[Multiset]) -> None:
+    """|A Δ B| and Σ|a_t − b_t| from the SQL kernel: zero exactly for equal (multi)sets, symmetric
+    by construction, the triangle inequality; the multiset distance bounds the set one."""
     con: duckdb.DuckDBPyConnection = kernels["con"]  # type: ignore[assignment]
-    _load(con, {"coco": sets})
+    _load(con, kernels, {"coco": sets})
     _pairs(con, kernels, "duckdb")
     rows = con.execute(
-        "select image_i, image_j, n_i, n_j, n_intersection, n_union, symmetric_difference from main.image_pairs"
+        "select image_i, image_j, symmetric_difference, multiset_symmetric_difference from main.image_pairs"
     ).fetchall()
-    d = {}
-    for i, j, n_i, n_j, n_inter, n_union, sym in rows:
-        assert n_union == n_i + n_j - n_inter
-        assert sym == n_union - n_inter >= 0
-        assert (sym == 0) == (sets[i] == sets[j])
+    d: dict[tuple[int, int], int] = {}
+    m: dict[tuple[int, int], int] = {}
+    for i, j, sym, multi in rows:
+        assert (sym == 0) == (set(sets[i]) == set(sets[j]))
+        assert (multi == 0) == (dict(sets[i]) == dict(sets[j]))
+        assert multi >= sym >= 0
         d[i, j] = d[j, i] = sym
+        m[i, j] = m[j, i] = multi
     for i in range(len(sets)):
-        d[i, i] = 0
+        d[i, i] = m[i, i] = 0
     for a, b, c in itertools.permutations(range(len(sets)), 3):
         assert d[a, c] <= d[a, b] + d[b, c]
+        assert m[a, c] <= m[a, b] + m[b, c]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sets=st.lists(st.frozensets(st.integers(0, 60), max_size=40), min_size=2, max_size=9))
+def test_multiset_distance_is_the_notes_when_every_count_is_one(
+    kernels: dict[str, object], sets: list[frozenset[int]]
+) -> None:
+    con: duckdb.DuckDBPyConnection = kernels["con"]  # type: ignore[assignment]
+    _load(con, kernels, {"coco": [dict.fromkeys(s, 1) for s in sets]})
+    _pairs(con, kernels, "duckdb")
+    rows = con.execute(
+        "select symmetric_difference, multiset_symmetric_difference, n_intersection, n_multiset_intersection "
+        "from main.image_pairs"
+    ).fetchall()
+    assert rows and all(sym == multi and inter == minter for sym, multi, inter, minter in rows)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sets=st.lists(multiset, min_size=2, max_size=9))
+def test_similarities_are_bounded_symmetric_and_one_for_equal_multisets(
+    kernels: dict[str, object], sets: list[Multiset]
+) -> None:
+    con: duckdb.DuckDBPyConnection = kernels["con"]  # type: ignore[assignment]
+    _load(con, kernels, {"coco": sets})
+    _pairs(con, kernels, "duckdb")
+    idf = _idf(sets)
+    for i, j, wj, cos in con.execute(
+        "select image_i, image_j, weighted_jaccard, cosine from main.image_pairs"
+    ).fetchall():
+        assert 0.0 <= wj <= 1.0 and 0.0 <= cos <= 1.0
+        weighs = any(idf[t] > 0 for t in sets[i])
+        if dict(sets[i]) == dict(sets[j]) and weighs:
+            assert wj == 1.0 and cos == pytest.approx(1.0, abs=1e-12)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -35,13 +37,14 @@ create table corpora (corpus varchar, corpus_id integer, kind varchar, dataset v
     source varchar, created_at timestamp);
 create table images (dataset varchar, image_id integer, coco_id bigint, image_key varchar, file_name varchar,
     url varchar, n_captions integer);
-create table token_sets (corpus varchar, image_id integer, token varchar);
-create table set_sizes (corpus varchar, image_id integer, n_tokens integer);
+create table token_sets (corpus varchar, image_id integer, token varchar, n_captions integer);
+create table set_sizes (corpus varchar, image_id integer, n_tokens integer, n_occurrences integer);
 create table image_pairs (corpus varchar, image_i integer, image_j integer, n_i integer, n_j integer,
     n_intersection integer, n_union integer, symmetric_difference integer, jaccard double, dice double,
-    overlap double);
-create table image_neighbors (corpus varchar, image_id integer, rank integer, neighbor_id integer,
-    symmetric_difference integer, n_intersection integer, jaccard double);
+    overlap double, n_multiset_intersection integer, multiset_symmetric_difference integer,
+    idf_jaccard double, weighted_jaccard double, cosine double);
+create table image_neighbors (corpus varchar, measure varchar, image_id integer, rank integer,
+    neighbor_id integer, value double, symmetric_difference integer, n_intersection integer, jaccard double);
 create table corpus_summary (corpus varchar, n_images integer, n_captions integer, n_caption_chars bigint,
     n_tokens bigint, n_distinct_tokens integer, mean_caption_chars double, mean_tokens double);
 create table pair_summary (corpus varchar, n_pairs bigint, min_symmetric_difference integer,
@@ -59,7 +62,20 @@ create table mds_coordinates (corpus varchar, image_id integer, x1 double, x2 do
 create table evaluation_scores (corpus varchar, image_scope varchar, measure varchar, benchmark varchar,
     metric varchar, value double, n_queries integer, computed_at timestamp);
 """
-METRICS = ("map_at_r", "r_precision", "recall_at_1", "recall_at_5", "recall_at_10")
+METRICS = (
+    "map_at_r",
+    "r_precision",
+    "recall_at_1",
+    "recall_at_5",
+    "recall_at_10",
+    "map_at_r_half_a",
+    "r_precision_half_a",
+    "map_at_r_half_b",
+    "r_precision_half_b",
+)
+HALF_OFFSET = {"half_a": 0.01, "half_b": -0.01}  # a half's scores differ from the whole's by this here
+ALPHA = 0.25  # the cosine's idf exponent (dbt var cosine_idf_exponent)
+NEIGHBOR_MEASURES = ("symmetric_difference", "jaccard", "cosine")  # what image_neighbors ranks by here
 
 
 def _captions(rng: np.random.Generator) -> dict[int, list[str]]:
@@ -71,6 +87,50 @@ def _captions(rng: np.random.Generator) -> dict[int, list[str]]:
     return captions
 
 
+def _pair_measures(a: dict[Any, int], b: dict[Any, int], idf: dict[Any, float]) -> dict[str, float | int | None]:
+    """Every measure of image_pairs for two token multisets (token → n_captions), by its formula."""
+    sa, sb = set(a), set(b)
+    inter, union = len(sa & sb), len(sa | sb)
+    weight_min = sum(min(a.get(t, 0), b.get(t, 0)) * idf[t] for t in sa | sb)
+    weight_max = sum(max(a.get(t, 0), b.get(t, 0)) * idf[t] for t in sa | sb)
+    idf_union = sum(idf[t] for t in sa | sb)
+    norms = math.sqrt(sum((n * idf[t] ** ALPHA) ** 2 for t, n in a.items())) * math.sqrt(
+        sum((n * idf[t] ** ALPHA) ** 2 for t, n in b.items())
+    )
+    return {
+        "n_i": len(sa),
+        "n_j": len(sb),
+        "n_intersection": inter,
+        "n_union": union,
+        "symmetric_difference": len(sa ^ sb),
+        "jaccard": inter / union if union else None,
+        "dice": 2 * inter / (len(sa) + len(sb)),
+        "overlap": inter / min(len(sa), len(sb)),
+        "n_multiset_intersection": sum(min(a[t], b[t]) for t in sa & sb),
+        "multiset_symmetric_difference": sum(abs(a.get(t, 0) - b.get(t, 0)) for t in sa | sb),
+        "idf_jaccard": sum(idf[t] for t in sa & sb) / idf_union if idf_union else 0.0,
+        "weighted_jaccard": weight_min / weight_max if weight_max else 0.0,
+        "cosine": sum(a[t] * b[t] * idf[t] ** (2 * ALPHA) for t in sa & sb) / norms if norms else 0.0,
+    }
+
+
+PAIR_COLUMNS = (
+    "n_i",
+    "n_j",
+    "n_intersection",
+    "n_union",
+    "symmetric_difference",
+    "jaccard",
+    "dice",
+    "overlap",
+    "n_multiset_intersection",
+    "multiset_symmetric_difference",
+    "idf_jaccard",
+    "weighted_jaccard",
+    "cosine",
+)
+
+
 def _corpus(
     con: duckdb.DuckDBPyConnection,
     corpus: str,
@@ -79,50 +139,48 @@ def _corpus(
     with_mds: bool,
 ) -> None:
     ids = sorted(sets)
+    # each token's multiplicity (captions using it): 1 to 3, fixed by the token and the image
+    counts = {image: {t: 1 + (int(t) + image) % 3 for t in sets[image]} for image in ids}
+    df = {t: sum(t in sets[i] for i in ids) for t in set().union(*sets.values())}
+    idf = {t: math.log(len(ids) / df[t]) for t in df}
     for image in ids:
         con.executemany(
-            "insert into token_sets values (?, ?, ?)", [(corpus, image, str(t)) for t in sorted(sets[image])]
+            "insert into token_sets values (?, ?, ?, ?)",
+            [(corpus, image, str(t), counts[image][t]) for t in sorted(sets[image])],
         )
-        con.execute("insert into set_sizes values (?, ?, ?)", [corpus, image, len(sets[image])])
-    pairs = []
-    for a, b in itertools.combinations(ids, 2):
-        inter, union = len(sets[a] & sets[b]), len(sets[a] | sets[b])
-        pairs.append(
-            (
-                corpus,
-                a,
-                b,
-                len(sets[a]),
-                len(sets[b]),
-                inter,
-                union,
-                len(sets[a] ^ sets[b]),
-                inter / union if union else None,
-                2 * inter / (len(sets[a]) + len(sets[b])),
-                inter / min(len(sets[a]), len(sets[b])),
-            )
+        con.execute(
+            "insert into set_sizes values (?, ?, ?, ?)",
+            [corpus, image, len(sets[image]), sum(counts[image].values())],
         )
+    measured = {(a, b): _pair_measures(counts[a], counts[b], idf) for a, b in itertools.combinations(ids, 2)}
+    pairs = [(corpus, a, b, *(m[c] for c in PAIR_COLUMNS)) for (a, b), m in measured.items()]
     if pairs:
-        con.executemany("insert into image_pairs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", pairs)
+        con.executemany(f"insert into image_pairs values ({', '.join(['?'] * (3 + len(PAIR_COLUMNS)))})", pairs)
     for image in ids:
-        others = sorted((len(sets[image] ^ sets[o]), o) for o in ids if o != image)[:K]
-        if not others:
-            continue
-        con.executemany(
-            "insert into image_neighbors values (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    corpus,
-                    image,
-                    rank,
-                    o,
-                    d,
-                    len(sets[image] & sets[o]),
-                    len(sets[image] & sets[o]) / len(sets[image] | sets[o]),
-                )
-                for rank, (d, o) in enumerate(others, start=1)
-            ],
-        )
+        for measure in NEIGHBOR_MEASURES:
+            closer = 1 if measure == "symmetric_difference" else -1  # a distance, else a similarity
+            others = sorted(
+                (closer * (measured[min(image, o), max(image, o)][measure] or 0.0), o) for o in ids if o != image
+            )[:K]
+            if not others:  # one image: no neighbour
+                continue
+            con.executemany(
+                "insert into image_neighbors values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        corpus,
+                        measure,
+                        image,
+                        rank,
+                        o,
+                        measured[min(image, o), max(image, o)][measure],
+                        len(sets[image] ^ sets[o]),
+                        len(sets[image] & sets[o]),
+                        len(sets[image] & sets[o]) / len(sets[image] | sets[o]),
+                    )
+                    for rank, (_, o) in enumerate(others, start=1)
+                ],
+            )
     n_chars = sum(len(c) for image in ids for c in captions[image])
     n_captions = sum(len(captions[image]) for image in ids)
     n_tokens = sum(len(sets[image]) for image in ids)
@@ -140,9 +198,9 @@ def _corpus(
         ],
     )
     if pairs:
-        sd = np.array([p[7] for p in pairs])
-        inter = np.array([p[5] for p in pairs])
-        union = np.array([p[6] for p in pairs])
+        sd = np.array([m["symmetric_difference"] for m in measured.values()])
+        inter = np.array([m["n_intersection"] for m in measured.values()])
+        union = np.array([m["n_union"] for m in measured.values()])
         con.execute(
             "insert into pair_summary values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -325,7 +383,7 @@ def test_neighbour_table_follows_image_neighbors(tiny: Path, tmp_path: Path) -> 
     with duckdb.connect(str(tiny), read_only=True) as con:
         ours = con.execute(
             "select rank, neighbor_id, symmetric_difference from image_neighbors "
-            "where corpus = 'coco' and image_id = 100 order by rank"
+            "where corpus = 'coco' and image_id = 100 and measure = 'symmetric_difference' order by rank"
         ).fetchall()
     markdown = (report.build(tiny, out_dir=tmp_path / "r").parent / "report.md").read_text(encoding="utf-8")
     section = markdown.split("### Nearest neighbours of image 100 (Table 2 of the note)")[1].split("###")[0]
@@ -452,13 +510,21 @@ def _scores(
     database: Path, corpus: str, values: dict[str, float], n_queries: int, image_scope: str | None = None
 ) -> None:
     """Rows of the mart evaluation_scores as `python -m analysis evaluate` leaves them: every metric
-    of each measure has the measure's value here."""
+    of each measure has the measure's value here, its half A and half B scores that ± 0.01."""
     with duckdb.connect(str(database)) as con:
         for measure, value in values.items():
             for metric in METRICS:
+                half = next((h for h in HALF_OFFSET if metric.endswith(h)), None)
                 con.execute(
                     "insert into evaluation_scores values (?, ?, ?, 'eccv_caption', ?, ?, ?, now())",
-                    [corpus, image_scope or corpus, measure, metric, value, n_queries],
+                    [
+                        corpus,
+                        image_scope or corpus,
+                        measure,
+                        metric,
+                        value + (HALF_OFFSET[half] if half else 0.0),
+                        n_queries,
+                    ],
                 )
 
 
@@ -469,6 +535,11 @@ def test_evaluation_scores_get_their_section(tiny: Path, tmp_path: Path) -> None
     markdown = (report.build(tiny, out_dir=tmp_path / "after").parent / "report.md").read_text(encoding="utf-8")
     section = markdown[markdown.index("## Agreement with people") :]
     assert "| coco | jaccard | 42 | 0.123 | 0.123 |" in section
+    # every column: mAP@R, R-Precision, R@1, R@5, R@10, then mAP@R of half A and of half B
+    assert "| coco | jaccard | 42 | 0.123 | 0.123 | 0.123 | 0.123 | 0.123 | 0.133 | 0.113 |" in section
+    assert "| corpus | measure | queries | mAP@R | R-Precision | R@1 | R@5 | R@10 | mAP@R half A | mAP@R half B |" in (
+        section
+    )
     assert section.index("jaccard") < section.index("symmetric\\_difference")  # best mAP@R first
 
 
@@ -498,3 +569,62 @@ def test_evaluation_within_a_scope_and_one_images_positives(
     marked = ", ".join(f"{i}{' ✓' if i in (82, 4065) else ''}" for i, _ in jaccard)
     hits = sum(i in (82, 4065) for i, _ in jaccard)
     assert f"| coco | jaccard | {hits} | {marked} |" in example
+
+
+def test_the_best_measure_lists_the_images_neighbours_with_captions(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The section on image 100 under the best measure: the interpretable (corpus, measure) with the best mAP@R
+    (the dense baseline's score does not count: it has no pairs to list), and image 100's nearest
+    images under it as image_neighbors ranks them, each with its first caption, the positives people
+    verified marked."""
+    from analysis import evaluate as ev
+    from analysis.evaluation import eccv
+    from analysis.report import render
+
+    # ECCV stand-in: image 100 (COCO 473237) is a query whose positives are 82 and 2353
+    def stand_in() -> tuple[dict, dict]:
+        return {"473237": [1, 2]}, {"1": [507065], "2": [381051]}
+
+    monkeypatch.setattr(ev, "load_eccv", stand_in)
+    monkeypatch.setattr(eccv, "load_eccv", stand_in)
+    _scores(tiny, "coco", {"jaccard": 0.3, "symmetric_difference": 0.2}, n_queries=5)
+    _scores(tiny, "other", {"cosine": 0.45, "jaccard": 0.1, "minilm_l6_cosine": 0.9}, n_queries=5)
+    with duckdb.connect(str(tiny), read_only=True) as con:
+        near = con.execute(
+            "select rank, neighbor_id, value, symmetric_difference from image_neighbors "
+            "where corpus = 'other' and measure = 'cosine' and image_id = 100 order by rank limit 10"
+        ).fetchall()
+        by_sd = con.execute(
+            "select neighbor_id from image_neighbors "
+            "where corpus = 'other' and measure = 'symmetric_difference' and image_id = 100 order by rank limit 10"
+        ).fetchall()
+        first = dict(
+            con.execute(
+                "select image_id, caption from image_captions where dataset = 'tiny' and caption_index = 0"
+            ).fetchall()
+        )
+        own = [
+            c
+            for (c,) in con.execute(
+                "select caption from image_captions where dataset = 'tiny' and image_id = 100 order by caption_index"
+            ).fetchall()
+        ]
+    assert len(near) == 10 and [n[1] for n in near] != [i for (i,) in by_sd]  # cosine ranks its own way
+    index = report.build(tiny, out_dir=tmp_path / "r")
+    markdown = (index.parent / "report.md").read_text(encoding="utf-8")
+    heading = "### Image 100 under the best measure: cosine on other\n"
+    assert markdown.count(heading) == 1
+    section = markdown[markdown.index(heading) :].split("\n## ")[0].split("\n### ")[0]
+    assert "mAP@R 0.450 on other" in section and "Σ\\_t a\\_t b\\_t" in section  # the score and the formula
+    assert all(render.md(c) in section for c in own)  # the image's own captions
+    assert "| rank | image | cosine | positive | first caption |" in section
+    rows = [line for line in section.splitlines() if re.match(r"\| [\d,]+ \|", line)]
+    assert rows == [
+        f"| {rank:,} | {image:,} | {value:.4g} | {'✓' if image in (82, 2353) else ''} | {render.md(first[image])} |"
+        for rank, image, value, _ in near
+    ]
+    assert any(image in (82, 2353) for _, image, _, _ in near)  # a mark is shown
+    page = index.read_text(encoding="utf-8")
+    assert 'id="evaluation-best"' in page
+    assert page.count('id="evaluation-best"') == 1

@@ -47,13 +47,21 @@ def test_every_corpus_gets_all_pairs(small) -> None:
         corpora = con.execute(
             "select corpus, corpus_id, kind, tokenizer, base_corpus from corpora order by corpus"
         ).fetchall()
-    # each dataset's caption corpus and its stop-word-free variant
-    assert rows == [("coco", 60 * 59 // 2), ("coco-nostop", 60 * 59 // 2), ("other", 3), ("other-nostop", 3)]
+    # each dataset's caption corpus and its variants: stop-word-free, lemma, concept (ids by name)
+    assert rows == [
+        (corpus, n)
+        for base, n in (("coco", 60 * 59 // 2), ("other", 3))
+        for corpus in (base, f"{base}-concept", f"{base}-lemma", f"{base}-nostop")
+    ]
     assert corpora == [
         ("coco", 1, "captions", "karpathy", "coco"),
-        ("coco-nostop", 2, "captions", "karpathy", "coco"),
-        ("other", 3, "captions", "karpathy", "other"),
-        ("other-nostop", 4, "captions", "karpathy", "other"),
+        ("coco-concept", 2, "captions", "karpathy", "coco"),
+        ("coco-lemma", 3, "captions", "karpathy", "coco"),
+        ("coco-nostop", 4, "captions", "karpathy", "coco"),
+        ("other", 5, "captions", "karpathy", "other"),
+        ("other-concept", 6, "captions", "karpathy", "other"),
+        ("other-lemma", 7, "captions", "karpathy", "other"),
+        ("other-nostop", 8, "captions", "karpathy", "other"),
     ]
 
 
@@ -78,6 +86,68 @@ def test_small_pairs_match_reference(small) -> None:
     assert other == [(0, 1, 3, 4), (0, 2, 0, 9), (1, 2, 0, 7)]
     # without stop words: x = {cat, mat, sleeps}, y = {dog, mat}, z = {nothing, sky}
     assert other_nostop == [(0, 1, 1, 3), (0, 2, 0, 5), (1, 2, 0, 4)]
+
+
+def test_token_multisets_match_reference(small) -> None:
+    """token_sets.n_captions is how many of the image's captions use the token; set_sizes counts the
+    set and the multiset; image_pairs' multiset measures agree with Python counters."""
+    from collections import Counter
+
+    db, _, records = small
+    counts = [Counter(t for c in r["caption"] for t in set(reference.tokenize(c))) for r in records]
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute("select image_id, token, n_captions from token_sets where corpus = 'coco'").fetchall()
+        sizes = con.execute(
+            "select image_id, n_tokens, n_occurrences from set_sizes where corpus = 'coco' order by image_id"
+        ).fetchall()
+        pairs = con.execute(
+            "select image_i, image_j, n_multiset_intersection, multiset_symmetric_difference from image_pairs "
+            "where corpus = 'coco' order by image_i, image_j"
+        ).fetchall()
+    assert sorted(rows) == sorted((i, t, n) for i, c in enumerate(counts) for t, n in c.items())
+    assert sizes == [(i, len(c), sum(c.values())) for i, c in enumerate(counts)]
+    assert any(n > 1 for c in counts for n in c.values())  # a real multiset: some token in several captions
+    assert pairs == [
+        (i, j, sum((counts[i] & counts[j]).values()), sum(((counts[i] - counts[j]) + (counts[j] - counts[i])).values()))
+        for i in range(60)
+        for j in range(i + 1, 60)
+    ]
+
+
+def test_neighbours_are_ranked_per_measure(small) -> None:
+    """image_neighbors holds, for every image and every measure of var neighbor_measures, the k = 3
+    nearest images as that measure of image_pairs ranks them (ties to the smaller id); under the
+    note's symmetric difference they are the plain-Python reference's."""
+    from semspace.measures import MEASURES
+
+    db, _, records = small
+    sets = [{t for c in r["caption"] for t in reference.tokenize(c)} for r in records]
+    with duckdb.connect(str(db), read_only=True) as con:
+        listed = con.execute(
+            "select measure, image_id, list(neighbor_id order by rank), list(value order by rank) "
+            "from image_neighbors where corpus = 'coco' group by all"
+        ).fetchall()
+        measures = sorted({m for m, *_ in listed})
+        columns = ", ".join(measures)
+        pairs = con.execute(f"select image_i, image_j, {columns} from image_pairs where corpus = 'coco'").fetchall()
+        ranks = con.execute("select distinct rank from image_neighbors order by 1").fetchall()
+    assert measures == sorted(
+        ["symmetric_difference", "multiset_symmetric_difference", "jaccard", "weighted_jaccard", "cosine"]
+    )
+    assert ranks == [(1,), (2,), (3,)] and len(listed) == 60 * len(measures)
+    by_image: dict[str, dict[int, list[tuple[float, int]]]] = {m: {i: [] for i in range(60)} for m in measures}
+    for i, j, *values in pairs:
+        for m, v in zip(measures, values):
+            v = 0.0 if v is None else float(v)
+            key = v if not MEASURES[m].larger_is_closer else -v
+            by_image[m][i].append((key, j))
+            by_image[m][j].append((key, i))
+    for m, image, neighbours, values in listed:
+        want = sorted(by_image[m][image])[:3]
+        assert neighbours == [o for _, o in want], (m, image)
+        assert values == pytest.approx([k if not MEASURES[m].larger_is_closer else -k for k, _ in want]), (m, image)
+        if m == "symmetric_difference":
+            assert list(zip(neighbours, values)) == reference.neighbors(sets, image, 3)
 
 
 def test_mds_marts_show_the_computed_rows(small) -> None:
@@ -137,7 +207,7 @@ def test_reingest_replaces_one_dataset_only(small, tmp_path: Path) -> None:
     with duckdb.connect(str(copy), read_only=True) as con:
         summary = con.execute(
             "select corpus, n_images, n_captions, n_distinct_tokens from corpus_summary "
-            "where corpus not like '%-nostop' order by corpus"
+            "where corpus in (select corpus from corpora where variant = 'all') order by corpus"
         ).fetchall()
     assert summary[1] == ("other", 2, 2, 4)
     with duckdb.connect(str(db), read_only=True) as con:

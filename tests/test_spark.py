@@ -106,8 +106,8 @@ def _add_association_run(db: Path, records: list[dict[str, Any]]) -> None:
                     )
                 tokens.update(chain[-1][2].split())  # case kept, punctuation attached, as a model's tokens may be
             con.executemany(
-                "insert into raw.association_tokens values (?, 'coco', ?, ?)",
-                [[RUN, image_id, token] for token in sorted(tokens)],
+                "insert into raw.association_tokens (run_id, dataset, image_id, token, n_chains) values (?, 'coco', ?, ?, ?)",
+                [[RUN, image_id, token, 1 + len(token) % 3] for token in sorted(tokens)],
             )
     finally:
         con.close()
@@ -126,7 +126,7 @@ def _add_computed(db: Path) -> None:
             for r in con.execute("select coco_id from images where dataset = 'coco' order by image_id").fetchall()
         ]
         positives = {coco[i]: {coco[i + 1], coco[i + 2]} for i in range(0, 30, 3)}
-        rows = evaluate.compute(con, "coco", ["jaccard", "idf_jaccard"], positives=positives)
+        rows = evaluate.compute(con, "coco", ["jaccard", "idf_jaccard", "cosine"], positives=positives)
     with duckdb.connect(str(db)) as con:
         evaluate.write(con, "coco", rows)
 
@@ -234,16 +234,29 @@ def test_the_subset_holds_every_corpus_kind(engines: dict[str, Any]) -> None:
     with duckdb.connect(str(engines["db"]), read_only=True) as con:
         summary = con.execute("select corpus, n_images from corpus_summary order by corpus").fetchall()
         empty = con.execute("select corpus, image_id from set_sizes where n_tokens = 0 order by all").fetchall()
-    # each corpus and its stop-word-free variant (the seed stop_words, loaded on both engines)
+    # each corpus and its stop-word-free variant (the seed stop_words, loaded on both engines); the
+    # caption corpora also their lemma and concept variants (the source lexicon)
     assert summary == [
         ("coco", N_IMAGES),
+        ("coco-concept", N_IMAGES),
+        ("coco-lemma", N_IMAGES),
         ("coco-nostop", N_IMAGES),
         ("other", 3),
+        ("other-concept", 3),
+        ("other-lemma", 3),
         ("other-nostop", 3),
         (RUN, len(ASSOCIATED)),
         (f"{RUN}-nostop", len(ASSOCIATED)),
     ]
-    assert empty == [("other", 2), ("other-nostop", 2)]  # z.jpg: '...!!! ???' has no token
+    # z.jpg: '...!!! ???' has no token
+    assert empty == [("other", 2), ("other-concept", 2), ("other-lemma", 2), ("other-nostop", 2)]
+    with duckdb.connect(str(engines["db"]), read_only=True) as con:
+        weighted = con.execute(
+            "select count(*) filter (where n_captions > 1), count(*) filter (where token like 'concept:%') "
+            "from token_sets where corpus in ('coco-concept', ?)",
+            [RUN],
+        ).fetchone()
+    assert weighted is not None and weighted[0] > 0 and weighted[1] > 0  # multisets and concepts compared
 
 
 def test_the_same_dbt_tests_pass_on_both(engines: dict[str, Any]) -> None:
@@ -260,11 +273,9 @@ def test_the_same_dbt_tests_pass_on_both(engines: dict[str, Any]) -> None:
 
 
 def test_spark_runs_the_fast_kernels(engines: dict[str, Any]) -> None:
-    overlaps = compiled_sql(engines["spark"], "int_pair_overlaps", folder="models/intermediate")
     neighbors = compiled_sql(engines["spark"], "image_neighbors")
-    assert "bit_count" in overlaps and "shiftleft(cast(1 as bigint)" in overlaps
-    assert overlaps.count("bit_count") >= 2  # several 64-bit words on 200 images: bit 63 of each is used
-    assert "min_by(" in neighbors and "inline(candidates)" in neighbors
+    # the bounded top-k, with struct keys for the similarities, on Spark >= 4.2
+    assert "min_by(" in neighbors and "inline(candidates)" in neighbors and "named_struct('sort_value'" in neighbors
 
 
 def test_spark_state_stays_under_its_folder(engines: dict[str, Any]) -> None:
@@ -276,7 +287,7 @@ def test_spark_state_stays_under_its_folder(engines: dict[str, Any]) -> None:
 
 
 def test_the_portable_kernels_agree_on_spark(engines: dict[str, Any]) -> None:
-    """var portable_sql: the plain self-join and the window top-k, on Spark, give the same pairs
+    """var portable_sql: the window top-k, on Spark, gives the same pairs
     and neighbours as DuckDB's fast kernels."""
     work = engines["spark"].parent / "spark_portable"
     env = {
@@ -292,8 +303,6 @@ def test_the_portable_kernels_agree_on_spark(engines: dict[str, Any]) -> None:
         vars={"portable_sql": True, "export": True, "export_formats": ["parquet"]},
         env=env,
     )
-    overlaps = compiled_sql(work, "int_pair_overlaps", folder="models/intermediate")
-    assert "bit_count" not in overlaps
     assert "min_by(" not in compiled_sql(work, "image_neighbors")
     for name in ("image_pairs", "image_neighbors"):
         _, _, duck = _duck_rows(engines, name)

@@ -30,7 +30,7 @@ def warehouse(coco_analysed: Path) -> dict:
         neighbours: dict[int, list[tuple[int, int]]] = {}
         for image, other, distance in con.execute(
             "select image_id, neighbor_id, symmetric_difference from image_neighbors "
-            "where corpus = 'coco' order by image_id, rank"
+            "where corpus = 'coco' and measure = 'symmetric_difference' order by image_id, rank"
         ).fetchall():
             neighbours.setdefault(image, []).append((other, distance))
         captions: dict[int, list[str]] = {}
@@ -58,9 +58,10 @@ def test_inlined_data_matches_the_warehouse(coco_map: Path, warehouse: dict) -> 
     assert data["coco_ids"] == [warehouse["coco_ids"][i] for i in data["ids"]]
     assert data["captions"] == [warehouse["captions"][i] for i in data["ids"]]
     assert sum(len(c) for c in data["captions"]) == 25010
-    assert [list(zip(n, d)) for n, d in zip(data["neighbours"], data["distances"])] == [
-        warehouse["neighbours"][i] for i in data["ids"]
-    ]
+    assert data["measure"] == "symmetric_difference" and "cosine" in data["measures"]
+    by = data["neighbours_by"]["symmetric_difference"]
+    values = data["values_by"]["symmetric_difference"]
+    assert [list(zip(n, d)) for n, d in zip(by, values)] == [warehouse["neighbours"][i] for i in data["ids"]]
     assert coco_map.stat().st_size < 12_000_000  # plotly.js ~4.8 MB + data ~2.5 MB
 
 

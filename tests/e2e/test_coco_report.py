@@ -65,9 +65,16 @@ def test_neighbours_of_image_100_in_the_notes_order(coco_report: Path) -> None:
 
 def test_figures_exist(coco_report: Path) -> None:
     out = coco_report.parent
-    # every corpus gets its pairs figure (coco and its stop-word-free variant coco-nostop), only
-    # coco has an MDS map (the fixture runs MDS for coco alone)
-    figures = ("tokens_per_image.png", "coco/mds_map.png", "coco/pairs.png", "coco-nostop/pairs.png")
+    # every corpus gets its pairs figure (coco and its variants without stop words, with lemmas and
+    # with concepts), only coco has an MDS map (the fixture runs MDS for coco alone)
+    figures = (
+        "tokens_per_image.png",
+        "coco/mds_map.png",
+        "coco/pairs.png",
+        "coco-concept/pairs.png",
+        "coco-lemma/pairs.png",
+        "coco-nostop/pairs.png",
+    )
     for png in figures:
         path = out / png
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path

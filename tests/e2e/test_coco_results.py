@@ -40,7 +40,7 @@ def test_neighbors_of_image_100_match_table_2(con: duckdb.DuckDBPyConnection) ->
         select n.neighbor_id, n.symmetric_difference, i.coco_id
         from image_neighbors as n
         inner join images as i on i.dataset = 'coco' and i.image_id = n.neighbor_id
-        where n.corpus = 'coco' and n.image_id = 100
+        where n.corpus = 'coco' and n.measure = 'symmetric_difference' and n.image_id = 100
         order by n.rank
         limit 5
     """).fetchall()
@@ -52,14 +52,16 @@ def test_neighbors_analysis_compiles_and_runs(coco_build, con: duckdb.DuckDBPyCo
     _, work = coco_build
     sql = compiled_sql(work, "neighbors_of_image", folder="analyses")
     rows = con.execute(sql).fetchall()
-    assert [(r[0], r[1], r[2], r[3]) for r in rows[:4]] == [
+    # rank, value, symmetric_difference, image_id, coco_id, url, captions
+    assert [(r[0], r[2], r[3], r[4]) for r in rows[:4]] == [
         (0, 0, 100, 473237),
         (1, 23, 82, 507065),
         (2, 24, 2353, 381051),
         (3, 25, 1725, 27570),
     ]
-    assert rows[0][5].startswith("A young girl eating a slice of pizza.")
-    assert rows[0][4] == "http://images.cocodataset.org/val2014/COCO_val2014_000000473237.jpg"
+    assert [r[1] for r in rows[1:4]] == [23.0, 24.0, 25.0]
+    assert rows[0][6].startswith("A young girl eating a slice of pizza.")
+    assert rows[0][5] == "http://images.cocodataset.org/val2014/COCO_val2014_000000473237.jpg"
 
 
 def test_neighbors_match_reference(con: duckdb.DuckDBPyConnection, sets: list[set[str]]) -> None:
@@ -67,7 +69,7 @@ def test_neighbors_match_reference(con: duckdb.DuckDBPyConnection, sets: list[se
     for image in [0, 100, 4999, *rng.choice(5000, size=12, replace=False).tolist()]:
         rows = con.execute(
             "select neighbor_id, symmetric_difference from image_neighbors "
-            "where corpus = 'coco' and image_id = ? order by rank",
+            "where corpus = 'coco' and measure = 'symmetric_difference' and image_id = ? order by rank",
             [image],
         ).fetchall()
         assert rows == reference.neighbors(sets, image, 10), f"image {image}"
