@@ -313,8 +313,12 @@ def test_hostile_sources_are_stored_exactly_or_refused(
     assert want is not None, "accepted, but the rules refuse it"
     assert stored(database, dataset) == want
     event(f"{fmt}: stored")
-    others = {k: [r for r in v if r[0] != dataset] for k, v in _raw_snapshot(database).items() if k != "tables"}
-    assert others == {k: [r for r in v if r[0] != dataset] for k, v in before.items() if k != "tables"}
+    after = _raw_snapshot(database)
+    # the lexicon is shared by every dataset and only grows; every other table keeps the others' rows
+    shared = ("tables", "lexicon")
+    others = {k: [r for r in v if r[0] != dataset] for k, v in after.items() if k not in shared}
+    assert others == {k: [r for r in v if r[0] != dataset] for k, v in before.items() if k not in shared}
+    assert set(before.get("lexicon", [])) <= set(after.get("lexicon", []))
     if len(ACCEPTED) < MAX_BUILT and dataset not in {d for _, d, _ in ACCEPTED} | {"alpha", "beta"}:
         ACCEPTED.append((fmt, dataset, recs))
 
@@ -352,7 +356,8 @@ FIXED = [
 def test_hostile_datasets_through_dbt_build(tmp_path: Path) -> None:
     """The accepted hostile datasets (above, at most MAX_BUILT) and a fixed set, on a fresh tiny
     warehouse, through one `dbt build` (every model and dbt test): the marts hold exactly what was
-    ingested, and every dataset is a corpus of its name and a `-nostop` variant."""
+    ingested, and every dataset is a corpus of its name with its `-nostop`, `-lemma` and `-concept`
+    variants."""
     database = tmp_path / "w.duckdb"
     built: dict[str, dict[str, Any]] = {}
     for k, (fmt, dataset, recs) in enumerate(FIXED + ACCEPTED[:MAX_BUILT]):
@@ -370,6 +375,6 @@ def test_hostile_datasets_through_dbt_build(tmp_path: Path) -> None:
     dbt(["build"], database, tmp_path, vars={"neighbors_k": 2})
     with duckdb.connect(str(database), read_only=True) as con:
         corpora = {r[0] for r in con.execute("select corpus from corpora").fetchall()}
-    assert corpora == set(built) | {f"{d}-nostop" for d in built}
+    assert corpora == {f"{d}{suffix}" for d in built for suffix in ("", "-nostop", "-lemma", "-concept")}
     for dataset, want in built.items():
         assert stored(database, dataset, schema="main") == want, dataset
