@@ -2,14 +2,16 @@
 
 Every name the project writes into the warehouse ends up as a corpus name: each dataset of
 ``raw.datasets`` is a caption corpus of the same name, each association run a corpus named by its
-run id, and dbt derives from every such base corpus a variant ``<corpus>-nostop``. Corpus names
+run id, and dbt derives from every such base corpus the variants ``<corpus>-nostop``, ``-lemma``
+and ``-concept``. Corpus names
 are keys of every mart, values of ``--corpus`` flags and folder names (``reports/<corpus>/``), so
 datasets and runs share one namespace and one rule:
 
 - 1 to :data:`MAX_LENGTH` (64) characters;
 - only lowercase ASCII letters ``a``–``z``, digits ``0``–``9``, ``_``, ``-`` and ``.``;
 - the first and the last character a letter or a digit (so never ``.``, ``..``, ``-x`` or ``x.``);
-- not ending in a suffix the project derives (:data:`DERIVED_SUFFIXES`: ``-nostop``), so that no
+- not ending in a suffix the project derives (:data:`DERIVED_SUFFIXES`: ``-nostop``, ``-lemma``,
+  ``-concept``), so that no
   base name can equal the derived name of another.
 
 Why lowercase only: two names that differ only in case would be two corpora in the warehouse but

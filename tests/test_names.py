@@ -84,7 +84,7 @@ def test_non_strings_are_refused() -> None:
 
 
 def test_derived_names_and_clashes() -> None:
-    assert names.corpus_names("coco") == ("coco", "coco-nostop")
+    assert names.corpus_names("coco") == ("coco", "coco-nostop", "coco-lemma", "coco-concept")
     assert names.clash("coco", ["alpha", "coco"]) == "coco"
     assert names.clash("coco", ["alpha", "beta"]) is None
     assert names.clash("coco", ["coco-nostop"]) == "coco-nostop"  # an older name from before the rule
