@@ -65,3 +65,22 @@
     {%- endif -%}
     {{ return(chosen) }}
 {%- endmacro %}
+
+
+{#- The largest corpus (in images) whose every pair is stored (int_pair_overlaps, image_pairs);
+    larger corpora get image_neighbors and pair_summary from the exact kernel instead
+    (int_corpus_scale). -#}
+{% macro all_pairs_max_images() -%}
+    {{ return(int_var('all_pairs_max_images', 10000, 0)) }}
+{%- endmacro %}
+
+{#- Where the top-k lists and pair statistics of corpora above all_pairs_max_images come from:
+    'compiled' (the numba kernel in dbt Python models, DuckDB only) or 'sql' (the pair kernel
+    inline, never stored: the cross-check, and the only way on Spark). -#}
+{% macro large_corpus_kernel() -%}
+    {%- set value = var('large_corpus_kernel', 'compiled') | string | trim -%}
+    {%- if value not in ['compiled', 'sql'] -%}
+        {{ exceptions.raise_compiler_error("var large_corpus_kernel must be compiled or sql, not " ~ (value | tojson)) }}
+    {%- endif -%}
+    {{ return('sql' if target.type != 'duckdb' else value) }}
+{%- endmacro %}

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from semspace import neighbors
 from tests.dbt_helpers import compiled_sql, dbt
 
 K = 3
@@ -46,7 +47,7 @@ def kernels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     db = work / "kernels.duckdb"
     duckdb.connect(str(db)).close()
     sql: dict[str, str] = {}
-    models = ["token_weights", "int_token_weights", "int_pair_set_sizes", "int_image_weights"]
+    models = ["token_weights", "int_token_weights", "int_pair_set_sizes", "int_image_weights", "int_corpus_scale"]
     for flavour, portable in (("duckdb", False), ("portable", True)):
         out = work / flavour
         dbt(
@@ -103,8 +104,12 @@ def _load(con: duckdb.DuckDBPyConnection, kernels: Mapping[str, object], corpora
         con.register(f"new_{name}", table)
         con.execute(f"create or replace table intermediate.{name} as select * from new_{name}")
     con.execute(f"create or replace table main.token_weights as {kernels['token_weights']}")
-    for name in ("int_token_weights", "int_pair_set_sizes", "int_image_weights"):
+    for name in ("int_token_weights", "int_pair_set_sizes", "int_image_weights", "int_corpus_scale"):
         con.execute(f"create or replace table intermediate.{name} as {kernels[name]}")
+    # every corpus here stores its pairs (var all_pairs_max_images): the compiled kernel's table is empty
+    con.register("no_rows", neighbors.empty_rows())
+    con.execute("create or replace table intermediate.int_neighbors_computed as select * from no_rows")
+    con.unregister("no_rows")
 
 
 def _pairs(con: duckdb.DuckDBPyConnection, kernels: Mapping[str, object], flavour: str) -> None:
@@ -236,11 +241,62 @@ def _check(kernels: Mapping[str, object], corpora: dict[str, list[Multiset]]) ->
                     assert g[column] == e[column], (flavour, column, g, e)
                 else:
                     assert g[column] == pytest.approx(e[column], abs=2e-6), (flavour, column, g, e)
+    expected_neighbors = _expected_neighbors(corpora)
     for flavour in ("duckdb", "portable"):
         got = con.execute(
             f"select corpus, measure, image_id, rank, neighbor_id from ({kernels[f'neighbors_{flavour}']}) order by all"
         ).fetchall()
-        assert got == _expected_neighbors(corpora), flavour
+        assert got == expected_neighbors, flavour
+    _check_compiled_kernel(con, kernels, corpora, expected_neighbors)
+
+
+def _check_compiled_kernel(
+    con: duckdb.DuckDBPyConnection,
+    kernels: Mapping[str, object],
+    corpora: dict[str, list[Multiset]],
+    expected_neighbors: list[tuple],
+) -> None:
+    """The compiled kernel (semspace.neighbors) of the corpora too large to store their pairs, on
+    the same inputs: the exact-rational reference's lists, and row for row (values too) the SQL
+    top-k's; each one-against-all row equals image_pairs to the bit."""
+    got, sql_rows = (
+        [],
+        con.execute(
+            f"select corpus, measure, image_id, rank, neighbor_id, value, symmetric_difference, n_intersection, jaccard "
+            f"from ({kernels['neighbors_duckdb']}) order by all"
+        ).fetchall(),
+    )
+    kernel_rows = []
+    for corpus in sorted(corpora):
+        index = neighbors.load_index(con, corpus)
+        table = neighbors.top_k(index, K, MEASURES, progress=False)
+        for row in table.to_pylist():
+            got.append((corpus, row["measure"], row["image_id"], row["rank"], row["neighbor_id"]))
+            kernel_rows.append(
+                (
+                    corpus,
+                    row["measure"],
+                    row["image_id"],
+                    row["rank"],
+                    row["neighbor_id"],
+                    row["value"],
+                    row["symmetric_difference"],
+                    row["n_intersection"],
+                    row["jaccard"],
+                )
+            )
+        ids = index.image_ids
+        for measure in MEASURES:
+            matrix = neighbors.scores(index, ids, measure)
+            pairs = con.execute(
+                f"select image_i, image_j, {measure} from main.image_pairs where corpus = ?", [corpus]
+            ).fetchall()
+            for i, j, value in pairs:
+                for a, b in ((i, j), (j, i)):
+                    cell = matrix[np.searchsorted(ids, a), np.searchsorted(ids, b)]
+                    assert (value is None and math.isnan(cell)) or cell == value, (corpus, measure, a, b, cell, value)
+    assert sorted(got) == expected_neighbors
+    assert sorted(kernel_rows, key=repr) == sorted(sql_rows, key=repr)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

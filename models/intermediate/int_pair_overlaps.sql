@@ -1,4 +1,5 @@
-{#- The stored half of image_pairs: every pair's set sizes, intersection and the weighted sums over
+{#- The stored half of image_pairs: for every corpus of at most var all_pairs_max_images images
+    (int_corpus_scale), every pair's set sizes, intersection and the weighted sums over
     its shared tokens, nothing derivable. 12.5M rows per corpus for 5000 images: the narrow integer
     layout (no corpus string, no derived columns) keeps the write small; image_pairs adds the
     corpus name, the per-image totals (int_image_weights) and the measures on read. The kernel is
@@ -7,8 +8,22 @@
     (~0.3 s in all); the docs users read are on image_pairs. -#}
 {{ config(materialized='table', persist_docs={'relation': false, 'columns': false}) }}
 
-with overlap_counts as (
-    {{ pair_overlaps(ref('int_token_weights'), ref('int_pair_set_sizes')) }}
+with all_pairs_corpora as (
+    select corpus_id from {{ ref('int_corpus_scale') }} where stores_all_pairs
+),
+
+token_weights as (
+    select * from {{ ref('int_token_weights') }}
+    where corpus_id in (select corpus_id from all_pairs_corpora)
+),
+
+set_sizes as (
+    select * from {{ ref('int_pair_set_sizes') }}
+    where corpus_id in (select corpus_id from all_pairs_corpora)
+),
+
+overlap_counts as (
+    {{ pair_overlaps('token_weights', 'set_sizes') }}
 ),
 
 final as (

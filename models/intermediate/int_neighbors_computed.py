@@ -1,0 +1,38 @@
+"""The exact top-k neighbours of every image of each corpus above var all_pairs_max_images
+(int_corpus_scale), under each measure of var neighbor_measures, from the compiled kernel
+(semspace.neighbors: a popcount mask of the frequent tokens plus posting lists of the rest),
+without storing a pair. The same rows the SQL top-k over image_pairs gives (ties: smaller
+neighbor_id). Incremental: a build after images were added recomputes only the lists a change
+reaches (the set measures), or, for the IDF-weighted measures, everything when the corpus's
+weights changed; `dbt build --full-refresh` recomputes all. DuckDB only (on Spark and with var
+large_corpus_kernel=sql, image_neighbors computes these corpora in SQL instead)."""
+
+import ast
+
+
+def _measures(value):
+    if isinstance(value, str):
+        text = value.strip()
+        value = ast.literal_eval(text) if text.startswith("[") else text.split(",")
+    return [str(m).strip() for m in value]
+
+
+def model(dbt, session):
+    dbt.config(
+        materialized="incremental",
+        incremental_strategy="delete+insert",
+        unique_key=["corpus", "measure", "image_id"],
+    )
+    from semspace import neighbors
+
+    k = int(dbt.config.get("neighbors_k"))
+    measures = _measures(dbt.config.get("neighbor_measures"))
+    return neighbors.model_rows(
+        session,
+        scale=dbt.ref("int_corpus_scale"),
+        token_weights=dbt.ref("int_token_weights"),
+        set_sizes=dbt.ref("int_pair_set_sizes"),
+        k=k,
+        measures=measures,
+        previous=str(dbt.this) if dbt.is_incremental else None,
+    )

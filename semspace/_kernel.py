@@ -1,0 +1,598 @@
+"""The compiled kernels of :mod:`semspace.neighbors` (numba; compiled once, cached on disk).
+
+Kept apart so that importing :mod:`semspace.neighbors` does not import numba, and at module level
+so that numba can cache the machine code beside this file (a first build compiles for ~20 s).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+
+@intrinsic
+def popcount(typingctx, x):
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return types.uint64(types.uint64), codegen
+
+
+@intrinsic
+def trailing_zeros(typingctx, x):
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
+
+    return types.uint64(types.uint64), codegen
+
+
+@njit(inline="always", cache=True)
+def value_of(code, n_q, n_b, inter, m_q, m_b, msi, it_q, it_b, idf_i, wt_q, wt_b, w_i, n2_q, n2_b, dot):
+    """(sort value, value) of one pair under measure ``code``, as image_pairs computes it
+    (NaN value: SQL null). The sort value ascends: the distance, or minus the similarity."""
+    if code == 0:
+        d = float(n_q + n_b - 2 * inter)
+        return d, d
+    if code == 1:
+        d = float(m_q + m_b - 2 * msi)
+        return d, d
+    if code == 2:
+        union = n_q + n_b - inter
+        if union > 0:
+            s = float(inter) / float(union)
+            return -s, s
+        return -0.0, np.nan
+    if code == 3:
+        total = n_q + n_b
+        s = float(2 * inter) / float(total) if total > 0 else 0.0
+        return -s, s
+    if code == 4:
+        least = min(n_q, n_b)
+        s = float(inter) / float(least) if least > 0 else 0.0
+        return -s, s
+    if code == 5:
+        union = it_q + it_b - idf_i
+        s = float(idf_i) / float(union) if union > 0 else 0.0
+        return -s, s
+    if code == 6:
+        union = wt_q + wt_b - w_i
+        s = float(w_i) / float(union) if union > 0 else 0.0
+        return -s, s
+    if n2_q > 0 and n2_b > 0:
+        s = min(1.0, float(dot) / (math.sqrt(float(n2_q)) * math.sqrt(float(n2_b))))
+        return -s, s
+    return -0.0, 0.0
+
+
+@njit(inline="always", cache=True)
+def heap_push(hv, hval, hid, hin, m, size, k, v, val, b, inter):
+    """Insert (v, b) into measure m's max-heap of k (root: the worst kept)."""
+    if size < k:
+        i = size
+        while i > 0:
+            parent = (i - 1) // 2
+            if hv[m, parent] < v or (hv[m, parent] == v and hid[m, parent] < b):
+                hv[m, i] = hv[m, parent]
+                hval[m, i] = hval[m, parent]
+                hid[m, i] = hid[m, parent]
+                hin[m, i] = hin[m, parent]
+                i = parent
+            else:
+                break
+        hv[m, i] = v
+        hval[m, i] = val
+        hid[m, i] = b
+        hin[m, i] = inter
+        return size + 1
+    # full: b arrives after every kept id, so only a strictly smaller value enters
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= k:
+            break
+        child = left
+        right = left + 1
+        if right < k and (hv[m, right] > hv[m, left] or (hv[m, right] == hv[m, left] and hid[m, right] > hid[m, left])):
+            child = right
+        if hv[m, child] > v or (hv[m, child] == v and hid[m, child] > b):
+            hv[m, i] = hv[m, child]
+            hval[m, i] = hval[m, child]
+            hid[m, i] = hid[m, child]
+            hin[m, i] = hin[m, child]
+            i = child
+        else:
+            break
+    hv[m, i] = v
+    hval[m, i] = val
+    hid[m, i] = b
+    hin[m, i] = inter
+    return size
+
+
+@njit(inline="always", cache=True)
+def emit(hv, hval, hid, hin, sizes, k, qq, out_id, out_val, out_inter):
+    """Each measure's heap as query row qq of the outputs, sorted by (sort value, id)."""
+    for m in range(hv.shape[0]):
+        size = sizes[m]
+        idx = np.arange(size)
+        for i in range(1, size):  # insertion sort: size <= k is small
+            j = i
+            while j > 0 and (
+                hv[m, idx[j - 1]] > hv[m, idx[j]]
+                or (hv[m, idx[j - 1]] == hv[m, idx[j]] and hid[m, idx[j - 1]] > hid[m, idx[j]])
+            ):
+                tmp = idx[j - 1]
+                idx[j - 1] = idx[j]
+                idx[j] = tmp
+                j -= 1
+        for r in range(k):
+            if r < size:
+                out_id[qq, m, r] = hid[m, idx[r]]
+                out_val[qq, m, r] = hval[m, idx[r]]
+                out_inter[qq, m, r] = hin[m, idx[r]]
+            else:
+                out_id[qq, m, r] = -1
+
+
+TILE = 2048
+
+
+@njit(inline="always", cache=True)
+def rare_counts(q, rare_indptr, rare_tokens, post_indptr, post_images, r_inter, step):
+    """Add ``step`` to r_inter[b] for every rare token q shares with b (step −1 undoes it)."""
+    for e in range(rare_indptr[q], rare_indptr[q + 1]):
+        t = rare_tokens[e]
+        for p in range(post_indptr[t], post_indptr[t + 1]):
+            r_inter[post_images[p]] += step
+
+
+@njit(inline="always", cache=True)
+def intersections(q, t0, t1, masks, r_inter, inter):
+    """inter[b − t0] = |A_q ∩ A_b| for b in t0..t1−1: the popcounts of the shared mask words
+    (a word the query has no bit of is skipped) plus the rare tokens' counts."""
+    for b in range(t0, t1):
+        inter[b - t0] = r_inter[b]
+    for w in range(masks.shape[0]):
+        mw = masks[w, q]
+        if mw == 0:
+            continue
+        row = masks[w]
+        for b in range(t0, t1):
+            inter[b - t0] += np.int32(popcount(mw & row[b]))
+
+
+@njit(inline="always", cache=True)
+def weighted_scatter(
+    q,
+    rare_indptr,
+    rare_tokens,
+    rare_cnt,
+    post_indptr,
+    post_images,
+    post_counts,
+    rare_idf,
+    rare_cos,
+    mark,
+    touched,
+    r_inter,
+    r_msi,
+    r_idf,
+    r_w,
+    r_dot,
+):
+    """The rare tokens' sums of query q with every image sharing one with it (touched)."""
+    n_touched = 0
+    for e in range(rare_indptr[q], rare_indptr[q + 1]):
+        t = rare_tokens[e]
+        na = rare_cnt[e]
+        for p in range(post_indptr[t], post_indptr[t + 1]):
+            b = post_images[p]
+            if mark[b] == 0:
+                mark[b] = 1
+                touched[n_touched] = b
+                n_touched += 1
+                r_inter[b] = 0
+                r_msi[b] = 0
+                r_idf[b] = 0
+                r_w[b] = 0
+                r_dot[b] = 0
+            nb = post_counts[p]
+            mn = min(na, nb)
+            r_inter[b] += 1
+            r_msi[b] += mn
+            r_idf[b] += rare_idf[t]
+            r_w[b] += mn * rare_idf[t]
+            r_dot[b] += na * nb * rare_cos[t]
+    return n_touched
+
+
+@njit(inline="always", cache=True)
+def weighted_sums(q, b, masks, fq, fcounts, fidf, fcos, mark, r_inter, r_msi, r_idf, r_w, r_dot):
+    """(|A∩B|, multiset intersection, Σ idf_q, Σ min·idf_q, Σ n_a·n_b·cosine_q) of pair (q, b)."""
+    inter = 0
+    msi = 0
+    idf_i = 0
+    w_i = 0
+    dot = 0
+    for w in range(masks.shape[0]):
+        bits = masks[w, q] & masks[w, b]
+        while bits:
+            s = 64 * w + np.int64(trailing_zeros(bits))
+            bits &= bits - np.uint64(1)
+            na = fq[s]
+            nb = np.int64(fcounts[b, s])
+            mn = min(na, nb)
+            inter += 1
+            msi += mn
+            idf_i += fidf[s]
+            w_i += mn * fidf[s]
+            dot += na * nb * fcos[s]
+    if mark[b]:
+        inter += r_inter[b]
+        msi += r_msi[b]
+        idf_i += r_idf[b]
+        w_i += r_w[b]
+        dot += r_dot[b]
+    return inter, msi, idf_i, w_i, dot
+
+
+@njit(parallel=True, cache=True)
+def top_k_sets_block(
+    n_chunks,
+    queries,
+    lo,
+    hi,
+    codes,
+    k,
+    n_tokens32,
+    masks,
+    rare_indptr,
+    rare_tokens,
+    post_indptr,
+    post_images,
+    out_id,
+    out_val,
+    out_inter,
+):
+    """The top k of each query among the candidates lo..hi−1 under the set measures (codes 0, 2,
+    3, 4: functions of |A|, |B|, |A ∩ B|). Per tile of candidates, the intersections (a loop the
+    compiler vectorises), then each measure's heap, entered only by a value better than the
+    worst kept (candidates arrive by ascending id: a tie never enters a full heap)."""
+    n = masks.shape[1]
+    n_q = len(queries)
+    n_m = len(codes)
+    n_chunks = max(1, min(n_q, n_chunks))
+    for c in prange(n_chunks):
+        r_inter = np.zeros(n, np.int32)
+        inter = np.empty(TILE, np.int32)
+        hv = np.empty((n_m, k), np.float64)
+        hval = np.empty((n_m, k), np.float64)
+        hid = np.empty((n_m, k), np.int64)
+        hin = np.empty((n_m, k), np.int64)
+        sizes = np.zeros(n_m, np.int64)
+        for qq in range(c * n_q // n_chunks, (c + 1) * n_q // n_chunks):
+            q = queries[qq]
+            rare_counts(q, rare_indptr, rare_tokens, post_indptr, post_images, r_inter, 1)
+            for m in range(n_m):
+                sizes[m] = 0
+            nq = np.int64(n_tokens32[q])
+            for t0 in range(lo, hi, TILE):
+                t1 = min(hi, t0 + TILE)
+                intersections(q, t0, t1, masks, r_inter, inter)
+                for m in range(n_m):
+                    code = codes[m]
+                    size = sizes[m]
+                    worst = hv[m, 0] if size == k else np.inf
+                    if code == 0:
+                        for b in range(t0, t1):
+                            x = np.int64(inter[b - t0])
+                            v = float(nq + n_tokens32[b] - 2 * x)
+                            if v < worst and b != q:
+                                size = heap_push(hv, hval, hid, hin, m, size, k, v, v, b, x)
+                                if size == k:
+                                    worst = hv[m, 0]
+                    elif code == 2:
+                        for b in range(t0, t1):
+                            x = np.int64(inter[b - t0])
+                            union = nq + n_tokens32[b] - x
+                            if union > 0:
+                                val = float(x) / float(union)
+                                v = -val
+                            else:
+                                val = np.nan
+                                v = -0.0
+                            if v < worst and b != q:
+                                size = heap_push(hv, hval, hid, hin, m, size, k, v, val, b, x)
+                                if size == k:
+                                    worst = hv[m, 0]
+                    elif code == 3:
+                        for b in range(t0, t1):
+                            x = np.int64(inter[b - t0])
+                            total = nq + n_tokens32[b]
+                            val = float(2 * x) / float(total) if total > 0 else 0.0
+                            v = -val
+                            if v < worst and b != q:
+                                size = heap_push(hv, hval, hid, hin, m, size, k, v, val, b, x)
+                                if size == k:
+                                    worst = hv[m, 0]
+                    else:
+                        for b in range(t0, t1):
+                            x = np.int64(inter[b - t0])
+                            least = min(nq, np.int64(n_tokens32[b]))
+                            val = float(x) / float(least) if least > 0 else 0.0
+                            v = -val
+                            if v < worst and b != q:
+                                size = heap_push(hv, hval, hid, hin, m, size, k, v, val, b, x)
+                                if size == k:
+                                    worst = hv[m, 0]
+                    sizes[m] = size
+            rare_counts(q, rare_indptr, rare_tokens, post_indptr, post_images, r_inter, -1)
+            emit(hv, hval, hid, hin, sizes, k, qq, out_id, out_val, out_inter)
+
+
+@njit(parallel=True, cache=True)
+def top_k_block(
+    n_chunks,
+    queries,
+    candidates,
+    codes,
+    k,
+    n_tokens,
+    n_occ,
+    idf_tot,
+    w_tot,
+    norm2,
+    masks,
+    fcounts,
+    fidf,
+    fcos,
+    rare_indptr,
+    rare_tokens,
+    rare_cnt,
+    post_indptr,
+    post_images,
+    post_counts,
+    rare_idf,
+    rare_cos,
+    out_id,
+    out_val,
+    out_inter,
+):
+    """The top k of each query among ``candidates`` (ascending positions) under any measures,
+    the weighted ones included: the shared frequent tokens bit by bit with their counts, the
+    rare ones by the scatter."""
+    n = masks.shape[1]
+    n_q = len(queries)
+    n_m = len(codes)
+    n_f = fcounts.shape[1]
+    n_chunks = max(1, min(n_q, n_chunks))
+    for c in prange(n_chunks):
+        mark = np.zeros(n, np.uint8)
+        touched = np.empty(n, np.int64)
+        r_inter = np.zeros(n, np.int64)
+        r_msi = np.zeros(n, np.int64)
+        r_idf = np.zeros(n, np.int64)
+        r_w = np.zeros(n, np.int64)
+        r_dot = np.zeros(n, np.int64)
+        hv = np.empty((n_m, k), np.float64)
+        hval = np.empty((n_m, k), np.float64)
+        hid = np.empty((n_m, k), np.int64)
+        hin = np.empty((n_m, k), np.int64)
+        sizes = np.zeros(n_m, np.int64)
+        fq = np.empty(n_f, np.int64)
+        for qq in range(c * n_q // n_chunks, (c + 1) * n_q // n_chunks):
+            q = queries[qq]
+            n_touched = weighted_scatter(
+                q,
+                rare_indptr,
+                rare_tokens,
+                rare_cnt,
+                post_indptr,
+                post_images,
+                post_counts,
+                rare_idf,
+                rare_cos,
+                mark,
+                touched,
+                r_inter,
+                r_msi,
+                r_idf,
+                r_w,
+                r_dot,
+            )
+            for m in range(n_m):
+                sizes[m] = 0
+            for s in range(n_f):
+                fq[s] = fcounts[q, s]
+            nq = n_tokens[q]
+            for ci in range(len(candidates)):
+                b = candidates[ci]
+                if b == q:
+                    continue
+                inter, msi, idf_i, w_i, dot = weighted_sums(
+                    q, b, masks, fq, fcounts, fidf, fcos, mark, r_inter, r_msi, r_idf, r_w, r_dot
+                )
+                for m in range(n_m):
+                    v, val = value_of(
+                        codes[m],
+                        nq,
+                        n_tokens[b],
+                        inter,
+                        n_occ[q],
+                        n_occ[b],
+                        msi,
+                        idf_tot[q],
+                        idf_tot[b],
+                        idf_i,
+                        w_tot[q],
+                        w_tot[b],
+                        w_i,
+                        norm2[q],
+                        norm2[b],
+                        dot,
+                    )
+                    if sizes[m] == k and v >= hv[m, 0]:
+                        continue
+                    sizes[m] = heap_push(hv, hval, hid, hin, m, sizes[m], k, v, val, b, inter)
+            for i in range(n_touched):
+                mark[touched[i]] = 0
+            emit(hv, hval, hid, hin, sizes, k, qq, out_id, out_val, out_inter)
+
+
+@njit(parallel=True, cache=True)
+def scores_block(
+    n_chunks,
+    queries,
+    code,
+    n_tokens,
+    n_occ,
+    idf_tot,
+    w_tot,
+    norm2,
+    masks,
+    fcounts,
+    fidf,
+    fcos,
+    rare_indptr,
+    rare_tokens,
+    rare_cnt,
+    post_indptr,
+    post_images,
+    post_counts,
+    rare_idf,
+    rare_cos,
+    out,
+):
+    """out[qq, b]: measure ``code`` of (queries[qq], b) for every image b (NaN: b = the query)."""
+    n = masks.shape[1]
+    n_q = len(queries)
+    n_f = fcounts.shape[1]
+    n_chunks = max(1, min(n_q, n_chunks))
+    for c in prange(n_chunks):
+        mark = np.zeros(n, np.uint8)
+        touched = np.empty(n, np.int64)
+        r_inter = np.zeros(n, np.int64)
+        r_msi = np.zeros(n, np.int64)
+        r_idf = np.zeros(n, np.int64)
+        r_w = np.zeros(n, np.int64)
+        r_dot = np.zeros(n, np.int64)
+        fq = np.empty(n_f, np.int64)
+        for qq in range(c * n_q // n_chunks, (c + 1) * n_q // n_chunks):
+            q = queries[qq]
+            n_touched = weighted_scatter(
+                q,
+                rare_indptr,
+                rare_tokens,
+                rare_cnt,
+                post_indptr,
+                post_images,
+                post_counts,
+                rare_idf,
+                rare_cos,
+                mark,
+                touched,
+                r_inter,
+                r_msi,
+                r_idf,
+                r_w,
+                r_dot,
+            )
+            for s in range(n_f):
+                fq[s] = fcounts[q, s]
+            for b in range(n):
+                inter, msi, idf_i, w_i, dot = weighted_sums(
+                    q, b, masks, fq, fcounts, fidf, fcos, mark, r_inter, r_msi, r_idf, r_w, r_dot
+                )
+                v, val = value_of(
+                    code,
+                    n_tokens[q],
+                    n_tokens[b],
+                    inter,
+                    n_occ[q],
+                    n_occ[b],
+                    msi,
+                    idf_tot[q],
+                    idf_tot[b],
+                    idf_i,
+                    w_tot[q],
+                    w_tot[b],
+                    w_i,
+                    norm2[q],
+                    norm2[b],
+                    dot,
+                )
+                out[qq, b] = val
+            out[qq, q] = np.nan
+            for i in range(n_touched):
+                mark[touched[i]] = 0
+
+
+@njit(parallel=True, cache=True)
+def pair_statistics_block(
+    n_chunks, queries, n_tokens32, masks, rare_indptr, rare_tokens, post_indptr, post_images, out
+):
+    """Exact aggregates over the pairs (q, b), b > q, of each query q: out[c] of each chunk c
+    holds [pairs, Σd, Σd², Σi, Σi², Σd·i, min d, max d, min i, max i, min u, max u] of the
+    symmetric difference d, intersection i and union u (int64 sums: exact)."""
+    n = masks.shape[1]
+    n_q = len(queries)
+    n_chunks = max(1, min(n_q, n_chunks))
+    for c in prange(n_chunks):
+        r_inter = np.zeros(n, np.int32)
+        inter = np.empty(TILE, np.int32)
+        acc = np.zeros(12, np.int64)
+        acc[6] = acc[8] = acc[10] = np.iinfo(np.int64).max
+        acc[7] = acc[9] = acc[11] = np.iinfo(np.int64).min
+        for qq in range(c * n_q // n_chunks, (c + 1) * n_q // n_chunks):
+            q = queries[qq]
+            rare_counts(q, rare_indptr, rare_tokens, post_indptr, post_images, r_inter, 1)
+            nq = np.int64(n_tokens32[q])
+            s_d = 0
+            s_dd = 0
+            s_i = 0
+            s_ii = 0
+            s_di = 0
+            mn_d = acc[6]
+            mx_d = acc[7]
+            mn_i = acc[8]
+            mx_i = acc[9]
+            mn_u = acc[10]
+            mx_u = acc[11]
+            for t0 in range(q + 1, n, TILE):
+                t1 = min(n, t0 + TILE)
+                intersections(q, t0, t1, masks, r_inter, inter)
+                for b in range(t0, t1):
+                    x = np.int64(inter[b - t0])
+                    nb = np.int64(n_tokens32[b])
+                    d = nq + nb - 2 * x
+                    u = nq + nb - x
+                    s_d += d
+                    s_dd += d * d
+                    s_i += x
+                    s_ii += x * x
+                    s_di += d * x
+                    mn_d = min(mn_d, d)
+                    mx_d = max(mx_d, d)
+                    mn_i = min(mn_i, x)
+                    mx_i = max(mx_i, x)
+                    mn_u = min(mn_u, u)
+                    mx_u = max(mx_u, u)
+            acc[0] += n - 1 - q
+            acc[1] += s_d
+            acc[2] += s_dd
+            acc[3] += s_i
+            acc[4] += s_ii
+            acc[5] += s_di
+            acc[6] = mn_d
+            acc[7] = mx_d
+            acc[8] = mn_i
+            acc[9] = mx_i
+            acc[10] = mn_u
+            acc[11] = mx_u
+            rare_counts(q, rare_indptr, rare_tokens, post_indptr, post_images, r_inter, -1)
+        for j in range(12):
+            out[c, j] = acc[j]
