@@ -596,3 +596,264 @@ def pair_statistics_block(
             rare_counts(q, rare_indptr, rare_tokens, post_indptr, post_images, r_inter, -1)
         for j in range(12):
             out[c, j] = acc[j]
+
+
+@njit(inline="always", cache=True)
+def beats(hv, hid, m, size, k, v, b):
+    """Whether (v, b) enters measure m's heap: not full, or better than the worst kept by (value, id)."""
+    if size < k:
+        return True
+    return v < hv[m, 0] or (v == hv[m, 0] and b < hid[m, 0])
+
+
+@njit(inline="always", cache=True)
+def descending_prefix(values, count, out):
+    """out[j] = sum of the j largest of values[:count] (out[0] = 0)."""
+    order = np.argsort(-values[:count])
+    out[0] = 0
+    for j in range(count):
+        out[j + 1] = out[j] + values[order[j]]
+
+
+@njit(inline="always", cache=True)
+def could_enter(
+    codes,
+    active,
+    hv,
+    sizes,
+    k,
+    f,
+    b,
+    q,
+    touched_b,
+    n_occ,
+    idf_tot,
+    w_tot,
+    sq_norm2,
+    sq_fnorm2,
+    ftot,
+    p_m,
+    p_i,
+    p_w,
+    p_c,
+    r_msi,
+    r_idf,
+    r_w,
+    r_dot,
+):
+    """Whether pair (q, b) could enter any measure's heap, from bounds on its weighted sums: the
+    rare tokens' sums exactly (``touched_b``: b shares a rare token with q; else 0), the frequent
+    ones at most the query's f largest contributions (f = the shared mask bits) and at most b's own
+    frequent totals, the cosine's frequent dot at most |q_f|·|b_f| (Cauchy–Schwarz). Compared
+    without division, with a relative margin of 1e-9 towards entering: never skips a pair that
+    belongs in a list."""
+    for m in range(len(codes)):
+        if sizes[m] < k:
+            return True
+        code = codes[m]
+        worst = hv[m, 0]
+        if code == 1:
+            ub = min(p_m[f], ftot[0, b]) + (r_msi[b] if touched_b else 0)
+            if float(n_occ[q] + n_occ[b] - 2 * ub) <= worst:
+                return True
+            continue
+        best_sim = -worst  # the worst kept similarity
+        if code == 5:
+            ub = min(p_i[f], ftot[1, b]) + (r_idf[b] if touched_b else 0)
+            union = idf_tot[q] + idf_tot[b] - ub
+        elif code == 6:
+            ub = min(p_w[f], ftot[2, b]) + (r_w[b] if touched_b else 0)
+            union = w_tot[q] + w_tot[b] - ub
+        else:
+            top = (float(r_dot[b]) if touched_b else 0.0) + math.sqrt(float(p_c[f])) * sq_fnorm2[b]
+            if top >= best_sim * sq_norm2[q] * sq_norm2[b] * (1.0 - 1e-9):
+                return True
+            continue
+        if union <= 0 or float(ub) >= best_sim * float(union) * (1.0 - 1e-9):
+            return True
+    return False
+
+
+@njit(parallel=True, cache=True)
+def top_k_weighted_block(
+    n_chunks,
+    queries,
+    codes,
+    k,
+    n_tokens,
+    n_occ,
+    idf_tot,
+    w_tot,
+    norm2,
+    ftot,
+    sq_norm2,
+    sq_fnorm2,
+    masks,
+    fcounts,
+    fidf,
+    fcos,
+    rare_indptr,
+    rare_tokens,
+    rare_cnt,
+    post_indptr,
+    post_images,
+    post_counts,
+    rare_idf,
+    rare_cos,
+    out_id,
+    out_val,
+    out_inter,
+):
+    """top_k_block over every image for the measures that need the weighted sums (codes 1, 5, 6, 7),
+    exact, pruned by could_enter: the images sharing a rare token with the query first (they fill
+    the heaps with good lists), then all others; a pair is scored exactly (its shared frequent
+    tokens bit by bit) only when its bound could enter a heap."""
+    n = masks.shape[1]
+    n_q = len(queries)
+    n_m = len(codes)
+    n_f = fcounts.shape[1]
+    n_chunks = max(1, min(n_q, n_chunks))
+    for c in prange(n_chunks):
+        mark = np.zeros(n, np.uint8)
+        touched = np.empty(n, np.int64)
+        r_inter = np.zeros(n, np.int64)
+        r_msi = np.zeros(n, np.int64)
+        r_idf = np.zeros(n, np.int64)
+        r_w = np.zeros(n, np.int64)
+        r_dot = np.zeros(n, np.int64)
+        hv = np.empty((n_m, k), np.float64)
+        hval = np.empty((n_m, k), np.float64)
+        hid = np.empty((n_m, k), np.int64)
+        hin = np.empty((n_m, k), np.int64)
+        sizes = np.zeros(n_m, np.int64)
+        fq = np.empty(n_f, np.int64)
+        contrib = np.empty(n_f, np.int64)
+        p_m = np.empty(n_f + 1, np.int64)
+        p_i = np.empty(n_f + 1, np.int64)
+        p_w = np.empty(n_f + 1, np.int64)
+        p_c = np.empty(n_f + 1, np.int64)
+        active = np.ones(n_m, np.bool_)
+        for qq in range(c * n_q // n_chunks, (c + 1) * n_q // n_chunks):
+            q = queries[qq]
+            n_touched = weighted_scatter(
+                q,
+                rare_indptr,
+                rare_tokens,
+                rare_cnt,
+                post_indptr,
+                post_images,
+                post_counts,
+                rare_idf,
+                rare_cos,
+                mark,
+                touched,
+                r_inter,
+                r_msi,
+                r_idf,
+                r_w,
+                r_dot,
+            )
+            for s in range(n_f):
+                fq[s] = fcounts[q, s]
+            for kind in range(4):
+                count = 0
+                for s in range(n_f):
+                    if fq[s] > 0:
+                        if kind == 0:
+                            contrib[count] = fq[s]
+                        elif kind == 1:
+                            contrib[count] = fidf[s]
+                        elif kind == 2:
+                            contrib[count] = fq[s] * fidf[s]
+                        else:
+                            contrib[count] = fq[s] * fq[s] * fcos[s]
+                        count += 1
+                descending_prefix(
+                    contrib, count, p_m if kind == 0 else (p_i if kind == 1 else (p_w if kind == 2 else p_c))
+                )
+            for m in range(n_m):
+                sizes[m] = 0
+                active[m] = True
+            nq = n_tokens[q]
+            for phase in range(2):
+                # 0: the images sharing a rare token with q; 1: every other image, for the measures
+                # that any of them could still enter: a similarity whose bound over every image
+                # sharing no rare token (all of q's frequent mass shared) is below the worst kept
+                # similarity gains nothing from them
+                if phase == 1:
+                    any_active = False
+                    for m in range(n_m):
+                        code = codes[m]
+                        if sizes[m] == k and code != 1:
+                            best_sim = -hv[m, 0]
+                            if code == 5:
+                                ub_all = float(ftot[1, q]) / float(idf_tot[q]) if idf_tot[q] > 0 else 0.0
+                            elif code == 6:
+                                ub_all = float(ftot[2, q]) / float(w_tot[q]) if w_tot[q] > 0 else 0.0
+                            else:
+                                ub_all = sq_fnorm2[q] / sq_norm2[q] if sq_norm2[q] > 0 else 0.0
+                            active[m] = ub_all * (1.0 + 1e-9) >= best_sim
+                        any_active = any_active or active[m]
+                    if not any_active:
+                        break
+                n_scan = n_touched if phase == 0 else n
+                for i in range(n_scan):
+                    b = touched[i] if phase == 0 else i
+                    if b == q or (phase == 1 and mark[b]):
+                        continue
+                    f = 0
+                    for w in range(masks.shape[0]):
+                        f += np.int64(popcount(masks[w, q] & masks[w, b]))
+                    if not could_enter(
+                        codes,
+                        active,
+                        hv,
+                        sizes,
+                        k,
+                        f,
+                        b,
+                        q,
+                        phase == 0,
+                        n_occ,
+                        idf_tot,
+                        w_tot,
+                        sq_norm2,
+                        sq_fnorm2,
+                        ftot,
+                        p_m,
+                        p_i,
+                        p_w,
+                        p_c,
+                        r_msi,
+                        r_idf,
+                        r_w,
+                        r_dot,
+                    ):
+                        continue
+                    inter, msi, idf_i, w_i, dot = weighted_sums(
+                        q, b, masks, fq, fcounts, fidf, fcos, mark, r_inter, r_msi, r_idf, r_w, r_dot
+                    )
+                    for m in range(n_m):
+                        v, val = value_of(
+                            codes[m],
+                            nq,
+                            n_tokens[b],
+                            inter,
+                            n_occ[q],
+                            n_occ[b],
+                            msi,
+                            idf_tot[q],
+                            idf_tot[b],
+                            idf_i,
+                            w_tot[q],
+                            w_tot[b],
+                            w_i,
+                            norm2[q],
+                            norm2[b],
+                            dot,
+                        )
+                        if beats(hv, hid, m, sizes[m], k, v, b):
+                            sizes[m] = heap_push(hv, hval, hid, hin, m, sizes[m], k, v, val, b, inter)
+            for i in range(n_touched):
+                mark[touched[i]] = 0
+            emit(hv, hval, hid, hin, sizes, k, qq, out_id, out_val, out_inter)

@@ -70,6 +70,7 @@ class CorpusIndex:
     norm2_q: np.ndarray  # int64 (N,) Σ n_captions² · cosine_q
     masks: np.ndarray  # uint64 (W, N): mask word w of image b holds frequent tokens 64w..64w+63
     frequent_counts: np.ndarray  # uint16 (N, 64W) n_captions of each frequent token (0: absent)
+    frequent_totals: np.ndarray  # int64 (4, N): the frequent tokens' Σ n, Σ idf_q, Σ n·idf_q, Σ n²·cosine_q
     frequent_idf_q: np.ndarray  # int64 (64W,)
     frequent_cosine_q: np.ndarray  # int64 (64W,)
     rare_indptr: np.ndarray  # int64 (N+1,) each image's rare tokens
@@ -163,6 +164,14 @@ def build_index(
         norm2_q=_row_sums(row, counts * counts * cosine_q[tokens], n),
         masks=masks,
         frequent_counts=frequent_counts,
+        frequent_totals=np.stack(
+            [
+                _row_sums(row[is_frequent], counts[is_frequent], n),
+                _row_sums(row[is_frequent], idf_q[tokens[is_frequent]], n),
+                _row_sums(row[is_frequent], counts[is_frequent] * idf_q[tokens[is_frequent]], n),
+                _row_sums(row[is_frequent], counts[is_frequent] ** 2 * cosine_q[tokens[is_frequent]], n),
+            ]
+        ),
         frequent_idf_q=_padded(idf_q[frequent], MASK_BITS * words),
         frequent_cosine_q=_padded(cosine_q[frequent], MASK_BITS * words),
         rare_indptr=rare_indptr,
@@ -271,7 +280,7 @@ def _kernels():
     """The numba kernels (semspace._kernel), imported on first use."""
     from semspace import _kernel
 
-    return _kernel.top_k_block, _kernel.scores_block, _kernel.top_k_sets_block
+    return _kernel.top_k_block, _kernel.scores_block, _kernel.top_k_sets_block, _kernel.top_k_weighted_block
 
 
 def _measure_codes(measures: Sequence[str]) -> np.ndarray:
@@ -360,7 +369,7 @@ def top_k_arrays(
     codes = _measure_codes(measures)
     if k < 1:
         raise SemspaceError(f"k must be at least 1 (got {k})")
-    top_k_block, _, top_k_sets_block = _kernels()
+    top_k_block, _, top_k_sets_block, top_k_weighted_block = _kernels()
     if threads is not None:
         set_threads(threads)
     n = index.n_images
@@ -370,7 +379,6 @@ def top_k_arrays(
         if candidates is None
         else np.ascontiguousarray(np.sort(candidates), dtype=np.int64)
     )
-    weighted = bool(set(measures) & WEIGHTED)
     q = len(queries)
     out_id = np.full((q, len(codes), k), -1, dtype=np.int64)
     out_val = np.zeros((q, len(codes), k), dtype=np.float64)
@@ -378,29 +386,60 @@ def top_k_arrays(
     bar = Progress(q, f"neighbours of {index.corpus or 'corpus'}", progress)
     arrays = _arrays(index)
     contiguous = len(candidates) == 0 or (candidates[-1] - candidates[0] + 1 == len(candidates))
+    every = contiguous and len(candidates) == n
     n_tokens32 = index.n_tokens.astype(np.int32)
+    # the set measures by the popcount kernel; the weighted ones together in one pass
+    set_m = [i for i, m in enumerate(measures) if m not in WEIGHTED]
+    weighted_m = [i for i, m in enumerate(measures) if m in WEIGHTED]
     for start in range(0, q, BLOCK):
         stop = min(q, start + BLOCK)
-        rows = (out_id[start:stop], out_val[start:stop], out_inter[start:stop])
-        if not weighted and contiguous:
-            lo, hi = (int(candidates[0]), int(candidates[-1]) + 1) if len(candidates) else (0, 0)
-            top_k_sets_block(
-                _chunks(),
-                queries[start:stop],
-                lo,
-                hi,
-                codes,
-                k,
-                n_tokens32,
-                index.masks,
-                index.rare_indptr,
-                index.rare_tokens,
-                index.posting_indptr,
-                index.posting_images,
-                *rows,
+        for group in (set_m, weighted_m):
+            if not group:
+                continue
+            width = len(group)
+            rows = (
+                np.full((stop - start, width, k), -1, dtype=np.int64),
+                np.zeros((stop - start, width, k), dtype=np.float64),
+                np.zeros((stop - start, width, k), dtype=np.int64),
             )
-        else:
-            top_k_block(_chunks(), queries[start:stop], candidates, codes, k, *arrays, *rows)
+            chosen = codes[group]
+            if group is set_m and contiguous:
+                lo, hi = (int(candidates[0]), int(candidates[-1]) + 1) if len(candidates) else (0, 0)
+                top_k_sets_block(
+                    _chunks(),
+                    queries[start:stop],
+                    lo,
+                    hi,
+                    chosen,
+                    k,
+                    n_tokens32,
+                    index.masks,
+                    index.rare_indptr,
+                    index.rare_tokens,
+                    index.posting_indptr,
+                    index.posting_images,
+                    *rows,
+                )
+            elif group is weighted_m and every:
+                top_k_weighted_block(
+                    _chunks(),
+                    queries[start:stop],
+                    chosen,
+                    k,
+                    index.n_tokens,
+                    index.n_occurrences,
+                    index.idf_total_q,
+                    index.weight_total_q,
+                    index.norm2_q,
+                    index.frequent_totals,
+                    np.sqrt(index.norm2_q.astype(np.float64)),
+                    np.sqrt(index.frequent_totals[3].astype(np.float64)),
+                    *_arrays(index)[5:],
+                    *rows,
+                )
+            else:
+                top_k_block(_chunks(), queries[start:stop], candidates, chosen, k, *arrays, *rows)
+            out_id[start:stop, group], out_val[start:stop, group], out_inter[start:stop, group] = rows
         bar.update(stop)
         if on_block:
             on_block(stop)
@@ -491,7 +530,7 @@ def scores(index: CorpusIndex, query_ids: Iterable[int], measure: str, threads: 
     (columns in ``index.image_ids`` order), exactly image_pairs' value (NaN: the query itself, or
     SQL null)."""
     code = int(_measure_codes([measure])[0])
-    _, scores_block, _ = _kernels()
+    _, scores_block, _, _ = _kernels()
     if threads is not None:
         set_threads(threads)
     queries = index.positions(query_ids)
@@ -656,10 +695,22 @@ def corpus_rows(
     hashes = np.zeros(index.n_images, dtype=np.int64)  # an empty set: 0
     hashes[index.positions(hash_ids)] = hash_values
     old = _previous_rows(con, previous, corpus, k) if previous else None
+    # every measure that must be recomputed for all images, in one pass per kernel
+    full = [m for m in measures if _needs_all(index, m, hashes, weights_hash, old)]
+    started = time.monotonic()
+    every = top_k_arrays(index, k, full, threads=threads) if full else None
+    if log and full:
+        log(f"{corpus} {', '.join(full)}: all {index.n_images} images in {time.monotonic() - started:.1f} s")
     tables = []
     for measure in measures:
         started = time.monotonic()
-        q, ids, vals, inters, how = _measure_lists(index, k, measure, hashes, weights_hash, old, threads)
+        if measure in full:
+            assert every is not None
+            at = full.index(measure)
+            q, ids, vals, inters = every[0], every[1][:, at], every[2][:, at], every[3][:, at]
+            how = ""
+        else:
+            q, ids, vals, inters, how = _measure_lists(index, k, measure, hashes, weights_hash, old, threads)
         table = rows_table(index, [measure], q, ids[:, None, :], vals[:, None, :], inters[:, None, :])
         n = table.num_rows
         if n:
@@ -671,9 +722,33 @@ def corpus_rows(
                 .append_column("k", pa.array(np.full(n, k, dtype=np.int32)))
             )
             tables.append(table)
-        if log:
+        if log and how:
             log(f"{corpus} {measure}: {how} in {time.monotonic() - started:.1f} s")
     return pa.concat_tables(tables) if tables else None
+
+
+def _mine(old: dict | None, measure: str) -> dict | None:
+    """The previous rows of one measure (None: none)."""
+    if old is None:
+        return None
+    chosen = old["measure"] == measure
+    return {key: value[chosen] for key, value in old.items()} if chosen.any() else None
+
+
+def _needs_all(index: CorpusIndex, measure: str, hashes: np.ndarray, weights_hash: int, old: dict | None) -> bool:
+    """Whether every list of ``measure`` must be recomputed: no previous lists, or a weighted
+    measure whose corpus weights or sets changed."""
+    mine = _mine(old, measure)
+    if mine is None:
+        return True
+    if measure in LOCAL_MEASURES:
+        return False
+    if int(mine["weights_hash"][0]) != weights_hash:
+        return True
+    ids, first = np.unique(mine["image_id"], return_index=True)
+    if len(ids) != index.n_images or not np.array_equal(ids, index.image_ids):
+        return True
+    return not np.array_equal(mine["set_hash"][first], hashes)
 
 
 def _previous_rows(con, previous: str, corpus: str, k: int) -> dict | None:
@@ -692,17 +767,10 @@ def _previous_rows(con, previous: str, corpus: str, k: int) -> dict | None:
 
 
 def _measure_lists(index, k, measure, hashes, weights_hash, old, threads):
-    """(queries, ids, values, intersections, how) of one measure, (Q, k) arrays of positions."""
-    everything = None
-    mine = None
-    if old is not None:
-        chosen = old["measure"] == measure
-        if chosen.any():
-            mine = {key: value[chosen] for key, value in old.items()}
-    if mine is None or (measure not in LOCAL_MEASURES and int(mine["weights_hash"][0]) != weights_hash):
-        everything = top_k_arrays(index, k, [measure], threads=threads)
-        q, ids, vals, inters = everything
-        return q, ids[:, 0], vals[:, 0], inters[:, 0], f"all {index.n_images} images"
+    """(queries, ids, values, intersections, how) of one measure from its previous lists, (Q, k)
+    arrays of positions: only the images a change reaches are recomputed (incremental_plan)."""
+    mine = _mine(old, measure)
+    assert mine is not None  # _needs_all chose the incremental path
     # previous lists as (P, k) arrays of image ids
     image_ids, first = np.unique(mine["image_id"], return_index=True)
     p = len(image_ids)
@@ -715,13 +783,8 @@ def _measure_lists(index, k, measure, hashes, weights_hash, old, threads):
     prev_vals[row, rank] = mine["value"]
     prev_inter[row, rank] = mine["n_intersection"]
     previous_hashes = dict(zip(image_ids.tolist(), mine["set_hash"][first].tolist()))
-    if measure in LOCAL_MEASURES:
-        recompute, update, changed = incremental_plan(index, hashes, previous_hashes, prev_ids)
-    else:  # same weights: unchanged sets mean unchanged lists
-        recompute, update, changed = incremental_plan(index, hashes, previous_hashes, prev_ids)
-        if len(changed):
-            q, ids, vals, inters = top_k_arrays(index, k, [measure], threads=threads)
-            return q, ids[:, 0], vals[:, 0], inters[:, 0], f"all {index.n_images} images"
+    # a weighted measure gets here only when nothing changed: its lists stay
+    recompute, update, changed = incremental_plan(index, hashes, previous_hashes, prev_ids)
     n_q = len(recompute) + len(update)
     q_all = np.concatenate([recompute, update])
     ids_all = np.full((n_q, k), -1, dtype=np.int64)
