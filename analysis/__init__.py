@@ -10,11 +10,22 @@ import os
 from analysis.mds import MdsResult, classical_mds, load_distances, write
 from semspace import db, warehouse
 
-__all__ = ["MdsResult", "classical_mds", "mds", "FULL_MDS_MAX_POINTS"]
+__all__ = ["MdsResult", "classical_mds", "choose_method", "mds", "FULL_MDS_MAX_POINTS"]
 
 # Above this many images `method="auto"` switches to landmark MDS: the N × N matrix of full MDS
-# takes 8·N² bytes per copy (3.2 GB at 20,000) and its eigenvalues O(N³) time.
+# takes 8·N² bytes per copy (3.2 GB at 20,000) and its eigenvalues O(N³) time. The same number as
+# the dbt var all_pairs_max_images' default, above which a corpus gets no image_pairs rows at all.
 FULL_MDS_MAX_POINTS = 20_000
+
+
+def choose_method(n_images: int, has_pairs: bool, full_max_points: int = FULL_MDS_MAX_POINTS) -> str:
+    """What ``method="auto"`` runs: full MDS for a corpus whose pairs image_pairs holds and that has
+    at most ``full_max_points`` images, landmark MDS otherwise (a corpus without all-pairs rows, one
+    above the dbt var all_pairs_max_images, cannot be embedded from its distance matrix). A corpus of
+    fewer than two images has no pair at all: full (trivially)."""
+    if n_images < 2:
+        return "full"
+    return "full" if has_pairs and n_images <= full_max_points else "landmark"
 
 
 def mds(
@@ -25,14 +36,16 @@ def mds(
     n_landmarks: int | None = None,
     seed: int = 0,
     landmark_choice: str = "random",
+    full_max_points: int = FULL_MDS_MAX_POINTS,
 ) -> MdsResult:
     """MDS of ``corpus`` from the warehouse; writes computed.mds_spectrum, mds_eigenvalues and
     mds_coordinates (replacing that corpus's rows, in one transaction) and returns the result.
 
     method: "full" (classical MDS of the whole distance matrix, read from image_pairs), "landmark"
-    (landmark MDS from token_sets, memory linear in the number of images) or "auto" (full up to
-    FULL_MDS_MAX_POINTS images). n_landmarks, seed, landmark_choice ("random" or "maxmin"): see
-    analysis.landmark."""
+    (landmark MDS from token_sets, memory linear in the number of images) or "auto" (the default):
+    full where image_pairs holds the corpus's pairs and it has at most ``full_max_points`` images,
+    landmark otherwise (:func:`choose_method`). n_landmarks, seed, landmark_choice ("random" or
+    "maxmin"): see analysis.landmark."""
     from analysis import landmark
 
     if method not in ("auto", "full", "landmark"):
@@ -42,7 +55,8 @@ def mds(
         warehouse.require_marts(con, "corpora", "set_sizes")
         n = len(warehouse.image_ids(con, corpus))
         if method == "auto":
-            method = "full" if n <= FULL_MDS_MAX_POINTS else "landmark"
+            pairs = n >= 2 and warehouse.table_exists(con, "main", "image_pairs") and warehouse.has_pairs(con, corpus)
+            method = choose_method(n, pairs, full_max_points)
         warehouse.require_marts(con, "image_pairs" if method == "full" else "token_sets")
         if method == "full":
             image_ids, distances = load_distances(con, corpus)

@@ -42,7 +42,8 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
         choices=["auto", "full", "landmark"],
         default="auto",
         help="full: all pairwise distances; landmark: de Silva & Tenenbaum from --landmarks "
-        "landmarks; auto (default): full up to 20,000 images",
+        "landmarks; auto (default): full up to 20,000 images where image_pairs holds the corpus's "
+        "pairs, landmark otherwise (a corpus above the dbt var all_pairs_max_images has none)",
     )
     m.add_argument("--landmarks", type=int, default=None, help="landmarks for --method landmark (default 2000)")
     m.add_argument(
@@ -96,6 +97,12 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     )
     mp.add_argument("--corpus", action="append", help="corpus to map (repeatable; default: coco)")
     mp.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default: {DEFAULT_OUT})")
+    mp.add_argument(
+        "--measure",
+        action="append",
+        help="neighbour lists kept (repeatable; default: every measure image_neighbors ranks by); "
+        "fewer make the page of a large corpus smaller (~0.5 kB per image and measure)",
+    )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -142,7 +149,12 @@ def run(args: argparse.Namespace) -> None:
         from analysis import map as semantic_map
 
         for corpus in args.corpus or ["coco"]:
-            path = semantic_map.build(args.db, corpus=corpus, out_path=paths.inside(args.out, corpus, "map.html"))
+            path = semantic_map.build(
+                args.db,
+                corpus=corpus,
+                out_path=paths.inside(args.out, corpus, "map.html"),
+                measures=getattr(args, "measure", None),
+            )
             print(f"map {corpus}: {path}")
 
 

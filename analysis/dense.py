@@ -77,7 +77,9 @@ def evaluate_dense(
     if len(query_rows) == 0:
         raise SemspaceError(f"corpus {corpus!r} within {within!r}: no ECCV Caption query image with a positive in it")
     halves = store.query_halves(coco_ids[query_rows])
-    metrics = score_matrix(embeddings @ embeddings.T, image_ids, query_rows, relevance, True, groups=halves)
+    metrics = score_matrix(
+        embeddings @ embeddings.T, image_ids, query_rows, relevance, True, groups=halves, rows_only=False
+    )
     log.info("%s dense %s over %d queries: %s", corpus, MEASURE, len(query_rows), metrics)
     rows = store.score_rows(corpus, within, MEASURE, metrics, len(query_rows), _dt.datetime.now())
     with db.connect(database) as con:

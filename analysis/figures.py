@@ -5,7 +5,9 @@
 - :func:`figure_tokens_per_image`: Figure 2, the distribution of set sizes of several corpora.
 - :func:`figure_pairs`: Figure 3, symmetric difference against intersection over all pairs, with
   both marginal distributions. The pairs are binned in SQL (both measures are integers, so the bins
-  are exact): only the histogram, never the pairs, reaches Python.
+  are exact): only the histogram, never the pairs, reaches Python. A corpus without image_pairs rows
+  (above the dbt var all_pairs_max_images) has no such figure: one SemspaceError saying so, which
+  the report shows as a note.
 
 Each function writes one PNG into ``out_dir`` (created if missing) and returns its path. They draw
 on :class:`matplotlib.figure.Figure` directly, with the Agg canvas, so no pyplot state or display
@@ -220,6 +222,19 @@ def figure_pairs(con: duckdb.DuckDBPyConnection, corpus: str, out_dir: str | os.
     """``out_dir/pairs.png``: symmetric difference (x) against intersection (y) over all pairs of the
     corpus as a 2-D histogram on a log colour scale, with both marginal distributions (the note's
     Figure 3)."""
+    if not warehouse.has_pairs(con, corpus):
+        # a corpus above the dbt var all_pairs_max_images has no all-pairs rows: nothing to bin
+        n_images = len(warehouse.image_ids(con, corpus))
+        log.warning("figure_pairs %s: no rows in image_pairs (%d images); figure left out", corpus, n_images)
+        raise SemspaceError(
+            f"corpus {corpus!r} has no rows in image_pairs ({n_images:,} images"
+            + (
+                "): a single image has no pair"
+                if n_images < 2
+                else "; a corpus above the dbt var all_pairs_max_images gets none, or it was not built): "
+                "the all-pairs figure is left out"
+            )
+        )
     started = time.perf_counter()
     hist = pair_histogram(con, corpus)
     log.info(

@@ -1,26 +1,34 @@
 """The interactive map of a corpus's space: one self-contained HTML file (``python -m analysis map``).
 
-Every image is a point at its first two classical-MDS coordinates (``mds_coordinates.x1``, ``x2``);
-the axes carry their share of the positive eigenvalue sum. Hover shows an image's id, COCO id and
-captions; a click lists its top-k neighbours from ``image_neighbors`` in a side panel and highlights
-them; the search box finds an image id, a COCO id or the images whose captions contain a word.
+Every image is a point at its first two MDS coordinates (``mds_coordinates.x1``, ``x2``: classical
+MDS, or landmark MDS for a corpus too large for all pairs); the axes carry their share of the
+positive eigenvalue sum. Hover shows an image's id, COCO id and captions; a click lists its top-k
+neighbours from ``image_neighbors`` in a side panel and highlights them; the search box finds an
+image id, a COCO id or the images whose captions contain a word.
 
-The file needs no server and no network: plotly.js (from the plotly package) and the data (JSON in a
-``<script type="application/json">``, every ``<``, ``>`` and ``&`` escaped) are inlined, and a
+The file needs no server, no network and no library: the app (``map.js``) draws the points itself,
+with WebGL (one draw call for all points) or, without WebGL, a 2D canvas that rasterises them
+straight into pixels above 10,000 points; hover and click find the nearest point through a uniform
+grid over the data, so the page stays fluid at 100,000+ points. The data (JSON in a
+``<script type="application/json">``, every ``<``, ``>`` and ``&`` escaped) is inlined, and a
 Content-Security-Policy forbids every fetch. What is read, from the marts only (semspace.warehouse):
 ``corpora``, the coordinates and spectrum of the MDS, one row per image of ``images``/``set_sizes``,
-the captions (``image_captions``) and ``image_neighbors`` (k rows per image), never the pairs.
+the captions (``image_captions``) and ``image_neighbors`` (k rows per image), never the pairs. The
+page holds about 1 kB per image (captions and the neighbour lists of every measure): ~90 MB at
+100,000 images.
 
 The page itself lives in package data beside this module (:data:`ASSETS`, shipped in the wheel):
 ``map.html`` is a :class:`string.Template` of the page's skeleton and Content-Security-Policy with
-the placeholders ``$title`` (HTML-escaped here), ``$style`` (``map.css``), ``$plotly_js``, ``$data``
+the placeholders ``$title`` (HTML-escaped here), ``$style`` (``map.css``), ``$data``
 (:func:`script_json`) and ``$app_js`` (``map.js``, the app). This module reads the data, fills the
 template and writes the file.
 
 The page exposes ``window.semspaceMap`` for tests: ``pointPixel(id)`` (viewport pixel of a point,
 what ``page.mouse.click`` expects), ``select(id)``, ``neighbours()`` (the panel's rows),
-``search(text)``, ``highlighted()`` (the ids the highlight traces show) and ``renderer``
-("scattergl", or "scatter" without WebGL or with ``?renderer=svg`` in the URL).
+``search(text)``, ``highlighted()`` (the ids the last frame drawn highlights), ``setMeasure(m)``,
+the view (``view()``, ``setView(v)``, ``zoom(factor, x, y)``, ``pan(dx, dy)``, ``reset()``; each
+returns a promise of the next frame), ``stats()`` (frames drawn, the last frame's milliseconds) and
+``renderer`` ("webgl", or "canvas" without WebGL or with ``?renderer=canvas`` in the URL).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import math
 import os
 import string
 import time
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -61,13 +70,18 @@ def default_path(corpus: str) -> Path:
 
 
 def build(
-    database: str | os.PathLike[str] | None = None, corpus: str = "coco", out_path: str | os.PathLike[str] | None = None
+    database: str | os.PathLike[str] | None = None,
+    corpus: str = "coco",
+    out_path: str | os.PathLike[str] | None = None,
+    measures: Sequence[str] | None = None,
 ) -> Path:
     """Write the map of ``corpus`` from the warehouse ``database`` (default: $SEMSPACE_DB or
-    data/semspace.duckdb) to ``out_path`` (default reports/<corpus>/map.html); returns the path."""
+    data/semspace.duckdb) to ``out_path`` (default reports/<corpus>/map.html); returns the path.
+    ``measures``: the neighbour lists kept (default: every measure image_neighbors ranks by); each
+    measure costs ~0.5 kB per image (k = 10), so fewer keep a 100,000-image page smaller."""
     start = time.perf_counter()
     with db.connect(database, read_only=True) as con:
-        data = load(con, corpus)
+        data = load(con, corpus, measures)
     page = render(data)
     path = Path(out_path) if out_path is not None else default_path(corpus)
     try:
@@ -103,9 +117,14 @@ def _shown(value: float | None) -> float | int | None:
     return int(value) if float(value).is_integer() else round(value, 4)
 
 
-def load(con: duckdb.DuckDBPyConnection, corpus: str) -> dict[str, Any]:
-    """Everything the page shows, column-wise: one entry per image, ordered by image id."""
+def load(con: duckdb.DuckDBPyConnection, corpus: str, only: Sequence[str] | None = None) -> dict[str, Any]:
+    """Everything the page shows, column-wise: one entry per image, ordered by image id.
+    ``only``: the measures whose neighbour lists are kept (default all of image_neighbors')."""
     warehouse.require_marts(con, *MARTS)
+    if only is not None:
+        only = list(dict.fromkeys(only))
+        for m in only:
+            measures.get(m)  # an unknown measure: one clear error
     dataset = warehouse.corpus(con, corpus)["dataset"]
     how_to_mds = f"run `python -m analysis mds --corpus {corpus}` first"
     found = warehouse.rows(con, "select * from mds_spectrum where corpus = ?", [corpus])
@@ -135,8 +154,8 @@ def load(con: duckdb.DuckDBPyConnection, corpus: str) -> dict[str, Any]:
     by_measure: dict[str, tuple[list[list[int]], list[list[float | None]]]] = {}
     for measure, image, neighbours, values in con.execute(
         "select measure, image_id, list(neighbor_id order by rank), list(value order by rank) "
-        "from main.image_neighbors where corpus = ? group by measure, image_id",
-        [corpus],
+        "from main.image_neighbors where corpus = ? and (? or list_contains(?, measure)) group by measure, image_id",
+        [corpus, only is None, only or []],
     ).fetchall():
         lists = by_measure.setdefault(measure, ([[] for _ in position], [[] for _ in position]))
         if image in position:
@@ -144,6 +163,11 @@ def load(con: duckdb.DuckDBPyConnection, corpus: str) -> dict[str, Any]:
             lists[1][position[image]] = [_shown(v) for v in values]
     order = [m for m in measures.MEASURES if m in by_measure] + sorted(set(by_measure) - set(measures.MEASURES))
     k = max((len(n) for lists in by_measure.values() for n in lists[0]), default=0)
+    if k == 0 and only:
+        raise SemspaceError(
+            f"image_neighbors has no rows for corpus {corpus!r} under {', '.join(only)}; "
+            "its measures are those of the dbt var neighbor_measures"
+        )
     if k == 0:
         raise SemspaceError(f"image_neighbors has no rows for corpus {corpus!r}; {warehouse.BUILD_HINT}")
     default = measures.DEFAULT if measures.DEFAULT in by_measure else order[0]
@@ -187,18 +211,6 @@ def script_json(value: Any) -> str:
     return text
 
 
-def plotly_js() -> str:
-    """plotly.min.js from the installed plotly package, safe to inline in a <script> element."""
-    from plotly.offline import get_plotlyjs
-
-    js = get_plotlyjs()
-    # "</script" would end the element early; "<\/script" means the same inside JS strings.
-    js = js.replace("</script", "<\\/script").replace("</SCRIPT", "<\\/SCRIPT")
-    if "<!--" in js:  # would put the HTML parser in its "script data escaped" state
-        raise SemspaceError("the installed plotly.min.js contains '<!--' and cannot be inlined safely")
-    return js
-
-
 def asset(name: str) -> str:
     """The text of the page's asset ``name`` (package data in analysis/map_assets/), checked to be
     safe to inline."""
@@ -215,12 +227,11 @@ def asset(name: str) -> str:
 
 
 def render(data: dict[str, Any]) -> str:
-    """The whole page: the template of analysis/map_assets/ with styles, plotly.js, the data and
-    the app, all inline."""
+    """The whole page: the template of analysis/map_assets/ with the styles, the data and the app,
+    all inline."""
     return string.Template(asset(TEMPLATE)).substitute(
         title=html.escape(f"semspace map: {data['corpus']}"),
         style=asset(STYLE),
-        plotly_js=plotly_js(),
         data=script_json(data),
         app_js=asset(APP_JS),
     )

@@ -19,14 +19,18 @@ from semspace import measures as measures_
 from semspace.errors import SemspaceError
 
 BUILD_HINT = "run `semspace build` (dbt build) first"
+NO_PAIRS = (
+    "a corpus above the dbt var all_pairs_max_images (default 20,000 images) gets no all-pairs rows, "
+    "its image_neighbors come from the exact kernel (semspace.neighbors)."
+)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
     """Whether ``schema.name`` is a table or a view."""
     found = con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
-    ).fetchone()
-    return bool(found and found[0])
+    ).fetchall()  # fetchall, not fetchone: no unfinished result left on the connection
+    return bool(found and found[0][0])
 
 
 def require_marts(con: duckdb.DuckDBPyConnection, *names: str) -> None:
@@ -92,8 +96,8 @@ def image_ids(con: duckdb.DuckDBPyConnection, name: str) -> np.ndarray:
 
 
 def has_image(con: duckdb.DuckDBPyConnection, name: str, image_id: int) -> bool:
-    found = con.execute("select count(*) from set_sizes where corpus = ? and image_id = ?", [name, image_id]).fetchone()
-    return bool(found and found[0])
+    found = con.execute("select count(*) from set_sizes where corpus = ? and image_id = ?", [name, image_id]).fetchall()
+    return bool(found and found[0][0])
 
 
 def captions(
@@ -184,6 +188,11 @@ def measure_matrices(
             ).fetchnumpy()
         found = len(pairs["v0"])
         for k, m in enumerate(group):
+            if m.absent is None and found == 0 and n > 1:
+                raise SemspaceError(
+                    f"corpus {name!r} has no rows in {relation}: {NO_PAIRS} Its {n:,} × {n:,} matrices are "
+                    "not stored; read query rows instead (semspace.warehouse.QueryRows)"
+                )
             if m.absent is None and found != n * (n - 1) // 2:
                 raise SemspaceError(
                     f"corpus {name!r}: {relation} has {found} pairs, expected {n * (n - 1) // 2}; {BUILD_HINT}"
@@ -202,6 +211,99 @@ def measure_matrix(
     """The symmetric n × n matrix of ``measure`` over corpus ``name``'s images (``ids`` ascending,
     default all), read in one query (:func:`measure_matrices` of one measure)."""
     return measure_matrices(con, name, [measure], ids)[measure]
+
+
+def has_pairs(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether ``image_pairs`` holds any pair of corpus ``name``. A corpus above the dbt var
+    ``all_pairs_max_images`` holds none (nor does one of a single image); its pair values are
+    computed on demand (:class:`QueryRows`). Stops at the first row: cheap on any corpus."""
+    require_marts(con, "image_pairs")
+    found = con.execute("select exists (select 1 from image_pairs where corpus = ?)", [name]).fetchall()
+    return bool(found and found[0][0])
+
+
+class QueryRows:
+    """Rows of a corpus's pair measures for some query images: ``rows(query_ids, measure)`` is the
+    float64 matrix len(query_ids) × len(ids) of ``measure`` between each query and every image of
+    ``ids`` (default: all the corpus's images, ascending), exactly the ``image_pairs`` value of
+    that pair; the query's own column and SQL nulls are NaN.
+
+    Where ``image_pairs`` holds the corpus's pairs they are read from it (only the queries' pairs);
+    where it holds none (a corpus above the dbt var all_pairs_max_images) they come from the exact
+    kernel, :func:`semspace.neighbors.scores`, whose index is loaded once, on first use. Memory is
+    that of the rows asked for: ask for a chunk of queries at a time."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, name: str, ids: np.ndarray | None = None, pairs: bool | None = None
+    ) -> None:
+        self.con, self.name = con, name
+        self.ids = image_ids(con, name) if ids is None else np.asarray(ids, dtype=np.int64)
+        self.from_pairs = has_pairs(con, name) if pairs is None else pairs
+        self._index: Any = None
+        self._columns: np.ndarray | None = None
+
+    @property
+    def source(self) -> str:
+        """``image_pairs`` or ``neighbors`` (the exact kernel)."""
+        return "image_pairs" if self.from_pairs else "neighbors"
+
+    def _kernel_rows(self, query_ids: np.ndarray, measure: str) -> np.ndarray:
+        import importlib
+
+        neighbors = importlib.import_module("semspace.neighbors")
+        if self._index is None:
+            self._index = neighbors.load_index(self.con, self.name)
+            all_ids = np.asarray(self._index.image_ids, dtype=np.int64)
+            if len(all_ids) == len(self.ids) and np.array_equal(all_ids, self.ids):
+                self._columns = None
+            else:
+                columns = np.searchsorted(all_ids, self.ids)
+                inside = columns < len(all_ids)
+                if not inside.all() or not np.array_equal(all_ids[columns], self.ids):
+                    raise SemspaceError(
+                        f"corpus {self.name!r}: the kernel's index lacks images of set_sizes; {BUILD_HINT}"
+                    )
+                self._columns = columns
+        out = np.asarray(neighbors.scores(self._index, query_ids, measure), dtype=np.float64)
+        return out if self._columns is None else out[:, self._columns]
+
+    def _pair_rows(self, query_ids: np.ndarray, measure: str) -> np.ndarray:
+        m = measures_.get(measure)
+        require_marts(self.con, m.relation)
+        unique, inverse = np.unique(query_ids, return_inverse=True)
+        out = np.full((len(unique), len(self.ids)), np.nan if m.absent is None else m.absent)
+        if len(unique) and len(self.ids):
+            found = self.con.execute(
+                f"select image_i, image_j, {m.column} as value from {m.relation} where corpus = $corpus "
+                "and (image_i in (select unnest($q::integer[])) or image_j in (select unnest($q::integer[])))",
+                {"corpus": self.name, "q": [int(q) for q in unique]},
+            ).fetchnumpy()
+            i = np.asarray(found["image_i"], dtype=np.int64)
+            j = np.asarray(found["image_j"], dtype=np.int64)
+            value = np.ma.filled(np.ma.asarray(found["value"]).astype(np.float64), np.nan)  # SQL null: NaN
+            column_i, column_j = np.searchsorted(self.ids, i), np.searchsorted(self.ids, j)
+            row_i, row_j = np.searchsorted(unique, i), np.searchsorted(unique, j)
+            n_ids = len(self.ids)
+            known_i = (column_i < n_ids) & (self.ids[np.minimum(column_i, n_ids - 1)] == i)
+            known_j = (column_j < n_ids) & (self.ids[np.minimum(column_j, n_ids - 1)] == j)
+            query_i = (row_i < len(unique)) & (unique[np.minimum(row_i, len(unique) - 1)] == i)
+            query_j = (row_j < len(unique)) & (unique[np.minimum(row_j, len(unique) - 1)] == j)
+            at = query_i & known_j
+            out[row_i[at], column_j[at]] = value[at]
+            at = query_j & known_i
+            out[row_j[at], column_i[at]] = value[at]
+        own = np.searchsorted(self.ids, unique)
+        mine = (own < len(self.ids)) & (self.ids[np.minimum(own, len(self.ids) - 1)] == unique)
+        out[np.flatnonzero(mine), own[mine]] = np.nan
+        return out[inverse]
+
+    def rows(self, query_ids: Sequence[int] | np.ndarray, measure: str) -> np.ndarray:
+        """len(query_ids) × len(ids) values of ``measure`` (see the class)."""
+        measures_.get(measure)  # an unknown measure: one clear error
+        query = np.asarray(query_ids, dtype=np.int64).reshape(-1)
+        return self._pair_rows(query, measure) if self.from_pairs else self._kernel_rows(query, measure)
+
+    __call__ = rows
 
 
 @dataclass(frozen=True)
@@ -227,16 +329,22 @@ def neighbours(
             "where corpus = ? and image_id = ? and measure = ? order by rank",
             [name, image_id, measure],
         ).fetchall()
-        others = con.execute("select count(*) from set_sizes where corpus = ?", [name]).fetchone()
-        if stored and len(stored) >= min(k, int(others[0]) - 1 if others else 0):
+        others = con.execute("select count(*) from set_sizes where corpus = ?", [name]).fetchall()
+        if stored and len(stored) >= min(k, int(others[0][0]) - 1 if others else 0):
             return [Neighbour(int(r), int(i), float("nan") if v is None else float(v)) for r, i, v in stored[:k]]
     require_marts(con, m.relation)
-    found = con.execute(
-        f"select image_j as other, {m.column} as value from {m.relation} where corpus = $corpus and image_i = $image "
-        f"union all select image_i, {m.column} from {m.relation} where corpus = $corpus and image_j = $image",
-        {"corpus": name, "image": image_id},
-    ).fetchall()
-    scores = {int(i): (float("nan") if v is None else float(v)) for i, v in found}
+    if not has_pairs(con, name):  # a corpus without all-pairs rows: its one row from the exact kernel
+        ids = image_ids(con, name)
+        row = QueryRows(con, name, ids, pairs=False).rows([image_id], measure)[0]
+        scores = {int(i): float(v) for i, v in zip(ids, row) if int(i) != image_id}
+    else:
+        found = con.execute(
+            f"select image_j as other, {m.column} as value from {m.relation} "
+            "where corpus = $corpus and image_i = $image "
+            f"union all select image_i, {m.column} from {m.relation} where corpus = $corpus and image_j = $image",
+            {"corpus": name, "image": image_id},
+        ).fetchall()
+        scores = {int(i): (float("nan") if v is None else float(v)) for i, v in found}
     if m.absent is not None:  # pairs that are not rows: the measure's value for them
         for other in image_ids(con, name):
             if int(other) != image_id:

@@ -197,8 +197,8 @@ def test_inlined_data_matches_the_tables(tiny: Path, tiny_map: Path) -> None:
         for values, w in zip(data["values_by"][measure], want):
             assert values == pytest.approx([v for _, v in w], abs=5e-5), measure  # the page keeps 4 decimals
     assert data["neighbours_by"]["cosine"] != data["neighbours_by"]["symmetric_difference"]  # the switch shows
-    # one data block, plotly.js and the app: three scripts, each closed once; nothing else leaks out
-    assert page.count("</script>") == 3
+    # one data block and the app (no library): two scripts, each closed once; nothing else leaks out
+    assert page.count("</script>") == 2
     assert "</script><b>" not in page and "<!-- x -->" not in page
     # nothing loaded from elsewhere: no script src, no stylesheet link, only the data: icon
     assert not re.search(r"<script[^>]*\ssrc\s*=", page)
@@ -225,7 +225,7 @@ def test_default_path_and_errors(tiny: Path, tmp_path: Path, monkeypatch: pytest
 
 
 CSP = (
-    "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
     "img-src data: blob:; font-src data:; connect-src 'none'; form-action 'none'; base-uri 'none'"
 )
 
@@ -245,7 +245,6 @@ def test_page_is_the_package_data_filled_in(tiny_map: Path) -> None:
     assert set(re.findall(r"\$\{?(\w+)", texts[semantic_map.TEMPLATE])) == {
         "title",
         "style",
-        "plotly_js",
         "data",
         "app_js",
     }
@@ -257,7 +256,7 @@ def test_page_is_the_package_data_filled_in(tiny_map: Path) -> None:
     assert page.startswith(skeleton[0]) and page.endswith(skeleton[-1])
     assert f"<title>{html.escape('semspace map: tiny')}</title>" in page
     assert re.findall(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', page) == [CSP]
-    assert page.count("<script>") == 2 and page.count("<style>") == 1
+    assert page.count("<script>") == 1 and page.count("<style>") == 1
 
 
 def test_assets_are_shipped_and_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -489,7 +488,7 @@ def test_map_of_a_built_warehouse(tmp_path: Path) -> None:
             assert v == pytest.approx(stored[m, i][1], abs=5e-5), (m, i)  # the page keeps 4 decimals
     # the cosine lists are the pairs' cosines ranked (largest first, ties by smaller id)
     assert cosine == sorted(pairs, key=lambda p: (-p[1], p[0]))[:3]
-    assert page.count("</script>") == 3 and "</script><b>" not in page and "<!-- on -->" not in page
+    assert page.count("</script>") == 2 and "</script><b>" not in page and "<!-- on -->" not in page
 
     # in the page: switching to cosine lists image 4's cosine neighbours of image_neighbors
     with offline_page() as browser:

@@ -24,10 +24,14 @@ from analysis.evaluation.eccv import (
 )
 from analysis.evaluation.metrics import (
     RECALL_KS,
+    query_row_metrics,
     rank,
+    ranking_depth,
     relevance_matrix,
     retrieval_metrics,
     score_matrix,
+    summarize,
+    top_ranked,
 )
 from analysis.evaluation.store import (
     compute,
@@ -50,11 +54,15 @@ __all__ = [
     "image_positives",
     "load_eccv",
     "query_images",
+    "query_row_metrics",
     "rank",
+    "ranking_depth",
     "relevance_matrix",
     "retrieval_metrics",
     "scope_positions",
     "score_matrix",
     "score_rows",
+    "summarize",
+    "top_ranked",
     "write",
 ]

@@ -16,14 +16,22 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from analysis.evaluation import eccv
-from analysis.evaluation.metrics import relevance_matrix, score_matrix
+from analysis.evaluation.metrics import (
+    concatenate,
+    query_row_metrics,
+    ranking_depth,
+    relevance_matrix,
+    score_matrix,
+    summarize,
+)
 from semspace import contract, db, warehouse
 from semspace import measures as measures_
 from semspace.errors import SemspaceError
@@ -116,18 +124,93 @@ def compute(
         raise SemspaceError(f"corpus {where}: no ECCV Caption query image with a positive in it")
     computed_at = _dt.datetime.now()
     halves = query_halves(scope_coco[query_rows])
-    matrices = warehouse.measure_matrices(con, corpus, measures, image_ids)
+    if warehouse.has_pairs(con, corpus):
+        every = _all_pairs_metrics(con, corpus, measures, image_ids, scope, scope_ids, query_rows, relevance, halves)
+    else:  # no all-pairs rows (a corpus above all_pairs_max_images): only the queries' rows, computed
+        every = _query_row_metrics(con, corpus, measures, image_ids, scope, scope_ids, query_rows, relevance, halves)
     rows = []
+    for measure, metrics in every:
+        log.debug("%s %s over %d queries: %s", where, measure, len(query_rows), metrics)
+        rows += score_rows(corpus, within, measure, metrics, len(query_rows), computed_at)
+    return rows
+
+
+QUERY_CHUNK_BYTES = 64 * 2**20
+"""Scores held at once by the query-rows path, per chunk of queries (8 bytes per query and image;
+ranking needs a few times that): 64 MiB is ~80 queries of a 100,000-image corpus."""
+
+
+def query_chunk(n_images: int, chunk_bytes: int | None = None) -> int:
+    """Queries per chunk of the query-rows path for a corpus of ``n_images`` (``chunk_bytes``
+    default: QUERY_CHUNK_BYTES)."""
+    chunk_bytes = QUERY_CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+    return max(1, chunk_bytes // (8 * max(n_images, 1)))
+
+
+def _all_pairs_metrics(
+    con: duckdb.DuckDBPyConnection,
+    corpus: str,
+    measures: Sequence[str],
+    image_ids: np.ndarray,
+    scope: np.ndarray | None,
+    scope_ids: np.ndarray,
+    query_rows: np.ndarray,
+    relevance: np.ndarray,
+    halves: Mapping[str, np.ndarray],
+) -> Iterator[tuple[str, dict[str, float]]]:
+    """(measure, metrics) from the n × n matrices of image_pairs, read in one query per mart."""
+    matrices = warehouse.measure_matrices(con, corpus, measures, image_ids)
     for measure in measures:
         matrix = matrices.pop(measure)
         if scope is not None:
             matrix = matrix[np.ix_(scope, scope)]
-        larger = known[measure].larger_is_closer
-        metrics = score_matrix(matrix, scope_ids, query_rows, relevance, larger, groups=halves)
+        larger = measures_.MEASURES[measure].larger_is_closer
+        metrics = score_matrix(matrix, scope_ids, query_rows, relevance, larger, groups=halves, rows_only=False)
         del matrix
-        log.debug("%s %s over %d queries: %s", where, measure, len(query_rows), metrics)
-        rows += score_rows(corpus, within, measure, metrics, len(query_rows), computed_at)
-    return rows
+        yield measure, metrics
+
+
+def _query_row_metrics(
+    con: duckdb.DuckDBPyConnection,
+    corpus: str,
+    measures: Sequence[str],
+    image_ids: np.ndarray,
+    scope: np.ndarray | None,
+    scope_ids: np.ndarray,
+    query_rows: np.ndarray,
+    relevance: np.ndarray,
+    halves: Mapping[str, np.ndarray],
+    chunk: int | None = None,
+) -> Iterator[tuple[str, dict[str, float]]]:
+    """(measure, metrics) from only the queries' rows (queries × n), computed by the exact kernel
+    (warehouse.QueryRows → semspace.neighbors.scores) a chunk of queries at a time, so memory is
+    bounded by the chunk, not n². The same metrics as the n × n path: a SQL null (the Jaccard of two
+    empty sets) counts as 0 in both, as image_neighbors ranks it."""
+    source = warehouse.QueryRows(con, corpus, image_ids, pairs=False)
+    chunk = chunk or query_chunk(len(image_ids))
+    depth = ranking_depth(relevance, query_rows)
+    queries = scope_ids[query_rows]
+    for measure in measures:
+        larger = measures_.MEASURES[measure].larger_is_closer
+        started = time.perf_counter()
+        parts = []
+        for start in range(0, len(query_rows), chunk):
+            part = slice(start, start + chunk)
+            scores = source.rows(queries[part], measure)
+            if scope is not None:
+                scores = scores[:, scope]
+            np.nan_to_num(scores, copy=False, nan=0.0)  # null as 0, as in the n × n matrices
+            parts.append(query_row_metrics(scores, scope_ids, query_rows[part], relevance[part], larger, depth=depth))
+            del scores
+        log.info(
+            "%s %s: %d query rows in chunks of %d in %.1f s",
+            corpus,
+            measure,
+            len(query_rows),
+            chunk,
+            time.perf_counter() - started,
+        )
+        yield measure, summarize(concatenate(parts), halves)
 
 
 def write(con: duckdb.DuckDBPyConnection, corpus: str, rows: Sequence[Mapping]) -> None:

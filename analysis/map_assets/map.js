@@ -1,13 +1,33 @@
 // The app of the interactive map: analysis.map inlines this file into reports/<corpus>/map.html.
-// It reads the JSON of the data block #semspace-data, draws it with the inlined plotly.js and exposes
+// It reads the JSON of the data block #semspace-data and draws every image as one point with its own
+// renderer, no library: WebGL (all points in one draw call), or, without WebGL (or with
+// ?renderer=canvas, or where WebGL is software-rendered), a 2D canvas that rasterises the points into pixels above
+// RASTER_THRESHOLD points. Hit-testing (hover, click) goes through a uniform grid over the data, so
+// it costs a few cells whatever the number of points; hover labels are built only when shown. The
+// small layers (links, neighbours, the selected image) are drawn on an overlay canvas with the axes.
+// Interaction as before: drag a box to zoom, wheel to zoom, shift-drag (or the arrow keys) to pan,
+// double-click to reset, Esc clears.
 // window.semspaceMap (ready, renderer, n, pointPixel, select, neighbours, search, highlighted,
-// setMeasure) for tests.
+// setMeasure, view, setView, zoom, pan, reset, stats) is for tests.
 (function () {
   'use strict';
+  var startedAt = performance.now();  // the page's HTML (the data block included) is parsed by now
   var D = JSON.parse(document.getElementById('semspace-data').textContent);
-  var gd = document.getElementById('plot');
+  var parsedAt = performance.now();
+  var plot = document.getElementById('plot');
+  var glCanvas = document.getElementById('points');
+  var overlay = document.getElementById('overlay');
+  var octx = overlay.getContext('2d');
+  var gridCanvas = document.getElementById('grid');  // below the points: grid lines and ticks
+  var gctx = gridCanvas.getContext('2d');
+  var tip = document.getElementById('hover');
+  var boxEl = document.getElementById('zoombox');
   var measure = D.measure;  // the neighbour lists shown: image_neighbors ranked by this measure
   var current = null;  // the selected image id
+  var RASTER_THRESHOLD = 10000;  // 2D canvas: above this many points, pixels instead of arcs
+  var MARGIN = { l: 60, r: 20, t: 52, b: 55 };
+  var HIT_RADIUS = 10;  // px: how near the pointer a point must be to be hovered or clicked
+
   function formatValue(v) {
     if (v === null || v === undefined) return '\u2013';
     return Number.isInteger(v) ? String(v) : v.toFixed(3);
@@ -24,9 +44,374 @@
     }
   }
 
-  function escapeHtml(s) {  // for plotly's pseudo-HTML labels (it decodes &amp; &lt; &gt;, not &quot;)
-    return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  // ------------------------------------------------------------------------------ the data
+  var minX = Infinity, maxX = -Infinity, minY = Infinity, maxY = -Infinity;
+  for (var p = 0; p < n; p++) {
+    var px = D.x[p], py = D.y[p];
+    if (px < minX) minX = px; if (px > maxX) maxX = px;
+    if (py < minY) minY = py; if (py > maxY) maxY = py;
   }
+  if (!n) { minX = minY = -1; maxX = maxY = 1; }
+  if (maxX === minX) { minX -= 1; maxX += 1; }
+  if (maxY === minY) { minY -= 1; maxY += 1; }
+  var midX = (minX + maxX) / 2, midY = (minY + maxY) / 2;
+  var positions = new Float32Array(2 * n);  // relative to the middle: float32 keeps its precision
+  for (var q = 0; q < n; q++) { positions[2 * q] = D.x[q] - midX; positions[2 * q + 1] = D.y[q] - midY; }
+
+  // colour: |A| on viridis
+  var VIRIDIS = [[68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], [38, 130, 142], [31, 158, 137],
+                 [53, 183, 121], [110, 206, 88], [181, 222, 43], [253, 231, 37]];
+  var tokMin = Infinity, tokMax = -Infinity;
+  D.n_tokens.forEach(function (v) { if (v !== null) { if (v < tokMin) tokMin = v; if (v > tokMax) tokMax = v; } });
+  if (tokMin === Infinity) { tokMin = 0; tokMax = 1; }
+  function viridis(t) {
+    t = Math.max(0, Math.min(1, t)) * (VIRIDIS.length - 1);
+    var k = Math.min(Math.floor(t), VIRIDIS.length - 2), f = t - k, a = VIRIDIS[k], b = VIRIDIS[k + 1];
+    return [a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1]), a[2] + f * (b[2] - a[2])];
+  }
+  var colours = new Uint8Array(4 * n);
+  var packed = new Uint32Array(n);  // ABGR for the 2D rasteriser (little-endian ImageData)
+  for (var r = 0; r < n; r++) {
+    var v = D.n_tokens[r];
+    var rgb = viridis(v === null ? 0 : (v - tokMin) / Math.max(tokMax - tokMin, 1e-9));
+    colours[4 * r] = rgb[0]; colours[4 * r + 1] = rgb[1]; colours[4 * r + 2] = rgb[2]; colours[4 * r + 3] = 191;
+    packed[r] = (255 << 24 | Math.round(rgb[2]) << 16 | Math.round(rgb[1]) << 8 | Math.round(rgb[0])) >>> 0;
+  }
+
+  // the hit-testing grid: points bucketed by data cell (counting sort), ~4 points per cell
+  var G = Math.max(1, Math.min(1024, Math.ceil(Math.sqrt(n / 4))));
+  var cellW = (maxX - minX) / G, cellH = (maxY - minY) / G;
+  var cellStart = new Int32Array(G * G + 1), cellItems = new Int32Array(n);
+  function cellOf(x, y) {
+    var cx = Math.min(G - 1, Math.max(0, Math.floor((x - minX) / cellW)));
+    var cy = Math.min(G - 1, Math.max(0, Math.floor((y - minY) / cellH)));
+    return cy * G + cx;
+  }
+  (function () {
+    var cells = new Int32Array(n);
+    for (var a = 0; a < n; a++) { cells[a] = cellOf(D.x[a], D.y[a]); cellStart[cells[a] + 1]++; }
+    for (var b = 0; b < G * G; b++) cellStart[b + 1] += cellStart[b];
+    var fill = cellStart.slice(0, G * G);
+    for (var e = 0; e < n; e++) cellItems[fill[cells[e]]++] = e;
+  })();
+
+  // ------------------------------------------------------------------------------ the view
+  var W = 0, H = 0, dpr = 1;  // the plot's CSS size
+  var area = { x: 0, y: 0, w: 1, h: 1 };  // the plotting area inside it (CSS px)
+  var view = { cx: midX, cy: midY, s: 1 };  // data point at the area's centre, px per data unit
+  var home = null;
+  function fitView() {
+    var s = Math.min(area.w / ((maxX - minX) * 1.08), area.h / ((maxY - minY) * 1.08));
+    return { cx: midX, cy: midY, s: s };
+  }
+  function toPx(x, y) {
+    return [area.x + area.w / 2 + (x - view.cx) * view.s, area.y + area.h / 2 - (y - view.cy) * view.s];
+  }
+  function toData(sx, sy) {
+    return [view.cx + (sx - area.x - area.w / 2) / view.s, view.cy - (sy - area.y - area.h / 2) / view.s];
+  }
+  function resize() {
+    var box = plot.getBoundingClientRect();
+    var wasHome = !home || (view.cx === home.cx && view.cy === home.cy && view.s === home.s);
+    W = Math.max(1, box.width); H = Math.max(1, box.height); dpr = window.devicePixelRatio || 1;
+    [gridCanvas, glCanvas, overlay].forEach(function (cv) {
+      cv.width = Math.round(W * dpr); cv.height = Math.round(H * dpr);
+      cv.style.width = W + 'px'; cv.style.height = H + 'px';
+    });
+    area = { x: MARGIN.l, y: MARGIN.t, w: Math.max(1, W - MARGIN.l - MARGIN.r), h: Math.max(1, H - MARGIN.t - MARGIN.b) };
+    home = fitView();
+    if (wasHome) view = { cx: home.cx, cy: home.cy, s: home.s };  // else the user's view stays
+    var xt = document.querySelector('.xtitle'), yt = document.querySelector('.ytitle');
+    xt.style.left = area.x + 'px'; xt.style.width = area.w + 'px'; xt.style.top = (area.y + area.h + 28) + 'px';
+    yt.style.top = (area.y + area.h / 2) + 'px';
+    requestDraw();
+  }
+
+  // ------------------------------------------------------------------------------ renderers
+  // WebGL where the GPU draws it; a software WebGL (SwiftShader, llvmpipe: a "major performance
+  // caveat") is slower than the 2D rasteriser, so it is used only when asked for (?renderer=webgl).
+  var forced = (/[?&]renderer=(canvas|svg|webgl)/.exec(location.search) || [])[1];
+  var attributes = { antialias: false, premultipliedAlpha: true, alpha: true,
+                     failIfMajorPerformanceCaveat: forced !== 'webgl' };
+  function softwareWebgl() {  // probed on a canvas of its own: the map's canvas keeps its choice
+    try {
+      var probe = document.createElement('canvas').getContext('webgl', attributes);
+      if (!probe) return true;
+      var info = probe.getExtension('WEBGL_debug_renderer_info');
+      var name = String(probe.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : probe.RENDERER) || '');
+      var lose = probe.getExtension('WEBGL_lose_context');
+      if (lose) lose.loseContext();
+      return /swiftshader|llvmpipe|softpipe|software|basic render/i.test(name);
+    } catch (e) { return true; }
+  }
+  var gl = null;
+  if (forced === 'webgl' || (forced !== 'canvas' && forced !== 'svg' && !softwareWebgl())) {
+    try {
+      gl = glCanvas.getContext('webgl', attributes) || glCanvas.getContext('experimental-webgl', attributes);
+    } catch (e) { gl = null; }
+  }
+  var renderer = gl ? 'webgl' : 'canvas';
+  var glState = null;
+  function shader(kind, source) {
+    var s = gl.createShader(kind);
+    gl.shaderSource(s, source); gl.compileShader(s);
+    if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s));
+    return s;
+  }
+  function setupGl() {
+    var vs = shader(gl.VERTEX_SHADER,
+      'attribute vec2 a_pos; attribute vec4 a_col; uniform vec2 u_offset; uniform vec2 u_scale;' +
+      'uniform float u_size; varying vec4 v_col;' +
+      'void main() { gl_Position = vec4((a_pos - u_offset) * u_scale, 0.0, 1.0); gl_PointSize = u_size; v_col = a_col; }');
+    var fs = shader(gl.FRAGMENT_SHADER,
+      'precision mediump float; varying vec4 v_col; uniform float u_ring; uniform vec4 u_ring_col;' +
+      'void main() { vec2 d = gl_PointCoord - vec2(0.5); float r = 2.0 * length(d); if (r > 1.0) discard;' +
+      ' vec4 c = (u_ring > 0.0 && r > 1.0 - u_ring) ? u_ring_col : v_col; gl_FragColor = vec4(c.rgb * c.a, c.a); }');
+    var prog = gl.createProgram();
+    gl.attachShader(prog, vs); gl.attachShader(prog, fs); gl.linkProgram(prog);
+    if (!gl.getProgramParameter(prog, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(prog));
+    gl.useProgram(prog);
+    var st = {
+      prog: prog,
+      aPos: gl.getAttribLocation(prog, 'a_pos'), aCol: gl.getAttribLocation(prog, 'a_col'),
+      uOffset: gl.getUniformLocation(prog, 'u_offset'), uScale: gl.getUniformLocation(prog, 'u_scale'),
+      uSize: gl.getUniformLocation(prog, 'u_size'), uRing: gl.getUniformLocation(prog, 'u_ring'),
+      uRingCol: gl.getUniformLocation(prog, 'u_ring_col'),
+      pos: gl.createBuffer(), col: gl.createBuffer(), match: gl.createBuffer(), nMatch: 0
+    };
+    gl.bindBuffer(gl.ARRAY_BUFFER, st.pos); gl.bufferData(gl.ARRAY_BUFFER, positions, gl.STATIC_DRAW);
+    gl.bindBuffer(gl.ARRAY_BUFFER, st.col); gl.bufferData(gl.ARRAY_BUFFER, colours, gl.STATIC_DRAW);
+    gl.enable(gl.BLEND); gl.blendFunc(gl.ONE, gl.ONE_MINUS_SRC_ALPHA);
+    gl.disable(gl.DEPTH_TEST);
+    return st;
+  }
+  if (gl) {
+    try { glState = setupGl(); } catch (e) { gl = null; glState = null; renderer = 'canvas'; }
+  }
+  var ctx2d = gl ? null : glCanvas.getContext('2d');
+  function pointSize() {
+    var zoom = home ? view.s / home.s : 1;
+    return Math.min(12, 6 * Math.max(1, Math.pow(zoom, 0.25)));
+  }
+  function drawGl() {
+    var st = glState;
+    gl.viewport(0, 0, glCanvas.width, glCanvas.height);
+    gl.clearColor(0, 0, 0, 0); gl.clear(gl.COLOR_BUFFER_BIT);
+    // the plotting area only: viewport and scissor in device pixels, origin bottom-left
+    var vx = Math.round(area.x * dpr), vy = Math.round((H - area.y - area.h) * dpr);
+    var vw = Math.round(area.w * dpr), vh = Math.round(area.h * dpr);
+    gl.viewport(vx, vy, vw, vh);
+    gl.enable(gl.SCISSOR_TEST); gl.scissor(vx, vy, vw, vh);
+    gl.useProgram(st.prog);
+    gl.uniform2f(st.uOffset, view.cx - midX, view.cy - midY);
+    gl.uniform2f(st.uScale, 2 * view.s / area.w, 2 * view.s / area.h);
+    gl.uniform1f(st.uSize, pointSize() * dpr);
+    gl.uniform1f(st.uRing, 0);
+    gl.bindBuffer(gl.ARRAY_BUFFER, st.pos);
+    gl.enableVertexAttribArray(st.aPos); gl.vertexAttribPointer(st.aPos, 2, gl.FLOAT, false, 0, 0);
+    gl.bindBuffer(gl.ARRAY_BUFFER, st.col);
+    gl.enableVertexAttribArray(st.aCol); gl.vertexAttribPointer(st.aCol, 4, gl.UNSIGNED_BYTE, true, 0, 0);
+    if (n) gl.drawArrays(gl.POINTS, 0, n);
+    if (st.nMatch) {  // the search matches: one more draw call, one colour, a dark ring
+      gl.bindBuffer(gl.ARRAY_BUFFER, st.match);
+      gl.vertexAttribPointer(st.aPos, 2, gl.FLOAT, false, 0, 0);
+      gl.disableVertexAttribArray(st.aCol);
+      gl.vertexAttrib4f(st.aCol, 1.0, 0.624, 0.11, 1.0);
+      gl.uniform1f(st.uSize, 8 * dpr); gl.uniform1f(st.uRing, 0.25);
+      gl.uniform4f(st.uRingCol, 0.2, 0.2, 0.2, 1.0);
+      gl.drawArrays(gl.POINTS, 0, st.nMatch);
+    }
+    gl.disable(gl.SCISSOR_TEST);
+  }
+  var raster = null, discs = {};
+  function disc(size) {  // the pixel offsets (dx, dy pairs) of a disc of diameter ``size``
+    if (!discs[size]) {
+      var offsets = [], r = size / 2;
+      for (var y = 0; y < size; y++) {
+        for (var x = 0; x < size; x++) {
+          if ((x + 0.5 - r) * (x + 0.5 - r) + (y + 0.5 - r) * (y + 0.5 - r) <= r * r + 0.25) offsets.push(x, y);
+        }
+      }
+      discs[size] = { size: size, offsets: new Int32Array(offsets) };
+    }
+    return discs[size];
+  }
+  var MATCH_FILL = (255 << 24 | 28 << 16 | 159 << 8 | 255) >>> 0, MATCH_RING = (255 << 24 | 51 << 16 | 51 << 8 | 51) >>> 0;
+  function stampMatches(buf, cw, ox, oy, k, x0, y0, x1, y1) {  // search matches: a ringed disc each
+    if (!want.matches.length) return;
+    var outer = disc(Math.max(5, Math.round(8 * dpr))), inner = disc(outer.size - 2 * Math.max(1, Math.round(dpr)));
+    var lo = outer.size >> 1, shift = (outer.size - inner.size) >> 1;
+    var left = Math.ceil(x0) + lo, top = Math.ceil(y0) + lo;
+    var right = Math.floor(x1) - outer.size + lo, bottom = Math.floor(y1) - outer.size + lo;
+    var ro = outer.offsets, ri = inner.offsets, list = want.matches;
+    for (var j = 0; j < list.length; j++) {
+      var m = list[j];
+      var sx = Math.round(ox + positions[2 * m] * k), sy = Math.round(oy - positions[2 * m + 1] * k);
+      if (sx < left || sy < top || sx > right || sy > bottom) continue;
+      var at = (sy - lo) * cw + (sx - lo), o;
+      for (o = 0; o < ro.length; o += 2) buf[at + ro[o + 1] * cw + ro[o]] = MATCH_RING;
+      at += shift * cw + shift;
+      for (o = 0; o < ri.length; o += 2) buf[at + ri[o + 1] * cw + ri[o]] = MATCH_FILL;
+    }
+  }
+  function draw2d() {
+    var cw = glCanvas.width, ch = glCanvas.height;
+    ctx2d.setTransform(1, 0, 0, 1, 0, 0);
+    ctx2d.clearRect(0, 0, cw, ch);
+    var x0 = area.x * dpr, y0 = area.y * dpr, x1 = (area.x + area.w) * dpr, y1 = (area.y + area.h) * dpr;
+    var ox = (area.x + area.w / 2 - (view.cx - midX) * view.s) * dpr, oy = (area.y + area.h / 2 + (view.cy - midY) * view.s) * dpr;
+    var k = view.s * dpr;
+    if (n > RASTER_THRESHOLD) {  // straight into pixels: a small disc stamped per point, no paths
+      if (!raster || raster.width !== cw || raster.height !== ch) {
+        raster = ctx2d.createImageData(cw, ch);
+        raster.words = new Uint32Array(raster.data.buffer);
+      }
+      var buf = raster.words;
+      buf.fill(0);
+      var stamp = disc(Math.max(2, Math.round(pointSize() * dpr * 0.7))), d = stamp.size, offs = stamp.offsets;
+      var lo = stamp.size >> 1, nOff = offs.length;
+      var left = Math.ceil(x0) + lo, top = Math.ceil(y0) + lo, right = Math.floor(x1) - d + lo, bottom = Math.floor(y1) - d + lo;
+      for (var a = 0; a < n; a++) {
+        var sx = Math.round(ox + positions[2 * a] * k), sy = Math.round(oy - positions[2 * a + 1] * k);
+        if (sx < left || sy < top || sx > right || sy > bottom) continue;
+        var colour = packed[a], at = (sy - lo) * cw + (sx - lo);
+        for (var o = 0; o < nOff; o += 2) buf[at + offs[o + 1] * cw + offs[o]] = colour;
+      }
+      stampMatches(buf, cw, ox, oy, k, x0, y0, x1, y1);
+      ctx2d.putImageData(raster, 0, 0);
+    } else {
+      ctx2d.save();
+      ctx2d.beginPath(); ctx2d.rect(x0, y0, x1 - x0, y1 - y0); ctx2d.clip();
+      var radius = pointSize() / 2 * dpr;
+      for (var b = 0; b < n; b++) {
+        var bx = ox + positions[2 * b] * k, by = oy - positions[2 * b + 1] * k;
+        if (bx < x0 - radius || by < y0 - radius || bx > x1 + radius || by > y1 + radius) continue;
+        ctx2d.fillStyle = 'rgba(' + colours[4 * b] + ',' + colours[4 * b + 1] + ',' + colours[4 * b + 2] + ',0.75)';
+        ctx2d.beginPath(); ctx2d.arc(bx, by, radius, 0, 2 * Math.PI); ctx2d.fill();
+      }
+      ctx2d.restore();
+    }
+  }
+
+  // ------------------------------------------------------------------------------ overlay: axes and highlights
+  var lit = { selected: [], neighbours: [], matches: [] };  // positions, as last drawn
+  var want = { selected: [], neighbours: [], matches: [] };  // positions, to draw next
+  function niceStep(span, target) {
+    var raw = span / Math.max(target, 1), mag = Math.pow(10, Math.floor(Math.log10(raw))), f = raw / mag;
+    return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
+  }
+  function tickLabel(v, step) {
+    var places = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+    var t = v.toFixed(places);
+    return t === '-0' || /^-0\.0*$/.test(t) ? t.slice(1) : t.replace('-', '\u2212');
+  }
+  function drawGrid() {
+    var g = gctx;
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.clearRect(0, 0, W, H);
+    var lo = toData(area.x, area.y + area.h), hi = toData(area.x + area.w, area.y);
+    g.font = '12px system-ui, sans-serif'; g.fillStyle = '#444'; g.strokeStyle = '#eee'; g.lineWidth = 1;
+    var sx = niceStep(hi[0] - lo[0], area.w / 90), sy = niceStep(hi[1] - lo[1], area.h / 70);
+    g.textAlign = 'center'; g.textBaseline = 'top';
+    for (var tx = Math.ceil(lo[0] / sx) * sx; tx <= hi[0]; tx += sx) {
+      var X = Math.round(toPx(tx, 0)[0]) + 0.5;
+      g.beginPath(); g.moveTo(X, area.y); g.lineTo(X, area.y + area.h); g.stroke();
+      g.fillText(tickLabel(tx, sx), X, area.y + area.h + 6);
+    }
+    g.textAlign = 'right'; g.textBaseline = 'middle';
+    for (var ty = Math.ceil(lo[1] / sy) * sy; ty <= hi[1]; ty += sy) {
+      var Y = Math.round(toPx(0, ty)[1]) + 0.5;
+      g.beginPath(); g.moveTo(area.x, Y); g.lineTo(area.x + area.w, Y); g.stroke();
+      g.fillText(tickLabel(ty, sy), area.x - 6, Y);
+    }
+    g.strokeStyle = '#bbb'; g.strokeRect(area.x + 0.5, area.y + 0.5, area.w - 1, area.h - 1);
+  }
+  function drawOverlay() {
+    var g = octx;
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.clearRect(0, 0, W, H);
+    g.save();
+    g.beginPath(); g.rect(area.x, area.y, area.w, area.h); g.clip();
+    if (!gl && n <= RASTER_THRESHOLD && want.matches.length) {  // the 2D renderer's arcs: matches here
+      g.fillStyle = '#ff9f1c'; g.strokeStyle = '#333'; g.lineWidth = 1;
+      g.beginPath();
+      want.matches.forEach(function (m) { var s = toPx(D.x[m], D.y[m]); g.moveTo(s[0] + 4, s[1]); g.arc(s[0], s[1], 4, 0, 2 * Math.PI); });
+      g.fill(); if (want.matches.length < 5000) g.stroke();
+    }
+    var sel = want.selected[0];
+    if (sel !== undefined) {
+      var o = toPx(D.x[sel], D.y[sel]);
+      g.strokeStyle = 'rgba(200,40,30,0.45)'; g.lineWidth = 1;
+      g.beginPath();
+      want.neighbours.forEach(function (m) { var s = toPx(D.x[m], D.y[m]); g.moveTo(o[0], o[1]); g.lineTo(s[0], s[1]); });
+      g.stroke();
+    }
+    g.fillStyle = '#e4572e'; g.strokeStyle = '#fff'; g.lineWidth = 1.5;
+    want.neighbours.forEach(function (m) {
+      var s = toPx(D.x[m], D.y[m]);
+      g.beginPath(); g.arc(s[0], s[1], 5, 0, 2 * Math.PI); g.fill(); g.stroke();
+    });
+    if (sel !== undefined) {
+      var c0 = toPx(D.x[sel], D.y[sel]);
+      g.fillStyle = '#c1121f'; g.strokeStyle = '#000'; g.lineWidth = 1;
+      g.beginPath();
+      for (var s5 = 0; s5 < 10; s5++) {
+        var ang = -Math.PI / 2 + s5 * Math.PI / 5, rad = s5 % 2 ? 3.6 : 9;
+        g.lineTo(c0[0] + rad * Math.cos(ang), c0[1] + rad * Math.sin(ang));
+      }
+      g.closePath(); g.fill(); g.stroke();
+    }
+    g.restore();
+  }
+
+  var pending = false, frames = 0, lastFrameMs = 0, waiters = [];
+  function frame() {
+    pending = false;
+    var t0 = performance.now();
+    drawGrid();
+    if (gl) drawGl(); else draw2d();
+    drawOverlay();
+    lit = { selected: want.selected.slice(), neighbours: want.neighbours.slice(), matches: want.matches.slice() };
+    frames++;
+    lastFrameMs = performance.now() - t0;
+    var done = waiters; waiters = [];
+    done.forEach(function (f) { f(); });
+  }
+  function requestDraw() {
+    if (!pending) { pending = true; requestAnimationFrame(frame); }
+    return new Promise(function (resolve) { waiters.push(resolve); });
+  }
+  function setMatches(list) {
+    want.matches = list.slice();
+    if (gl) {
+      var buf = new Float32Array(2 * list.length);
+      list.forEach(function (m, j) { buf[2 * j] = positions[2 * m]; buf[2 * j + 1] = positions[2 * m + 1]; });
+      gl.bindBuffer(gl.ARRAY_BUFFER, glState.match); gl.bufferData(gl.ARRAY_BUFFER, buf, gl.DYNAMIC_DRAW);
+      glState.nMatch = list.length;
+    }
+    return requestDraw();
+  }
+
+  // ------------------------------------------------------------------------------ hit-testing
+  function nearest(sx, sy, radius) {
+    var d = toData(sx, sy), rx = radius / view.s;
+    var c0 = Math.floor((d[0] - rx - minX) / cellW), c1 = Math.floor((d[0] + rx - minX) / cellW);
+    var r0 = Math.floor((d[1] - rx - minY) / cellH), r1 = Math.floor((d[1] + rx - minY) / cellH);
+    c0 = Math.max(0, c0); r0 = Math.max(0, r0); c1 = Math.min(G - 1, c1); r1 = Math.min(G - 1, r1);
+    var best = -1, bestD = radius * radius;
+    for (var cy = r0; cy <= r1; cy++) {
+      for (var cx = c0; cx <= c1; cx++) {
+        var cell = cy * G + cx;
+        for (var t = cellStart[cell]; t < cellStart[cell + 1]; t++) {
+          var m = cellItems[t], ex = (D.x[m] - d[0]) * view.s, ey = (D.y[m] - d[1]) * view.s, dd = ex * ex + ey * ey;
+          if (dd < bestD || (dd === bestD && m > best)) { bestD = dd; best = m; }  // later points lie on top
+        }
+      }
+    }
+    return best;
+  }
+
+  // ------------------------------------------------------------------------------ hover
   function wrap(s, width) {  // long captions on several lines; the spaces stay at the line ends
     if (s.length <= width) return [s];
     var lines = [], line = '';
@@ -41,61 +426,48 @@
     var c = D.coco_ids[i];
     return 'image ' + D.ids[i] + (c === null || c === undefined ? '' : ' \u00b7 COCO ' + c);
   }
-  var hover = new Array(n);
-  for (var j = 0; j < n; j++) {
-    var lines = ['<b>' + escapeHtml(label(j)) + '</b>' +
-                 (D.n_tokens[j] === null ? '' : ' \u00b7 |A| = ' + D.n_tokens[j])];
-    D.captions[j].forEach(function (cap) {
-      wrap(cap, 90).forEach(function (part) { lines.push(escapeHtml(part)); });
+  var hovered = -1;
+  function showHover(m, sx, sy) {
+    if (m === hovered && !tip.hidden) { placeTip(sx, sy); return; }
+    hovered = m;
+    if (m < 0) { tip.hidden = true; plot.style.cursor = ''; return; }
+    tip.textContent = '';
+    var head = document.createElement('div');
+    var b = document.createElement('span'); b.className = 'hover-title'; b.textContent = label(m); head.appendChild(b);
+    if (D.n_tokens[m] !== null) head.appendChild(document.createTextNode(' \u00b7 |A| = ' + D.n_tokens[m]));
+    tip.appendChild(head);
+    D.captions[m].forEach(function (cap) {
+      wrap(cap, 90).forEach(function (part) {
+        var line = document.createElement('div'); line.textContent = part; tip.appendChild(line);
+      });
     });
-    hover[j] = lines.join('<br>');
+    tip.hidden = false;
+    plot.style.cursor = 'pointer';
+    placeTip(sx, sy);
+  }
+  function placeTip(sx, sy) {
+    var w = tip.offsetWidth, h = tip.offsetHeight;
+    var left = sx + 14 + w > W ? Math.max(0, sx - 14 - w) : sx + 14;
+    var top = Math.min(Math.max(0, sy - h / 2), Math.max(0, H - h));
+    tip.style.left = left + 'px'; tip.style.top = top + 'px';
   }
 
-  function webgl() {
-    try {
-      var canvas = document.createElement('canvas');
-      return !!(window.WebGLRenderingContext && (canvas.getContext('webgl') || canvas.getContext('experimental-webgl')));
-    } catch (e) { return false; }
-  }
-  var forced = (/[?&]renderer=(svg|webgl)/.exec(location.search) || [])[1];
-  var type = forced === 'svg' ? 'scatter' : (forced === 'webgl' || webgl()) ? 'scattergl' : 'scatter';
-  var pct = function (share) { return (100 * share).toFixed(1) + ' %'; };
-  var MATCH = 1, LINKS = 2, NEIGH = 3, SEL = 4;
-  var traces = [
-    { type: type, mode: 'markers', name: 'images', x: D.x, y: D.y, customdata: D.ids,
-      hovertext: hover, hoverinfo: 'text', showlegend: false,
-      marker: { size: 5, opacity: 0.75, color: D.n_tokens.map(function (v) { return v === null ? 0 : v; }),
-                colorscale: 'Viridis', showscale: true,
-                colorbar: { title: { text: '|A| tokens' }, thickness: 12, len: 0.5, y: 0.25 } } },
-    { type: type, mode: 'markers', name: 'search matches', x: [], y: [], customdata: [], hovertext: [],
-      hoverinfo: 'text', marker: { size: 8, color: '#ff9f1c', line: { color: '#333', width: 1 } } },
-    { type: type, mode: 'lines', name: 'links', x: [], y: [], hoverinfo: 'skip', showlegend: false,
-      line: { color: 'rgba(200,40,30,0.45)', width: 1 } },
-    { type: type, mode: 'markers', name: 'neighbours', x: [], y: [], customdata: [], hovertext: [],
-      hoverinfo: 'text', marker: { size: 10, color: '#e4572e', line: { color: '#fff', width: 1.5 } } },
-    { type: type, mode: 'markers', name: 'selected', x: [], y: [], customdata: [], hovertext: [],
-      hoverinfo: 'text', marker: { size: 16, symbol: 'star', color: '#c1121f', line: { color: '#000', width: 1 } } }
-  ];
-  var layout = {
-    title: { text: escapeHtml(D.corpus) + ': classical MDS of |A \u0394 B|, axes 1 and 2', x: 0.02,
-             y: 0.99, yanchor: 'top' },
-    xaxis: { title: { text: 'MDS axis 1 (' + pct(D.axis_share[0]) + ' of the positive eigenvalue sum)' },
-             zeroline: false },
-    yaxis: { title: { text: 'MDS axis 2 (' + pct(D.axis_share[1]) + ')' }, zeroline: false,
-             scaleanchor: 'x', scaleratio: 1 },
-    hovermode: 'closest', dragmode: 'zoom', margin: { l: 60, r: 20, t: 72, b: 55 },
-    legend: { orientation: 'h', x: 0.02, y: 1.0, yanchor: 'bottom', xanchor: 'left', bgcolor: 'rgba(0,0,0,0)' },
-    hoverlabel: { align: 'left' }, plot_bgcolor: '#fff', uirevision: 'keep'
-  };
-  var config = { responsive: true, displaylogo: false, scrollZoom: true, doubleClick: 'reset', showTips: false };
-
+  // ------------------------------------------------------------------------------ the panel
   function text(id, value) { document.getElementById(id).textContent = value; }
+  var pct = function (share) { return (100 * share).toFixed(1) + ' %'; };
+  var how = D.method === 'full' ? 'classical MDS' : D.method + ' MDS';
   text('title', 'Semantic space map: ' + D.corpus);
   document.title = 'semspace map: ' + D.corpus;
+  text('plot-title', D.corpus + ': ' + how + ' of |A \u0394 B|, axes 1 and 2');
+  document.querySelector('.xtitle').textContent = 'MDS axis 1 (' + pct(D.axis_share[0]) + ' of the positive eigenvalue sum)';
+  document.querySelector('.ytitle').textContent = 'MDS axis 2 (' + pct(D.axis_share[1]) + ')';
   text('meta', n + ' images of dataset ' + D.dataset + '; classical MDS' +
        (D.method === 'full' ? '' : ' (' + D.method + ')') + ' of the symmetric-difference distances: ' +
        D.n_positive + ' positive and ' + D.n_negative + ' negative eigenvalues, axes 1 + 2 carry ' +
        pct(D.axis_share[0] + D.axis_share[1]) + ' of the positive sum. k = ' + D.k + ' neighbours.');
+  text('scale-low', String(tokMin)); text('scale-high', String(tokMax));
+  document.getElementById('scale-bar').style.background = 'linear-gradient(to right, ' +
+    VIRIDIS.map(function (c) { return 'rgb(' + c.join(',') + ')'; }).join(', ') + ')';
 
   function safeUrl(u) {
     if (typeof u !== 'string' || !u) return null;
@@ -116,24 +488,6 @@
     td.className = cls;
     if (typeof content === 'string') td.textContent = content; else td.appendChild(content);
     row.appendChild(td);
-  }
-  function pick(list) {
-    return { x: list.map(function (i) { return D.x[i]; }), y: list.map(function (i) { return D.y[i]; }),
-             customdata: list.map(function (i) { return D.ids[i]; }),
-             hovertext: list.map(function (i) { return hover[i]; }) };
-  }
-
-
-  // Restyle the small traces after the next paint, in call order: the panel shows at once, and
-  // the map's redraw (one WebGL canvas for all traces, ~0.1 s in software rendering) follows.
-  var drawn = Promise.resolve();
-  function draw(update, traceIndices) {
-    drawn = drawn.then(function () {
-      return new Promise(function (resolve) {
-        requestAnimationFrame(function () { setTimeout(resolve, 0); });
-      });
-    }).then(function () { return Plotly.restyle(gd, update, traceIndices); });
-    return drawn;
   }
 
   function select(id) {
@@ -179,14 +533,8 @@
     text('nb-title', listed.length + ' nearest neighbours of image ' + D.ids[i] + ' by ' + measure);
     current = D.ids[i];
     document.body.dataset.selected = D.ids[i];
-    var nb = pick(present), sel = pick([i]);
-    var lx = [], ly = [];
-    present.forEach(function (ni) { lx.push(D.x[i], D.x[ni], null); ly.push(D.y[i], D.y[ni], null); });
-    // only the three small traces change; the 5000-point trace is left alone
-    return draw({
-      x: [lx, nb.x, sel.x], y: [ly, nb.y, sel.y],
-      customdata: [[], nb.customdata, sel.customdata], hovertext: [[], nb.hovertext, sel.hovertext]
-    }, [LINKS, NEIGH, SEL]).then(function () { return true; });
+    want.selected = [i]; want.neighbours = present;
+    return requestDraw().then(function () { return true; });
   }
 
   function clearSelection() {
@@ -194,11 +542,11 @@
     document.querySelector('#neighbours tbody').textContent = '';
     delete document.body.dataset.selected;
     current = null;
-    return draw({ x: [[], [], []], y: [[], [], []], customdata: [[], [], []], hovertext: [[], [], []] },
-                [LINKS, NEIGH, SEL]);
+    want.selected = []; want.neighbours = [];
+    return requestDraw();
   }
 
-  var tokenSets = null;
+  var tokenSets = null, lowered = null;
   function tokens(s) { return s.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean); }
   function showMatches(list, message) {
     text('search-result', message);
@@ -216,8 +564,7 @@
       more.className = 'more'; frag.appendChild(more);
     }
     ol.appendChild(frag);
-    var m = pick(list);
-    return draw({ x: [m.x], y: [m.y], customdata: [m.customdata], hovertext: [m.hovertext] }, [MATCH]);
+    return setMatches(list);
   }
   function search(query) {
     var q = String(query).trim();
@@ -233,16 +580,20 @@
       }
       if (!hits.length) return showMatches([], 'no image with id or COCO id ' + v);
       var shown = showMatches(hits, hits.length + (hits.length === 1 ? ' image: ' : ' images: ') + parts.join('; '));
-      return hits.length === 1 ? select(D.ids[hits[0]]) : shown;  // drawn after the matches
+      return hits.length === 1 ? select(D.ids[hits[0]]) : shown;
     }
     var words = tokens(q);
     if (!words.length) return showMatches([], 'nothing to search for in \u201c' + q + '\u201d');
-    if (!tokenSets) {
-      tokenSets = D.captions.map(function (caps) { return new Set(tokens(caps.join(' '))); });
+    if (!lowered) {  // each image's captions, lower-cased, once; token sets only where needed
+      lowered = D.captions.map(function (caps) { return caps.join(' ').toLowerCase(); });
+      tokenSets = new Array(n);
     }
     var found = [];
     for (var i = 0; i < n; i++) {
-      if (words.every(function (w) { return tokenSets[i].has(w); })) found.push(i);
+      var textI = lowered[i];
+      if (!words.every(function (w) { return textI.indexOf(w) >= 0; })) continue;  // cheap: a substring
+      var set = tokenSets[i] || (tokenSets[i] = new Set(tokens(textI)));
+      if (words.every(function (w) { return set.has(w); })) found.push(i);
     }
     return showMatches(found, found.length + (found.length === 1 ? ' image' : ' images') +
                        ' whose captions contain \u201c' + words.join('\u201d and \u201c') + '\u201d');
@@ -251,21 +602,85 @@
   function pointPixel(id) {
     var i = index.get(Number(id));
     if (i === undefined) return null;
-    var fl = gd._fullLayout, xa = fl.xaxis, ya = fl.yaxis, box = gd.getBoundingClientRect();
-    var x = box.left + xa._offset + xa.l2p(D.x[i]), y = box.top + ya._offset + ya.l2p(D.y[i]);
-    var inside = xa.l2p(D.x[i]) >= 0 && xa.l2p(D.x[i]) <= xa._length && ya.l2p(D.y[i]) >= 0 && ya.l2p(D.y[i]) <= ya._length;
-    return { x: x, y: y, inside: inside };
+    var box = plot.getBoundingClientRect(), s = toPx(D.x[i], D.y[i]);
+    var inside = s[0] >= area.x && s[0] <= area.x + area.w && s[1] >= area.y && s[1] <= area.y + area.h;
+    return { x: box.left + s[0], y: box.top + s[1], inside: inside };
   }
   function neighbours() {
     return Array.prototype.map.call(document.querySelectorAll('#neighbours tbody tr'), function (tr) {
       return { image_id: Number(tr.dataset.imageId), distance: Number(tr.dataset.distance), rank: Number(tr.dataset.rank) };
     });
   }
-
-  function highlighted() {  // what the small traces show now, read back from the plot
-    var ids = function (t) { return Array.prototype.slice.call(gd.data[t].customdata || []); };
-    return { selected: ids(SEL), neighbours: ids(NEIGH), matches: ids(MATCH) };
+  function highlighted() {  // what the map shows now: the ids of the last frame drawn
+    var ids = function (list) { return list.map(function (m) { return D.ids[m]; }); };
+    return { selected: ids(lit.selected), neighbours: ids(lit.neighbours), matches: ids(lit.matches) };
   }
+
+  // ------------------------------------------------------------------------------ navigation
+  function setView(v) {
+    if (v && isFinite(v.cx) && isFinite(v.cy) && isFinite(v.s) && v.s > 0) {
+      view = { cx: v.cx, cy: v.cy, s: Math.max(home.s / 20, Math.min(home.s * 1e6, v.s)) };
+    }
+    return requestDraw();
+  }
+  function zoom(factor, sx, sy) {  // about the plot pixel (sx, sy), the area's centre by default
+    if (sx === undefined) { sx = area.x + area.w / 2; sy = area.y + area.h / 2; }
+    var before = toData(sx, sy), s = view.s * factor;
+    return setView({ cx: before[0] - (sx - area.x - area.w / 2) / s, cy: before[1] + (sy - area.y - area.h / 2) / s, s: s });
+  }
+  function pan(dx, dy) { return setView({ cx: view.cx - dx / view.s, cy: view.cy + dy / view.s, s: view.s }); }
+  function reset() { return setView(home); }
+  function local(ev) { var box = plot.getBoundingClientRect(); return [ev.clientX - box.left, ev.clientY - box.top]; }
+
+  var drag = null;
+  plot.addEventListener('mousedown', function (ev) {
+    if (ev.button !== 0) return;
+    var at = local(ev);
+    drag = { x: at[0], y: at[1], mode: ev.shiftKey ? 'pan' : 'zoom', moved: false, view: view };
+    ev.preventDefault();
+  });
+  window.addEventListener('mousemove', function (ev) {
+    var at = local(ev);
+    if (drag) {
+      var dx = at[0] - drag.x, dy = at[1] - drag.y;
+      if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
+      if (!drag.moved) return;
+      showHover(-1);
+      if (drag.mode === 'pan') {
+        view = drag.view; pan(dx, dy);
+      } else {
+        boxEl.hidden = false;
+        boxEl.style.left = Math.min(at[0], drag.x) + 'px'; boxEl.style.top = Math.min(at[1], drag.y) + 'px';
+        boxEl.style.width = Math.abs(dx) + 'px'; boxEl.style.height = Math.abs(dy) + 'px';
+      }
+      return;
+    }
+    var inArea = at[0] >= area.x && at[0] <= area.x + area.w && at[1] >= area.y && at[1] <= area.y + area.h;
+    showHover(inArea ? nearest(at[0], at[1], HIT_RADIUS) : -1, at[0], at[1]);
+  });
+  window.addEventListener('mouseup', function (ev) {
+    if (!drag) return;
+    var at = local(ev), d = drag;
+    drag = null; boxEl.hidden = true;
+    if (!d.moved) {
+      var hit = nearest(at[0], at[1], HIT_RADIUS);
+      if (hit >= 0) select(D.ids[hit]);
+      return;
+    }
+    if (d.mode === 'zoom') {
+      var w = Math.abs(at[0] - d.x), h = Math.abs(at[1] - d.y);
+      if (w < 4 && h < 4) return;
+      var centre = toData((at[0] + d.x) / 2, (at[1] + d.y) / 2);
+      setView({ cx: centre[0], cy: centre[1], s: view.s * Math.min(area.w / Math.max(w, 1), area.h / Math.max(h, 1)) });
+    }
+  });
+  plot.addEventListener('mouseleave', function () { if (!drag) showHover(-1); });
+  plot.addEventListener('wheel', function (ev) {
+    ev.preventDefault();
+    var at = local(ev);
+    zoom(Math.exp(-ev.deltaY * (ev.deltaMode === 1 ? 0.05 : 0.002)), at[0], at[1]);
+  }, { passive: false });
+  plot.addEventListener('dblclick', function () { reset(); });
 
   function activate(ev) {
     var el = ev.target.closest('[data-image-id]');
@@ -295,18 +710,37 @@
     search(document.getElementById('search').value);
   });
   document.addEventListener('keydown', function (ev) {
+    if (ev.target && /^(INPUT|SELECT|TEXTAREA)$/.test(ev.target.tagName)) {
+      if (ev.key === 'Escape') { clearSelection(); showMatches([], ''); }
+      return;
+    }
+    var step = 60;
     if (ev.key === 'Escape') { clearSelection(); showMatches([], ''); }
+    else if (ev.key === 'ArrowLeft') pan(step, 0);
+    else if (ev.key === 'ArrowRight') pan(-step, 0);
+    else if (ev.key === 'ArrowUp') pan(0, step);
+    else if (ev.key === 'ArrowDown') pan(0, -step);
+    else if (ev.key === '+' || ev.key === '=') zoom(1.25);
+    else if (ev.key === '-') zoom(0.8);
+    else if (ev.key === '0') reset();
   });
+  if (window.ResizeObserver) new ResizeObserver(function () { resize(); }).observe(plot);
+  else window.addEventListener('resize', resize);
 
-  Plotly.newPlot(gd, traces, layout, config).then(function () {
-    gd.on('plotly_click', function (ev) {
-      var pt = (ev.points || []).find(function (p) { return p.customdata !== undefined && p.customdata !== null; });
-      if (pt) select(pt.customdata);
-    });
+  var readyAt = null;
+  resize();
+  requestDraw().then(function () {
+    readyAt = performance.now();
     window.semspaceMap = {
-      ready: true, renderer: type, n: n,
+      ready: true, renderer: renderer, n: n,
       pointPixel: pointPixel, select: select, neighbours: neighbours, search: search,
-      highlighted: highlighted, setMeasure: setMeasure
+      highlighted: highlighted, setMeasure: setMeasure,
+      view: function () { return { cx: view.cx, cy: view.cy, s: view.s }; },
+      setView: setView, zoom: zoom, pan: pan, reset: reset,
+      stats: function () {
+        return { frames: frames, lastFrameMs: lastFrameMs, grid: G, startedAt: startedAt, parsedAt: parsedAt,
+                 readyAt: readyAt };
+      }
     };
   });
 })();

@@ -101,7 +101,7 @@ def document(
     for row in rows:
         section = queries.corpus_sections(con, row, image_id, vocabulary)
         folder = out_dir / figures.corpus_folder(section.name)
-        if section.pairs is not None and section.pairs.n_pairs:
+        if section.pairs is not None and section.pairs.n_pairs and section.pairs.has_rows:
             section.pairs.figure = timer.figure(
                 f"{section.name}: pairs.png", figures.figure_pairs, con, section.name, folder
             )

@@ -110,37 +110,52 @@ class Pairs:
     n_pairs: int
     comparisons: list[Comparison]
     figure: Figure | None = None  # Figure 3, drawn at build time
+    has_rows: bool = True  # image_pairs holds the corpus's pairs (not so above all_pairs_max_images)
+    n_images: int | None = None
 
 
 def pairs(con: duckdb.DuckDBPyConnection, corpus: str, reported: note.NoteCorpus | None) -> Pairs | None:
-    """pair_summary beside the note's pair statistics; None without a row for the corpus."""
+    """pair_summary beside the note's pair statistics; None without a row for the corpus.
+
+    pair_summary is over all pairs for every corpus; one above the dbt var all_pairs_max_images
+    has no image_pairs rows (has_rows false: no pair figure), its figures come from the kernel's
+    pass over all pairs (int_pair_statistics)."""
     found = warehouse.rows(con, "select * from pair_summary where corpus = ?", [corpus])
     if not found:
         return None
     row, r = found[0], reported
-    return Pairs(
+    result = Pairs(
         row["n_pairs"] or 0,
-        [
-            Comparison("image pairs", row["n_pairs"], r and r.n_pairs),
-            Comparison(
-                "symmetric difference |A Δ B|, min", row["min_symmetric_difference"], r and r.min_symmetric_difference
-            ),
-            Comparison(
-                "symmetric difference |A Δ B|, max", row["max_symmetric_difference"], r and r.max_symmetric_difference
-            ),
-            Comparison("intersection |A ∩ B|, min", row["min_intersection"], r and r.min_intersection),
-            Comparison("intersection |A ∩ B|, max", row["max_intersection"], r and r.max_intersection),
-            Comparison("union |A ∪ B|, min", row["min_union"], r and r.min_union),
-            Comparison("union |A ∪ B|, max", row["max_union"], r and r.max_union),
-            Comparison(
-                "correlation of symmetric difference with intersection",
-                row["corr_symmetric_difference_intersection"],
-                r and r.corr_symmetric_difference_intersection,
-                "float",
-                decimals=5,
-            ),
-        ],
+        [],
+        has_rows=warehouse.has_pairs(con, corpus),
+        n_images=warehouse.rows(con, "select count(*) as n from set_sizes where corpus = ?", [corpus])[0]["n"],
     )
+    correlation = "correlation of symmetric difference with intersection"
+    result.comparisons = [
+        Comparison("image pairs", row["n_pairs"], r and r.n_pairs),
+        Comparison(
+            "symmetric difference |A Δ B|, min",
+            row["min_symmetric_difference"],
+            r and r.min_symmetric_difference,
+        ),
+        Comparison(
+            "symmetric difference |A Δ B|, max",
+            row["max_symmetric_difference"],
+            r and r.max_symmetric_difference,
+        ),
+        Comparison("intersection |A ∩ B|, min", row["min_intersection"], r and r.min_intersection),
+        Comparison("intersection |A ∩ B|, max", row["max_intersection"], r and r.max_intersection),
+        Comparison("union |A ∪ B|, min", row["min_union"], r and r.min_union),
+        Comparison("union |A ∪ B|, max", row["max_union"], r and r.max_union),
+        Comparison(
+            correlation,
+            row["corr_symmetric_difference_intersection"],
+            r and r.corr_symmetric_difference_intersection,
+            "float",
+            decimals=5,
+        ),
+    ]
+    return result
 
 
 @dataclass
@@ -229,17 +244,32 @@ class Neighbours:
     note_rows: int = 0
     agree: int = 0  # the note's rows here at the same distance
     missing: int = 0  # the note's rows not in this warehouse's top k
+    looked_up_in: str = "image_pairs"  # where their distances come from ("the exact kernel": no pairs)
 
 
-def _distance(con: duckdb.DuckDBPyConnection, corpus: str, a: int, b: int) -> int | None:
-    if a == b:
-        return 0
-    found = warehouse.rows(
-        con,
-        "select symmetric_difference from image_pairs where corpus = ? and image_i = ? and image_j = ?",
-        [corpus, min(a, b), max(a, b)],
-    )
-    return int(found[0]["symmetric_difference"]) if found else None
+def _distances(con: duckdb.DuckDBPyConnection, corpus: str, a: int, others: Sequence[int]) -> list[int | None]:
+    """|A Δ B| of image ``a`` with each of ``others``: looked up in image_pairs, or, for a corpus
+    without all-pairs rows, computed from a's one row (warehouse.QueryRows, the exact kernel).
+    None for an image not in the corpus."""
+    if not others:
+        return []
+    if not warehouse.has_pairs(con, corpus):
+        source = warehouse.QueryRows(con, corpus, pairs=False)
+        row = source.rows([a], "symmetric_difference")[0]
+        at = {int(i): p for p, i in enumerate(source.ids)}
+        return [0 if b == a else (None if b not in at else int(row[at[b]])) for b in others]
+    out: list[int | None] = []
+    for b in others:
+        if a == b:
+            out.append(0)
+            continue
+        found = warehouse.rows(
+            con,
+            "select symmetric_difference from image_pairs where corpus = ? and image_i = ? and image_j = ?",
+            [corpus, min(a, b), max(a, b)],
+        )
+        out.append(int(found[0]["symmetric_difference"]) if found else None)
+    return out
 
 
 def neighbours(
@@ -247,7 +277,8 @@ def neighbours(
 ) -> Neighbours:
     """The image itself (rank 0) and its image_neighbors, each beside the note's Table 2 / 4 row
     where it has one; the note's rows missing from this warehouse's top k follow, their distance
-    looked up in image_pairs. Captions from image_captions, ids and URLs from images."""
+    looked up in image_pairs (computed by the exact kernel for a corpus without all-pairs rows).
+    Captions from image_captions, ids and URLs from images."""
     name, dataset = corpus["corpus"], corpus["dataset"]
     listed = reported.neighbours.get(image_id) if reported else None
     result = Neighbours(
@@ -271,7 +302,8 @@ def neighbours(
     found += [(o["rank"], o["neighbor_id"], o["symmetric_difference"], o["n_intersection"]) for o in ours]
     seen = {image for _, image, _, _ in found}
     missing = [n for n in (listed or ()) if n.image_id not in seen]
-    found += [(None, n.image_id, _distance(con, name, image_id, n.image_id), None) for n in missing]
+    distances = _distances(con, name, image_id, [n.image_id for n in missing])
+    found += [(None, n.image_id, d, None) for n, d in zip(missing, distances)]
     ids = [image for _, image, _, _ in found]
     images = warehouse.images(con, dataset, ids)
     captions = warehouse.captions(con, dataset, ids)
@@ -296,6 +328,8 @@ def neighbours(
             )
         )
     result.k, result.missing = len(ours), len(missing)
+    if missing and not warehouse.has_pairs(con, name):
+        result.looked_up_in = "the exact kernel"
     return result
 
 

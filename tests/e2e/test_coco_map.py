@@ -62,7 +62,7 @@ def test_inlined_data_matches_the_warehouse(coco_map: Path, warehouse: dict) -> 
     by = data["neighbours_by"]["symmetric_difference"]
     values = data["values_by"]["symmetric_difference"]
     assert [list(zip(n, d)) for n, d in zip(by, values)] == [warehouse["neighbours"][i] for i in data["ids"]]
-    assert coco_map.stat().st_size < 12_000_000  # plotly.js ~4.8 MB + data ~2.5 MB
+    assert coco_map.stat().st_size < 12_000_000  # the data ~2.5 MB and the built-in renderer
 
 
 def panel_rows(page) -> list[dict]:
