@@ -153,10 +153,13 @@ def rare_counts(q, rare_indptr, rare_tokens, post_indptr, post_images, r_inter, 
 @njit(inline="always", cache=True)
 def intersections(q, t0, t1, masks, r_inter, inter):
     """inter[b − t0] = |A_q ∩ A_b| for b in t0..t1−1: the popcounts of the shared mask words
-    (a word the query has no bit of is skipped) plus the rare tokens' counts."""
+    (a word the query has no bit of is skipped) plus the rare tokens' counts, in one fused loop
+    for the first word."""
+    m0 = masks[0, q]
+    row0 = masks[0]
     for b in range(t0, t1):
-        inter[b - t0] = r_inter[b]
-    for w in range(masks.shape[0]):
+        inter[b - t0] = r_inter[b] + np.int32(popcount(m0 & row0[b]))
+    for w in range(1, masks.shape[0]):
         mw = masks[w, q]
         if mw == 0:
             continue
@@ -288,13 +291,18 @@ def top_k_sets_block(
                     size = sizes[m]
                     worst = hv[m, 0] if size == k else np.inf
                     if code == 0:
+                        # integers only in the scan (distances < 2^31); a float only on entry
+                        worst_d = np.int32(hv[m, 0]) if size == k else np.int32(2147483647)
+                        nq32 = np.int32(nq)
                         for b in range(t0, t1):
-                            x = np.int64(inter[b - t0])
-                            v = float(nq + n_tokens32[b] - 2 * x)
-                            if v < worst and b != q:
-                                size = heap_push(hv, hval, hid, hin, m, size, k, v, v, b, x)
+                            d = nq32 + n_tokens32[b] - 2 * inter[b - t0]
+                            if d < worst_d:
+                                if b == q:
+                                    continue
+                                v = float(d)
+                                size = heap_push(hv, hval, hid, hin, m, size, k, v, v, b, np.int64(inter[b - t0]))
                                 if size == k:
-                                    worst = hv[m, 0]
+                                    worst_d = np.int32(hv[m, 0])
                     elif code == 2:
                         for b in range(t0, t1):
                             x = np.int64(inter[b - t0])

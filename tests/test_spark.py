@@ -310,3 +310,31 @@ def test_the_portable_kernels_agree_on_spark(engines: dict[str, Any]) -> None:
         assert len(spark) == len(duck) and all(
             all(_same_value(x, y) for x, y in zip(d, s)) for d, s in zip(duck, spark)
         ), name
+
+
+def test_large_corpus_sql_path_agrees_on_spark(engines: dict[str, Any]) -> None:
+    """Above var all_pairs_max_images Spark computes image_neighbors and pair_summary from the pairs
+    inline (no stored pair; macro large_corpus_pairs): the same rows as DuckDB's all-pairs build."""
+    work = engines["spark"].parent / "spark_large"
+    env = {
+        "SEMSPACE_TARGET": "spark",
+        "SEMSPACE_SPARK_DIR": str(engines["spark_dir"]),
+        "SEMSPACE_RAW_PARQUET": "",
+        "SEMSPACE_EXPORT_DIR": str(work / "exports"),
+    }
+    dbt(
+        ["run", "--select", "int_corpus_scale", "int_pair_overlaps", "image_pairs", "image_neighbors", "pair_summary"],
+        engines["db"],
+        work,
+        vars={"all_pairs_max_images": 50, "export": True, "export_formats": ["parquet"]},
+        env=env,
+    )
+    assert "large_pair_counts" in compiled_sql(work, "image_neighbors")
+    scale = _spark_rows({**engines, "exports": work / "exports"}, "image_pairs")[2]
+    assert {row[0] for row in scale} and not any(row[0].startswith("coco") for row in scale)
+    for name in ("image_neighbors", "pair_summary"):
+        _, _, duck = _duck_rows(engines, name)
+        _, _, spark = _spark_rows({**engines, "exports": work / "exports"}, name)
+        assert len(spark) == len(duck) and all(
+            all(_same_value(x, y) for x, y in zip(d, s)) for d, s in zip(duck, spark)
+        ), name
