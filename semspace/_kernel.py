@@ -169,6 +169,21 @@ def intersections(q, t0, t1, masks, r_inter, inter):
 
 
 @njit(inline="always", cache=True)
+def weighted_scratch(n):
+    """One thread's scratch for weighted_scatter over n images: the touched marks and list, and
+    the rare sums per image (zeroed on first touch, so never cleared whole)."""
+    return (
+        np.zeros(n, np.uint8),
+        np.empty(n, np.int64),
+        np.zeros(n, np.int64),
+        np.zeros(n, np.int64),
+        np.zeros(n, np.int64),
+        np.zeros(n, np.int64),
+        np.zeros(n, np.int64),
+    )
+
+
+@njit(inline="always", cache=True)
 def weighted_scatter(
     q,
     rare_indptr,
@@ -379,13 +394,7 @@ def top_k_block(
     n_f = fcounts.shape[1]
     n_chunks = max(1, min(n_q, n_chunks))
     for c in prange(n_chunks):
-        mark = np.zeros(n, np.uint8)
-        touched = np.empty(n, np.int64)
-        r_inter = np.zeros(n, np.int64)
-        r_msi = np.zeros(n, np.int64)
-        r_idf = np.zeros(n, np.int64)
-        r_w = np.zeros(n, np.int64)
-        r_dot = np.zeros(n, np.int64)
+        mark, touched, r_inter, r_msi, r_idf, r_w, r_dot = weighted_scratch(n)
         hv = np.empty((n_m, k), np.float64)
         hval = np.empty((n_m, k), np.float64)
         hid = np.empty((n_m, k), np.int64)
@@ -481,13 +490,7 @@ def scores_block(
     n_f = fcounts.shape[1]
     n_chunks = max(1, min(n_q, n_chunks))
     for c in prange(n_chunks):
-        mark = np.zeros(n, np.uint8)
-        touched = np.empty(n, np.int64)
-        r_inter = np.zeros(n, np.int64)
-        r_msi = np.zeros(n, np.int64)
-        r_idf = np.zeros(n, np.int64)
-        r_w = np.zeros(n, np.int64)
-        r_dot = np.zeros(n, np.int64)
+        mark, touched, r_inter, r_msi, r_idf, r_w, r_dot = weighted_scratch(n)
         fq = np.empty(n_f, np.int64)
         for qq in range(c * n_q // n_chunks, (c + 1) * n_q // n_chunks):
             q = queries[qq]
@@ -722,13 +725,7 @@ def top_k_weighted_block(
     n_f = fcounts.shape[1]
     n_chunks = max(1, min(n_q, n_chunks))
     for c in prange(n_chunks):
-        mark = np.zeros(n, np.uint8)
-        touched = np.empty(n, np.int64)
-        r_inter = np.zeros(n, np.int64)
-        r_msi = np.zeros(n, np.int64)
-        r_idf = np.zeros(n, np.int64)
-        r_w = np.zeros(n, np.int64)
-        r_dot = np.zeros(n, np.int64)
+        mark, touched, r_inter, r_msi, r_idf, r_w, r_dot = weighted_scratch(n)
         hv = np.empty((n_m, k), np.float64)
         hval = np.empty((n_m, k), np.float64)
         hid = np.empty((n_m, k), np.int64)

@@ -27,11 +27,11 @@ over numba's threads; memory is O(N · (k · measures + F)), never O(N²).
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -361,7 +361,6 @@ def top_k_arrays(
     candidates: np.ndarray | None = None,
     threads: int | None = None,
     progress: bool | None = None,
-    on_block: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(query positions, neighbour positions, values, intersections): arrays (Q,), (Q, M, k) with
     −1 where an image has fewer than k others. ``queries``/``candidates``: positions (default:
@@ -441,8 +440,6 @@ def top_k_arrays(
                 top_k_block(_chunks(), queries[start:stop], candidates, chosen, k, *arrays, *rows)
             out_id[start:stop, group], out_val[start:stop, group], out_inter[start:stop, group] = rows
         bar.update(stop)
-        if on_block:
-            on_block(stop)
     bar.close()
     return queries, out_id, out_val, out_inter
 
@@ -540,10 +537,6 @@ def scores(index: CorpusIndex, query_ids: Iterable[int], measure: str, threads: 
     return out
 
 
-def default_threads() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 # ---------------------------------------------------------------------------------------------
 # incremental top-k (the dbt model int_neighbors_computed)
 
@@ -557,17 +550,6 @@ def sort_values(measure: str, values: np.ndarray) -> np.ndarray:
     if measure in DISTANCES:
         return values.astype(np.float64)
     return -np.nan_to_num(values.astype(np.float64), nan=0.0)
-
-
-@dataclass
-class Previous:
-    """One measure's previous lists of a corpus: positions in the current index (−1: an image or
-    neighbour no longer in the corpus), values and intersections, (Q, k)."""
-
-    queries: np.ndarray
-    ids: np.ndarray
-    values: np.ndarray
-    inters: np.ndarray
 
 
 def incremental_plan(
@@ -635,6 +617,16 @@ def fingerprints(weights) -> tuple[np.ndarray, np.ndarray, int]:
     )
 
 
+def large_corpus_inputs(scale, token_weights, set_sizes) -> Iterator[tuple[str, Any, Any]]:
+    """(corpus, its int_token_weights rows, its int_pair_set_sizes rows) as pyarrow tables, for
+    every corpus of ``scale`` (int_corpus_scale) that does not store all pairs; the arguments are
+    the dbt models' DuckDB relations. corpus_id is the model's own integer key, never user text."""
+    for corpus_id, corpus in scale.filter("not stores_all_pairs").select("corpus_id, corpus").fetchall():
+        chosen = f"corpus_id = {int(corpus_id)}"
+        weights = token_weights.filter(chosen).select("image_id, token, n_captions, idf_q, cosine_q").to_arrow_table()
+        yield corpus, weights, set_sizes.filter(chosen).select("image_id").to_arrow_table()
+
+
 def model_rows(
     con,
     scale,
@@ -654,16 +646,8 @@ def model_rows(
     unknown = [m for m in measures if m not in MEASURE_CODES]
     if unknown:
         raise SemspaceError(f"var neighbor_measures: unknown measure(s) {', '.join(unknown)}")
-    large = scale.filter("not stores_all_pairs").select("corpus_id, corpus").fetchall()
     tables = []
-    for corpus_id, corpus in large:
-        corpus_id = int(corpus_id)
-        weights = (
-            token_weights.filter(f"corpus_id = {corpus_id}")
-            .select("image_id, token, n_captions, idf_q, cosine_q")
-            .to_arrow_table()
-        )
-        sizes = set_sizes.filter(f"corpus_id = {corpus_id}").select("image_id").to_arrow_table()
+    for corpus, weights, sizes in large_corpus_inputs(scale, token_weights, set_sizes):
         table = corpus_rows(con, corpus, weights, sizes, k, measures, previous, threads, log)
         if table is not None:
             tables.append(table)
@@ -887,14 +871,7 @@ def statistics_rows(scale, token_weights, set_sizes, threads: int | None = None)
     import pyarrow as pa
 
     rows = []
-    for corpus_id, corpus in scale.filter("not stores_all_pairs").select("corpus_id, corpus").fetchall():
-        corpus_id = int(corpus_id)
-        weights = (
-            token_weights.filter(f"corpus_id = {corpus_id}")
-            .select("image_id, token, n_captions, idf_q, cosine_q")
-            .to_arrow_table()
-        )
-        sizes = set_sizes.filter(f"corpus_id = {corpus_id}").select("image_id").to_arrow_table()
+    for corpus, weights, sizes in large_corpus_inputs(scale, token_weights, set_sizes):
         rows.append({"corpus": corpus, **pair_statistics(index_from_arrow(weights, sizes, corpus), threads)})
     schema = pa.schema(
         [("corpus", pa.string()), ("n_pairs", pa.int64())]

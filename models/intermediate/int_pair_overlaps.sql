@@ -8,22 +8,8 @@
     (~0.3 s in all); the docs users read are on image_pairs. -#}
 {{ config(materialized='table', persist_docs={'relation': false, 'columns': false}) }}
 
-with all_pairs_corpora as (
-    select corpus_id from {{ ref('int_corpus_scale') }} where stores_all_pairs
-),
-
-token_weights as (
-    select * from {{ ref('int_token_weights') }}
-    where corpus_id in (select corpus_id from all_pairs_corpora)
-),
-
-set_sizes as (
-    select * from {{ ref('int_pair_set_sizes') }}
-    where corpus_id in (select corpus_id from all_pairs_corpora)
-),
-
-overlap_counts as (
-    {{ pair_overlaps('token_weights', 'set_sizes') }}
+with overlap_counts as (
+    {{ scale_pair_overlaps(true) }}
 ),
 
 final as (
