@@ -258,6 +258,43 @@ def weighted_sums(q, b, masks, fq, fcounts, fidf, fcos, mark, r_inter, r_msi, r_
     return inter, msi, idf_i, w_i, dot
 
 
+# Candidates per tile of the set kernel's pruning: each tile's best value is kept, and a tile
+# whose best cannot enter the list is never scanned again.
+SCAN_TILE = 256
+
+
+@njit(inline="always", cache=True)
+def set_value(code, nq, nb, x):
+    """(sort value, value) of a pair under set measure ``code`` (0, 2, 3, 4): value_of's
+    operations for these codes, in the same order."""
+    if code == 0:
+        d = float(nq + nb - 2 * x)
+        return d, d
+    if code == 2:
+        union = nq + nb - x
+        if union > 0:
+            s = float(x) / float(union)
+            return -s, s
+        return -0.0, np.nan
+    if code == 3:
+        total = nq + nb
+        s = float(2 * x) / float(total) if total > 0 else 0.0
+        return -s, s
+    least = min(nq, nb)
+    s = float(x) / float(least) if least > 0 else 0.0
+    return -s, s
+
+
+@njit(inline="always", cache=True)
+def tile_best(nq, n_tokens, row, lo, s0, s1):
+    """The smallest symmetric difference of the candidates lo+s0..lo+s1−1 of one query (a loop
+    the compiler vectorises; the scan for the heap comes later, and only where this can enter)."""
+    best_d = np.int64(1) << 62
+    for i in range(s0, s1):
+        best_d = min(best_d, nq + np.int64(n_tokens[lo + i]) - 2 * np.int64(row[i]))
+    return float(best_d)
+
+
 @njit(parallel=True, cache=True)
 def top_k_sets_block(
     n_chunks,
@@ -266,7 +303,7 @@ def top_k_sets_block(
     hi,
     codes,
     k,
-    n_tokens32,
+    n_tokens,
     masks,
     rare_indptr,
     rare_tokens,
@@ -277,16 +314,28 @@ def top_k_sets_block(
     out_inter,
 ):
     """The top k of each query among the candidates lo..hi−1 under the set measures (codes 0, 2,
-    3, 4: functions of |A|, |B|, |A ∩ B|). Per tile of candidates, the intersections (a loop the
-    compiler vectorises), then each measure's heap, entered only by a value better than the
-    worst kept (candidates arrive by ascending id: a tie never enters a full heap)."""
+    3, 4: functions of |A|, |B|, |A ∩ B|). ``n_tokens``: int16 where every set is that small
+    (half the memory traffic), else int32; the intersections take that type.
+
+    Per query: the rare tokens' counts are scattered; one pass of popcounts turns them into the
+    row of intersections (clearing the counts on the way, so the scatter is never undone). For the
+    symmetric difference, the smallest distance of each tile of SCAN_TILE candidates: the (k+1)-th
+    smallest tile value τ bounds the k-th best neighbour (k tiles without the query hold a value
+    ≤ τ), so only tiles whose best is ≤ τ and better than the worst kept are scanned into the heap.
+    The similarities scan the row once, entering the heap only below the worst kept. Candidates
+    arrive in ascending id order: a tie never displaces the smaller id."""
     n = masks.shape[1]
     n_q = len(queries)
     n_m = len(codes)
+    n_w = masks.shape[0]
+    width = max(0, hi - lo)
+    n_tiles = (width + SCAN_TILE - 1) // SCAN_TILE
+    whole = lo == 0 and hi == n
     n_chunks = max(1, min(n_q, n_chunks))
     for c in prange(n_chunks):
-        r_inter = np.zeros(n, np.int32)
-        inter = np.empty(TILE, np.int32)
+        r_inter = np.zeros_like(n_tokens)
+        row = np.zeros_like(n_tokens[lo:hi])
+        best = np.empty(n_tiles, np.float64)
         hv = np.empty((n_m, k), np.float64)
         hval = np.empty((n_m, k), np.float64)
         hid = np.empty((n_m, k), np.int64)
@@ -294,66 +343,65 @@ def top_k_sets_block(
         sizes = np.zeros(n_m, np.int64)
         for qq in range(c * n_q // n_chunks, (c + 1) * n_q // n_chunks):
             q = queries[qq]
-            rare_counts(q, rare_indptr, rare_tokens, post_indptr, post_images, r_inter, 1)
+            for e in range(rare_indptr[q], rare_indptr[q + 1]):
+                t = rare_tokens[e]
+                for p in range(post_indptr[t], post_indptr[t + 1]):
+                    r_inter[post_images[p]] += 1
+            m0 = masks[0, q]
+            row0 = masks[0]
+            for b in range(lo, hi):
+                row[b - lo] = r_inter[b] + np.int64(popcount(m0 & row0[b]))
+                r_inter[b] = 0
+            if not whole:  # counts outside the candidates: cleared by the postings
+                for e in range(rare_indptr[q], rare_indptr[q + 1]):
+                    t = rare_tokens[e]
+                    for p in range(post_indptr[t], post_indptr[t + 1]):
+                        r_inter[post_images[p]] = 0
+            for w in range(1, n_w):
+                mw = masks[w, q]
+                if mw == 0:
+                    continue
+                roww = masks[w]
+                for b in range(lo, hi):
+                    row[b - lo] += np.int64(popcount(mw & roww[b]))
+            nq = np.int64(n_tokens[q])
             for m in range(n_m):
-                sizes[m] = 0
-            nq = np.int64(n_tokens32[q])
-            for t0 in range(lo, hi, TILE):
-                t1 = min(hi, t0 + TILE)
-                intersections(q, t0, t1, masks, r_inter, inter)
-                for m in range(n_m):
-                    code = codes[m]
-                    size = sizes[m]
-                    worst = hv[m, 0] if size == k else np.inf
-                    if code == 0:
-                        # integers only in the scan (distances < 2^31); a float only on entry
-                        worst_d = np.int32(hv[m, 0]) if size == k else np.int32(2147483647)
-                        nq32 = np.int32(nq)
-                        for b in range(t0, t1):
-                            d = nq32 + n_tokens32[b] - 2 * inter[b - t0]
-                            if d < worst_d:
-                                if b == q:
-                                    continue
-                                v = float(d)
-                                size = heap_push(hv, hval, hid, hin, m, size, k, v, v, b, np.int64(inter[b - t0]))
-                                if size == k:
-                                    worst_d = np.int32(hv[m, 0])
-                    elif code == 2:
-                        for b in range(t0, t1):
-                            x = np.int64(inter[b - t0])
-                            union = nq + n_tokens32[b] - x
-                            if union > 0:
-                                val = float(x) / float(union)
-                                v = -val
-                            else:
-                                val = np.nan
-                                v = -0.0
-                            if v < worst and b != q:
-                                size = heap_push(hv, hval, hid, hin, m, size, k, v, val, b, x)
-                                if size == k:
-                                    worst = hv[m, 0]
-                    elif code == 3:
-                        for b in range(t0, t1):
-                            x = np.int64(inter[b - t0])
-                            total = nq + n_tokens32[b]
-                            val = float(2 * x) / float(total) if total > 0 else 0.0
-                            v = -val
-                            if v < worst and b != q:
-                                size = heap_push(hv, hval, hid, hin, m, size, k, v, val, b, x)
-                                if size == k:
-                                    worst = hv[m, 0]
-                    else:
-                        for b in range(t0, t1):
-                            x = np.int64(inter[b - t0])
-                            least = min(nq, np.int64(n_tokens32[b]))
-                            val = float(x) / float(least) if least > 0 else 0.0
-                            v = -val
-                            if v < worst and b != q:
-                                size = heap_push(hv, hval, hid, hin, m, size, k, v, val, b, x)
-                                if size == k:
-                                    worst = hv[m, 0]
+                code = codes[m]
+                if code != 0:
+                    # a similarity: one scan (a second pass of divisions for the tiles' best
+                    # costs more than the heap tests it saves)
+                    size = 0
+                    worst = np.inf
+                    for i in range(width):
+                        b = lo + i
+                        x = np.int64(row[i])
+                        v, val = set_value(code, nq, np.int64(n_tokens[b]), x)
+                        if v < worst and b != q:
+                            size = heap_push(hv, hval, hid, hin, m, size, k, v, val, b, x)
+                            if size == k:
+                                worst = hv[m, 0]
                     sizes[m] = size
-            rare_counts(q, rare_indptr, rare_tokens, post_indptr, post_images, r_inter, -1)
+                    continue
+                for ti in range(n_tiles):
+                    best[ti] = tile_best(nq, n_tokens, row, lo, ti * SCAN_TILE, min(width, (ti + 1) * SCAN_TILE))
+                tau = np.inf
+                if n_tiles > k + 1:
+                    tau = np.partition(best, k)[k]
+                size = 0
+                worst = np.inf
+                for ti in range(n_tiles):
+                    bt = best[ti]
+                    if bt > tau or bt >= worst:
+                        continue
+                    for i in range(ti * SCAN_TILE, min(width, (ti + 1) * SCAN_TILE)):
+                        b = lo + i
+                        x = np.int64(row[i])
+                        v, val = set_value(code, nq, np.int64(n_tokens[b]), x)
+                        if v < worst and b != q:
+                            size = heap_push(hv, hval, hid, hin, m, size, k, v, val, b, x)
+                            if size == k:
+                                worst = hv[m, 0]
+                sizes[m] = size
             emit(hv, hval, hid, hin, sizes, k, qq, out_id, out_val, out_inter)
 
 

@@ -283,6 +283,13 @@ def _kernels():
     return _kernel.top_k_block, _kernel.scores_block, _kernel.top_k_sets_block, _kernel.top_k_weighted_block
 
 
+def narrow_sizes(n_tokens: np.ndarray) -> np.ndarray:
+    """The set sizes as int16 where every set has fewer than 2¹⁵ tokens (the set kernel's counts
+    then take half the cache), else int32."""
+    small = len(n_tokens) == 0 or int(n_tokens.max()) < 2**15
+    return n_tokens.astype(np.int16 if small else np.int32)
+
+
 def _measure_codes(measures: Sequence[str]) -> np.ndarray:
     unknown = [m for m in measures if m not in MEASURE_CODES]
     if unknown:
@@ -386,7 +393,7 @@ def top_k_arrays(
     arrays = _arrays(index)
     contiguous = len(candidates) == 0 or (candidates[-1] - candidates[0] + 1 == len(candidates))
     every = contiguous and len(candidates) == n
-    n_tokens32 = index.n_tokens.astype(np.int32)
+    n_tokens_narrow = narrow_sizes(index.n_tokens)
     # the set measures by the popcount kernel; the weighted ones together in one pass
     set_m = [i for i, m in enumerate(measures) if m not in WEIGHTED]
     weighted_m = [i for i, m in enumerate(measures) if m in WEIGHTED]
@@ -411,7 +418,7 @@ def top_k_arrays(
                     hi,
                     chosen,
                     k,
-                    n_tokens32,
+                    n_tokens_narrow,
                     index.masks,
                     index.rare_indptr,
                     index.rare_tokens,
@@ -461,7 +468,7 @@ def top_k(
 
 
 def empty_rows():
-    """int_neighbors_computed with no rows (every corpus stores its pairs)."""
+    """int_neighbors_computed with no rows (no corpus)."""
     return _row_schema().empty_table()
 
 
@@ -617,11 +624,13 @@ def fingerprints(weights) -> tuple[np.ndarray, np.ndarray, int]:
     )
 
 
-def large_corpus_inputs(scale, token_weights, set_sizes) -> Iterator[tuple[str, Any, Any]]:
+def large_corpus_inputs(scale, token_weights, set_sizes, every: bool = False) -> Iterator[tuple[str, Any, Any]]:
     """(corpus, its int_token_weights rows, its int_pair_set_sizes rows) as pyarrow tables, for
-    every corpus of ``scale`` (int_corpus_scale) that does not store all pairs; the arguments are
-    the dbt models' DuckDB relations. corpus_id is the model's own integer key, never user text."""
-    for corpus_id, corpus in scale.filter("not stores_all_pairs").select("corpus_id, corpus").fetchall():
+    every corpus of ``scale`` (int_corpus_scale) that does not store all pairs, or with ``every``
+    for all corpora; the arguments are the dbt models' DuckDB relations. corpus_id is the model's
+    own integer key, never user text."""
+    chosen_corpora = scale if every else scale.filter("not stores_all_pairs")
+    for corpus_id, corpus in chosen_corpora.select("corpus_id, corpus").order("corpus_id").fetchall():
         chosen = f"corpus_id = {int(corpus_id)}"
         weights = token_weights.filter(chosen).select("image_id, token, n_captions, idf_q, cosine_q").to_arrow_table()
         yield corpus, weights, set_sizes.filter(chosen).select("image_id").to_arrow_table()
@@ -639,15 +648,16 @@ def model_rows(
     log: Callable[[str], None] | None = print,
 ):
     """int_neighbors_computed's rows (pyarrow): for every corpus of ``scale`` (int_corpus_scale,
-    a DuckDB relation) that does not store all pairs, corpus_rows from the relations
-    ``token_weights`` and ``set_sizes``; ``previous``: the model's existing table (incremental)."""
+    a DuckDB relation), those that store all pairs too (the kernel ranks them faster than a top-k
+    over their stored pairs, with the same rows), corpus_rows from the relations ``token_weights``
+    and ``set_sizes``; ``previous``: the model's existing table (incremental)."""
     import pyarrow as pa
 
     unknown = [m for m in measures if m not in MEASURE_CODES]
     if unknown:
         raise SemspaceError(f"var neighbor_measures: unknown measure(s) {', '.join(unknown)}")
     tables = []
-    for corpus, weights, sizes in large_corpus_inputs(scale, token_weights, set_sizes):
+    for corpus, weights, sizes in large_corpus_inputs(scale, token_weights, set_sizes, every=True):
         table = corpus_rows(con, corpus, weights, sizes, k, measures, previous, threads, log)
         if table is not None:
             tables.append(table)

@@ -59,6 +59,7 @@ def kernels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
                 "portable_sql": portable,
                 "neighbor_measures": list(MEASURES),
                 "cosine_idf_exponent": ALPHA,
+                "large_corpus_kernel": "sql",  # image_neighbors' SQL top-k (DuckDB's default is the kernel)
             },
         )
         sql[f"overlaps_{flavour}"] = compiled_sql(out, "int_pair_overlaps", folder="models/intermediate")
@@ -106,10 +107,6 @@ def _load(con: duckdb.DuckDBPyConnection, kernels: Mapping[str, object], corpora
     con.execute(f"create or replace table main.token_weights as {kernels['token_weights']}")
     for name in ("int_token_weights", "int_pair_set_sizes", "int_image_weights", "int_corpus_scale"):
         con.execute(f"create or replace table intermediate.{name} as {kernels[name]}")
-    # every corpus here stores its pairs (var all_pairs_max_images): the compiled kernel's table is empty
-    con.register("no_rows", neighbors.empty_rows())
-    con.execute("create or replace table intermediate.int_neighbors_computed as select * from no_rows")
-    con.unregister("no_rows")
 
 
 def _pairs(con: duckdb.DuckDBPyConnection, kernels: Mapping[str, object], flavour: str) -> None:

@@ -1,11 +1,11 @@
-"""The exact top-k neighbours of every image of each corpus above var all_pairs_max_images
-(int_corpus_scale), under each measure of var neighbor_measures, from the compiled kernel
+"""The exact top-k neighbours of every image of every corpus (int_corpus_scale: those that
+store all pairs too), under each measure of var neighbor_measures, from the compiled kernel
 (semspace.neighbors: a popcount mask of the frequent tokens plus posting lists of the rest),
 without storing a pair. The same rows the SQL top-k over image_pairs gives (ties: smaller
 neighbor_id). Incremental: a build after images were added recomputes only the lists a change
 reaches (the set measures), or, for the IDF-weighted measures, everything when the corpus's
 weights changed; `dbt build --full-refresh` recomputes all. DuckDB only (on Spark and with var
-large_corpus_kernel=sql, image_neighbors computes these corpora in SQL instead)."""
+large_corpus_kernel=sql, image_neighbors ranks in SQL instead)."""
 
 import ast
 

@@ -1,25 +1,22 @@
 {#- The k nearest images of every image (k = var neighbors_k) of every corpus under each measure of
     var neighbor_measures (default: the note's symmetric_difference, multiset_symmetric_difference,
     jaccard, weighted_jaccard and cosine); ties go to the smaller neighbor_id. An image is not its
-    own neighbour. Corpora that store all pairs (int_corpus_scale) rank image_pairs with the
-    engine's top-k (macros/nearest_neighbors.sql); larger ones take the compiled kernel's exact
-    lists (int_neighbors_computed, the same rows), or on Spark / with var large_corpus_kernel=sql
-    the same top-k over their pairs computed inline. -#}
+    own neighbour. On DuckDB every corpus takes the compiled kernel's exact lists
+    (int_neighbors_computed), whether or not it stores its pairs; on Spark / with var
+    large_corpus_kernel=sql, the engine's top-k (macros/nearest_neighbors.sql) ranks image_pairs
+    where the corpus stores all pairs (int_corpus_scale) and the same pairs computed inline for
+    larger corpora. Both give the same rows. -#}
 {%- set k = int_var('neighbors_k', 10, 1) %}
 {%- set measures = neighbor_measures() %}
 
-with all_pairs_nearest as (
-    {{ nearest_neighbors(ref('image_pairs'), k, measures) }}
-),
-
-scale as (
+with scale as (
     select * from {{ ref('int_corpus_scale') }}
 ),
 
 {% if large_corpus_kernel() == 'compiled' %}
 {#- the kernel's table is incremental: keep the rows of this build's corpora, images, k and
     measures (a shrunk corpus or a changed var leaves rows the next lists do not overwrite) -#}
-large_nearest as (
+nearest as (
     select
         computed.corpus,
         computed.measure,
@@ -33,7 +30,6 @@ large_nearest as (
     from {{ ref('int_neighbors_computed') }} as computed
     inner join scale
         on computed.corpus = scale.corpus
-        and not scale.stores_all_pairs
     inner join {{ ref('int_pair_set_sizes') }} as images
         on scale.corpus_id = images.corpus_id
         and computed.image_id = images.image_id
@@ -41,6 +37,10 @@ large_nearest as (
         and computed.measure in ({% for m in measures %}'{{ m }}'{{ ", " if not loop.last }}{% endfor %})
 ),
 {% else %}
+all_pairs_nearest as (
+    {{ nearest_neighbors(ref('image_pairs'), k, measures) }}
+),
+
 large_pairs as (
     {{ large_corpus_pairs() }}
 ),
@@ -48,13 +48,13 @@ large_pairs as (
 large_nearest as (
     {{ nearest_neighbors('large_pairs', k, measures) }}
 ),
-{% endif %}
 
 nearest as (
     select * from all_pairs_nearest
     union all
     select * from large_nearest
 ),
+{% endif %}
 
 final as (
     select
