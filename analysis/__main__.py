@@ -103,13 +103,35 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
         help="neighbour lists kept (repeatable; default: every measure image_neighbors ranks by); "
         "fewer make the page of a large corpus smaller (~0.5 kB per image and measure)",
     )
+    mp.add_argument(
+        "--images",
+        metavar="DIR",
+        help="a folder of the image files (named as the images mart's file_name, e.g. "
+        "COCO_val2014_000000391895.jpg, or <image id>.jpg/.png): thumbnails on hover and in the panel, "
+        "linked by their path relative to the page (nothing is copied or read at build time)",
+    )
+    mp.add_argument(
+        "--image-urls",
+        choices=["coco"],
+        help="coco: let the page load thumbnails of the images without a local file from "
+        "images.cocodataset.org (the images mart's url); off by default: the page never reaches the network",
+    )
+    mp.add_argument(
+        "--clusters",
+        type=int,
+        default=8,
+        metavar="K",
+        help="k of the k-means of the 2-D MDS coordinates for the colouring by cluster (default 8; 0: none)",
+    )
 
 
 def run(args: argparse.Namespace) -> None:
     """Run one parsed analysis subcommand, printing one line per result."""
     if args.command == "mds":
         import analysis
+        from analysis.mds import show_progress
 
+        show_progress()  # a line per phase on stderr
         for corpus in args.corpus or ["coco"]:
             started = time.perf_counter()
             result = analysis.mds(
@@ -154,6 +176,9 @@ def run(args: argparse.Namespace) -> None:
                 corpus=corpus,
                 out_path=paths.inside(args.out, corpus, "map.html"),
                 measures=getattr(args, "measure", None),
+                images=getattr(args, "images", None),
+                image_urls=getattr(args, "image_urls", None),
+                clusters=getattr(args, "clusters", semantic_map.DEFAULT_CLUSTERS),
             )
             print(f"map {corpus}: {path}")
 

@@ -13,6 +13,7 @@ import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import duckdb
 import pytest
@@ -61,15 +62,19 @@ def ranked(image: int, sets: dict[int, set[str]], firsts: dict[int, set[str]], m
 AXES = 10  # the marts' mds_axes: axis_share_1 … axis_share_10, x1 … x10
 
 
-def make_warehouse(path: Path, with_mds: bool = True) -> Path:
+def make_warehouse(path: Path, with_mds: bool = True, crowded: int = 0) -> Path:
     """The marts analysis.map reads, filled by hand (no raw schema: the map reads marts only), with
     the columns dbt gives them: corpus `tiny` of dataset `tinyset`; image ids 10, 13, 16, … (not
     positions), points on a spiral, neighbours from the captions' word sets under two measures
     (symmetric difference, and a set cosine of the first captions). Without MDS the MDS marts are
-    there but empty, as dbt's views over an empty computed schema are."""
-    ids = [10 + 3 * i for i in range(N)]
-    sets = {ids[i]: tokens(" ".join(captions_of(i))) for i in range(N)}
-    firsts = {ids[i]: tokens(captions_of(i)[0]) for i in range(N)}
+    there but empty, as dbt's views over an empty computed schema are.
+
+    ``crowded``: instead, that many images with ids 0, 1, 2, …, COCO's file names and URLs, and
+    points (:func:`crowded_points`) that overlap on the screen around image 100."""
+    n = crowded or N
+    ids = list(range(n)) if crowded else [10 + 3 * i for i in range(N)]
+    sets = {ids[i]: tokens(" ".join(captions_of(i))) for i in range(n)}
+    firsts = {ids[i]: tokens(captions_of(i)[0]) for i in range(n)}
     con = duckdb.connect(str(path))
     con.execute("create table corpora (corpus varchar, corpus_id integer, kind varchar, dataset varchar)")
     con.execute("insert into corpora values ('tiny', 1, 'captions', 'tinyset'), ('other', 2, 'captions', 'o')")
@@ -85,35 +90,43 @@ def make_warehouse(path: Path, with_mds: bool = True) -> Path:
         "create table image_neighbors (corpus varchar, measure varchar, image_id integer, rank integer, "
         "neighbor_id integer, value double, symmetric_difference integer, n_intersection integer, jaccard double)"
     )
+    images, sizes, captions, neighbours = [], [], [], []
     for i, image in enumerate(ids):
-        url = "javascript:alert(1)" if i == 3 else f"http://images.example/{image}.jpg?a=1&b=<2>"
-        con.execute(
-            "insert into images values ('tinyset', ?, ?, ?, ?, ?, 2)",
-            [image, 900000 + i, f"k{image}", f"{image}.jpg", url],
-        )
-        con.execute("insert into images values ('o', ?, 1, 'x', 'x', 'x', 1)", [image])  # another dataset
+        if crowded:
+            file_name = coco_file_name(image)
+            url = f"http://images.cocodataset.org/val2014/{file_name}"
+        else:
+            file_name = f"{image}.jpg"
+            url = "javascript:alert(1)" if i == 3 else f"http://images.example/{image}.jpg?a=1&b=<2>"
+        images.append(("tinyset", image, 900000 + i, f"k{image}", file_name, url, 2))
+        images.append(("o", image, 1, "x", "x", "x", 1))  # another dataset
         occurrences = sum(len(tokens(c)) for c in captions_of(i))
-        con.execute("insert into set_sizes values ('tiny', ?, ?, ?)", [image, len(sets[image]), occurrences])
+        sizes.append((image, len(sets[image]), occurrences))
         for c, caption in reversed(list(enumerate(captions_of(i)))):  # stored out of order: the index counts
-            con.execute("insert into image_captions values ('tinyset', ?, ?, ?)", [image, c, caption])
-        con.execute("insert into image_captions values ('o', ?, 0, 'caption of another dataset')", [image])
+            captions.append(("tinyset", image, c, caption))
+        captions.append(("o", image, 0, "caption of another dataset"))
         for measure in MEASURES:
             for rank, (value, other) in enumerate(ranked(image, sets, firsts, measure), start=1):
                 inter = len(sets[image] & sets[other])
-                con.execute(
-                    "insert into image_neighbors values ('tiny', ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
+                union = len(sets[image] | sets[other])
+                neighbours.append(
+                    (
+                        "tiny",
                         measure,
                         image,
                         rank,
                         other,
-                        value,
+                        float(value),
                         len(sets[image] ^ sets[other]),
                         inter,
-                        inter / len(sets[image] | sets[other]),
-                    ],
+                        inter / union,
+                    )
                 )
-            con.execute("insert into image_neighbors values ('other', ?, ?, 1, 0, 99, 99, 0, 0)", [measure, image])
+            neighbours.append(("other", measure, image, 1, 0, 99.0, 99, 0, 0.0))
+    insert_rows(con, "images", images)
+    insert_rows(con, "set_sizes", [("tiny", *row) for row in sizes])
+    insert_rows(con, "image_captions", captions)
+    insert_rows(con, "image_neighbors", neighbours)
     shares = ", ".join(f"axis_share_{a} double" for a in range(1, AXES + 1))
     con.execute(
         "create table mds_spectrum (corpus varchar, n_points integer, method varchar, n_landmarks integer, "
@@ -125,18 +138,57 @@ def make_warehouse(path: Path, with_mds: bool = True) -> Path:
     con.execute(f"create table mds_coordinates (corpus varchar, image_id integer, {axes})")
     if with_mds:
         con.execute(
-            "insert into mds_spectrum values ('tiny', 20, 'full', null, 20, 12, 7, 1, 13, 1e-9, 8.0, 2.0, "
-            "0.25, 0.125, 0.1, null, null, null, null, null, null, null, now())"
+            "insert into mds_spectrum values ('tiny', ?, 'full', null, 20, 12, 7, 1, 13, 1e-9, 8.0, 2.0, "
+            "0.25, 0.125, 0.1, null, null, null, null, null, null, null, now())",
+            [n],
         )
-        for i, image in enumerate(ids):
-            r = 1 + i / 4
-            con.execute(
-                f"insert into mds_coordinates values ('tiny', ?, ?, ?, 0, 0{', null' * (AXES - 4)})",
-                [image, r * math.cos(i), r * math.sin(i) / 3],
-            )
-            con.execute(f"insert into mds_coordinates values ('other', ?, 0, 0{', null' * (AXES - 2)})", [image])
+        xy = (
+            crowded_points(n)
+            if crowded
+            else [((1 + i / 4) * math.cos(i), (1 + i / 4) * math.sin(i) / 3) for i in range(n)]
+        )
+        nulls = [None] * (AXES - 4)
+        insert_rows(con, "mds_coordinates", [("tiny", image, x, y, 0.0, 0.0, *nulls) for image, (x, y) in zip(ids, xy)])
+        insert_rows(con, "mds_coordinates", [("other", image, 0.0, 0.0, *nulls, None, None) for image in ids])
     con.close()
     return path
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple]) -> None:
+    """``rows`` into ``table`` in one statement (executemany runs one statement per row)."""
+    if rows:
+        columns = [list(column) for column in zip(*rows)]
+        con.execute(f"insert into {table} select {', '.join(['unnest(?)'] * len(columns))}", columns)
+
+
+def coco_file_name(image: int) -> str:
+    """The crowded warehouse's file_name of an image, as COCO's val2014 names its files."""
+    return f"COCO_val2014_{900000 + image:012d}.jpg"
+
+
+CLICKED = 100  # the image the crowded map's click tests aim at
+
+
+def crowded_points(n: int) -> list[tuple[float, float]]:
+    """Points of a crowded map (seeded): two thirds spread over [-10, 10]², a third (ids n/4 … , image
+    CLICKED among them) in a blob of standard deviation 0.12 around (1, 1), a few pixels on the
+    screen, so that many points lie within the click radius of image CLICKED; none nearer to it than
+    0.08 (so that it is alone in its screen pixel in every window size the tests use)."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(-10, 10, size=(n, 2))
+    blob = range(n // 4, n // 4 + n // 3)
+    assert CLICKED in blob
+    xy[list(blob)] = rng.normal(1.0, 0.12, size=(len(blob), 2))
+    xy[CLICKED] = (1.0, 1.0)
+    for j in blob:
+        gap = xy[j] - xy[CLICKED]
+        if j != CLICKED and np.hypot(*gap) < 0.08:
+            xy[j] = (
+                xy[CLICKED] + (gap if np.hypot(*gap) > 0 else np.array([1.0, 0.0])) / max(np.hypot(*gap), 1e-9) * 0.08
+            )
+    return [(float(x), float(y)) for x, y in xy]
 
 
 @pytest.fixture(scope="module")
@@ -243,6 +295,7 @@ def test_page_is_the_package_data_filled_in(tiny_map: Path) -> None:
     assert page.endswith(f"<script>\n{texts[semantic_map.APP_JS]}</script>\n</body>\n</html>\n")
     assert "window.semspaceMap = {" in texts[semantic_map.APP_JS]
     assert set(re.findall(r"\$\{?(\w+)", texts[semantic_map.TEMPLATE])) == {
+        "csp",
         "title",
         "style",
         "data",
@@ -297,7 +350,7 @@ def test_page_in_chromium(tiny_map: Path) -> None:
     with offline_page() as browser:
         page = browser.page
         page.goto(tiny_map.resolve().as_uri())
-        page.wait_for_function("window.semspaceMap && window.semspaceMap.ready", timeout=30_000)
+        page.wait_for_function("() => window.semspaceMap && window.semspaceMap.ready", timeout=30_000)
         assert page.evaluate("semspaceMap.n") == N
         assert "25.0 %" in page.evaluate("document.querySelector('.xtitle').textContent")
         assert "12.5 %" in page.evaluate("document.querySelector('.ytitle').textContent")
@@ -311,7 +364,7 @@ def test_page_in_chromium(tiny_map: Path) -> None:
 
         # click → panel with the neighbours, highlighted on the map
         page.mouse.click(point["x"], point["y"])
-        page.wait_for_function(f"document.body.dataset.selected === '{evil_image}'", timeout=10_000)
+        page.wait_for_function(f"() => document.body.dataset.selected === '{evil_image}'", timeout=10_000)
         i = data["ids"].index(evil_image)
         expected = panel_rows(data, "symmetric_difference", i)
         rows = page.eval_on_selector_all(
@@ -324,7 +377,7 @@ def test_page_in_chromium(tiny_map: Path) -> None:
             {k: r[k] for k in ("image_id", "distance")} for r in page.evaluate("semspaceMap.neighbours()")
         ] == expected
         # the map's highlight follows the panel (restyled after the next paint)
-        page.wait_for_function(f"semspaceMap.highlighted().selected[0] === {evil_image}", timeout=10_000)
+        page.wait_for_function(f"() => semspaceMap.highlighted().selected[0] === {evil_image}", timeout=10_000)
         lit = page.evaluate("semspaceMap.highlighted()")
         assert lit["selected"] == [evil_image] and lit["neighbours"] == [r["image_id"] for r in expected]
         panel_captions = page.eval_on_selector_all("#sel-captions li", "els => els.map(e => e.textContent)")
@@ -354,26 +407,26 @@ def test_page_in_chromium(tiny_map: Path) -> None:
         first = expected[0]["image_id"]
         page.evaluate(f"semspaceMap.select({evil_image})")
         page.click("#neighbours tbody tr:first-child td.nb-caption")
-        page.wait_for_function(f"document.body.dataset.selected === '{first}'", timeout=10_000)
+        page.wait_for_function(f"() => document.body.dataset.selected === '{first}'", timeout=10_000)
 
         # search: a COCO id, an image id, a word, a hostile string
         page.fill("#search", str(900000 + EVIL_ID))
         page.press("#search", "Enter")
-        page.wait_for_function(f"document.body.dataset.selected === '{evil_image}'", timeout=10_000)
+        page.wait_for_function(f"() => document.body.dataset.selected === '{evil_image}'", timeout=10_000)
         assert f"COCO id {900000 + EVIL_ID}" in page.inner_text("#search-result")
         page.fill("#search", "pizza")
         page.press("#search", "Enter")
-        page.wait_for_function("document.querySelector('#search-result').textContent.includes('pizza')")
+        page.wait_for_function("() => document.querySelector('#search-result').textContent.includes('pizza')")
         want = sorted(data["ids"][j] for j in range(N) if "pizza" in tokens(" ".join(captions_of(j))))
         assert page.inner_text("#search-result").startswith(f"{len(want)} images")
-        page.wait_for_function(f"semspaceMap.highlighted().matches.length === {len(want)}", timeout=10_000)
+        page.wait_for_function(f"() => semspaceMap.highlighted().matches.length === {len(want)}", timeout=10_000)
         assert sorted(page.evaluate("semspaceMap.highlighted()")["matches"]) == want
         listed = page.eval_on_selector_all("#search-matches li", "els => els.map(e => Number(e.dataset.imageId))")
         assert sorted(listed) == want
         page.fill("#search", "</script><b>")
         page.press("#search", "Enter")
-        page.wait_for_function("document.querySelector('#search-result').textContent.includes('script')")
-        page.wait_for_function(f"semspaceMap.highlighted().matches[0] === {evil_image}", timeout=10_000)
+        page.wait_for_function("() => document.querySelector('#search-result').textContent.includes('script')")
+        page.wait_for_function(f"() => semspaceMap.highlighted().matches[0] === {evil_image}", timeout=10_000)
         assert page.evaluate("semspaceMap.highlighted()")["matches"] == [evil_image]
         page.screenshot(path=str(tiny_map.with_name("tiny.png")))
     browser.assert_clean()
@@ -391,7 +444,7 @@ def assert_panel(page: Any, rows: list[dict], measure: str, image: int) -> None:
     the map highlights those neighbours."""
     ids = [r["image_id"] for r in rows]
     page.wait_for_function(
-        f"JSON.stringify(semspaceMap.highlighted().neighbours) === '{json.dumps(ids, separators=(',', ':'))}'",
+        f"() => JSON.stringify(semspaceMap.highlighted().neighbours) === '{json.dumps(ids, separators=(',', ':'))}'",
         timeout=10_000,
     )
     assert [{k: r[k] for k in ("image_id", "distance")} for r in page.evaluate("semspaceMap.neighbours()")] == rows
@@ -493,7 +546,7 @@ def test_map_of_a_built_warehouse(tmp_path: Path) -> None:
     # in the page: switching to cosine lists image 4's cosine neighbours of image_neighbors
     with offline_page() as browser:
         browser.page.goto((tmp_path / "map.html").resolve().as_uri())
-        browser.page.wait_for_function("window.semspaceMap && window.semspaceMap.ready", timeout=30_000)
+        browser.page.wait_for_function("() => window.semspaceMap && window.semspaceMap.ready", timeout=30_000)
         browser.page.evaluate("semspaceMap.select(4)")
         assert_panel(
             browser.page, panel_rows(data, "symmetric_difference", data["ids"].index(4)), "symmetric_difference", 4
@@ -504,3 +557,392 @@ def test_map_of_a_built_warehouse(tmp_path: Path) -> None:
         assert [r["distance"] for r in rows] == pytest.approx([v for _, v in cosine], abs=5e-5)
         assert_panel(browser.page, rows, "cosine", 4)
     browser.assert_clean()
+
+
+# ------------------------------------------------------------------------------ the crowded map
+
+CROWDED = 240  # images of the crowded warehouse: ids 0 … 239
+WITH_FILES = set(range(0, CROWDED, 3)) | {CLICKED}  # the images the local folder has a file of
+
+
+def write_images(folder: Path) -> dict[int, str]:
+    """A folder of small generated images for the crowded warehouse: COCO's file name (a JPEG) for
+    the ids of WITH_FILES below 120, ``<image id>.png`` for those from 120 on (the map's fallback),
+    and a file of no image; returns image id -> file name."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    names = {}
+    for image in sorted(WITH_FILES):
+        colour = ((image * 37) % 256, (image * 91) % 256, (image * 53) % 256)
+        name = coco_file_name(image) if image < 120 else f"{image}.png"
+        Image.new("RGB", (24 + image % 9, 18), colour).save(folder / name)
+        names[image] = name
+    (folder / "notes.txt").write_text("not an image", encoding="utf-8")
+    return names
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_warehouse(tmp_path_factory.mktemp("crowded") / "crowded.duckdb", crowded=CROWDED)
+
+
+@pytest.fixture(scope="module")
+def crowded_map(crowded: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[int, str]]:
+    """The crowded map with thumbnails from a folder of images beside the map's folder (site/images
+    and site/map/map.html), and the files written."""
+    site = tmp_path_factory.mktemp("site")
+    names = write_images(site / "image files")
+    path = semantic_map.build(crowded, corpus="tiny", out_path=site / "map" / "map.html", images=site / "image files")
+    return path, names
+
+
+def open_map(browser: Any, path: Path, query: str = "") -> Any:
+    page = browser.page
+    page.goto(path.resolve().as_uri() + query)
+    page.wait_for_function("() => window.semspaceMap && window.semspaceMap.ready", timeout=30_000)
+    return page
+
+
+def screen_points(page: Any, ids: list[int]) -> dict[int, dict]:
+    return page.evaluate("ids => Object.fromEntries(ids.map(id => [id, semspaceMap.pointPixel(id)]))", ids)
+
+
+def expected_pick(pixels: dict[int, dict], at: dict, radius: float) -> int | None:
+    """The rule the page's click follows, from the points' screen pixels: the nearest in whole pixels
+    within ``radius``, the later id (drawn on top: nothing is selected or marked) on ties."""
+    qx, qy = math.floor(at["x"]), math.floor(at["y"])
+    best: tuple[int, int] | None = None
+    for image, p in pixels.items():
+        d = (math.floor(p["exact"]["x"]) - qx) ** 2 + (math.floor(p["exact"]["y"]) - qy) ** 2
+        if p["inside"] and d <= radius * radius and (best is None or (d, -image) < (best[0], -best[1])):
+            best = (d, image)
+    return None if best is None else best[1]
+
+
+@pytest.mark.parametrize("renderer", ["canvas", "webgl"])
+def test_a_click_selects_the_point_under_the_cursor(crowded_map: tuple[Path, dict[int, str]], renderer: str) -> None:
+    """Many points overlap around image 100: a click at its screen position selects image 100 in
+    both renderers, the hover names it, and every point's pick follows the rule (nearest in whole
+    screen pixels within the radius, the topmost on ties); after a selection the selected image and
+    its neighbours, drawn on top, win ties."""
+    path, _ = crowded_map
+    data = inlined_data(path.read_text(encoding="utf-8"))
+    with offline_page() as browser:
+        page = open_map(browser, path, f"?renderer={renderer}")
+        assert page.evaluate("semspaceMap.renderer") == renderer
+        radius = page.evaluate("semspaceMap.hitRadius()")
+        pixels = {int(k): v for k, v in screen_points(page, data["ids"]).items()}
+        target = pixels[CLICKED]
+        cell = (math.floor(target["x"]), math.floor(target["y"]))
+        crowd = [
+            i
+            for i, p in pixels.items()
+            if i != CLICKED
+            and math.hypot(p["exact"]["x"] - target["exact"]["x"], p["exact"]["y"] - target["exact"]["y"]) <= radius
+        ]
+        assert len(crowd) >= 10, f"the points around image {CLICKED} should overlap: {len(crowd)} within {radius} px"
+        assert all((math.floor(p["x"]), math.floor(p["y"])) != cell for i, p in pixels.items() if i != CLICKED)
+
+        # every point: the page's pick at its pixel is the rule's
+        picks = page.evaluate(
+            "ids => ids.map(id => { const p = semspaceMap.pointPixel(id); return semspaceMap.pick(p.x, p.y); })",
+            data["ids"],
+        )
+        for image, got in zip(data["ids"], picks):
+            assert got == expected_pick(pixels, pixels[image], radius), image
+
+        page.mouse.move(target["x"], target["y"])
+        page.wait_for_function(
+            f"() => (document.querySelector('.hoverlayer .hovertext:not([hidden])') || {{}}).textContent?.startsWith('image {CLICKED} ')",
+            timeout=10_000,
+        )
+        page.mouse.click(target["x"], target["y"])
+        page.wait_for_function(f"() => document.body.dataset.selected === '{CLICKED}'", timeout=10_000)
+        page.wait_for_function(f"() => semspaceMap.highlighted().selected[0] === {CLICKED}", timeout=10_000)
+        # a click at the point's exact centre (not the middle of its pixel) hits it too
+        other = max(crowd)
+        page.mouse.click(pixels[other]["exact"]["x"], pixels[other]["exact"]["y"])
+        picked = page.evaluate("document.body.dataset.selected")
+        assert int(picked) == expected_pick(pixels, pixels[other]["exact"], radius)
+        # with image 100 selected again, it wins every tie at its pixel, and its neighbours theirs
+        page.evaluate(f"semspaceMap.select({CLICKED})")
+        nbrs = page.evaluate("semspaceMap.highlighted().neighbours")
+        assert page.evaluate(f"semspaceMap.pick({target['x']}, {target['y']})") == CLICKED
+        for nb in nbrs:
+            at = pixels[nb]
+            got = page.evaluate(f"semspaceMap.pick({at['x']}, {at['y']})")
+            assert got == nb, (nb, got)  # a neighbour, drawn on top, wins its pixel
+    browser.assert_clean()
+
+
+LOADED = "els => els.map(e => ({id: Number(e.dataset.imageId), ok: e.complete && e.naturalWidth > 0, src: e.getAttribute('src')}))"
+
+
+def test_thumbnails_from_a_local_folder(crowded_map: tuple[Path, dict[int, str]]) -> None:
+    """Built with --images, the page links each image's file by its path from the page (COCO's file
+    name first, then <image id>.png), its CSP allows files and no host; in Chromium the thumbnails
+    show on hover, for the selected image and in the neighbour panel, all loaded from the folder;
+    nothing is fetched from the network, no console error."""
+    path, names = crowded_map
+    page_text = path.read_text(encoding="utf-8")
+    data = inlined_data(page_text)
+    assert "file_names" not in data and data["image_sources"] == ["local"]
+    expected = {i: f"../image%20files/{names[i]}" for i in WITH_FILES}
+    assert {i: t for i, t in zip(data["ids"], data["thumbs"]) if t is not None} == expected
+    policy = re.findall(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', page_text)
+    assert policy == [CSP.replace("img-src data: blob:", "img-src data: blob: 'self' file:")]
+
+    with offline_page() as browser:
+        page = open_map(browser, path)
+        target = page.evaluate(f"semspaceMap.pointPixel({CLICKED})")
+        page.mouse.move(target["x"], target["y"])
+        page.wait_for_function(
+            "() => { const i = document.querySelector('.hovertext:not([hidden]) img.thumb');"
+            " return i && i.complete && i.naturalWidth > 0; }",
+            timeout=10_000,
+        )
+        hover = page.eval_on_selector_all(".hovertext img.thumb", LOADED)
+        assert hover == [{"id": CLICKED, "ok": True, "src": expected[CLICKED]}]
+        assert page.evaluate("document.querySelector('.hovertext img.thumb').naturalWidth") == 24 + CLICKED % 9
+
+        page.mouse.click(target["x"], target["y"])
+        page.wait_for_function(f"() => document.body.dataset.selected === '{CLICKED}'", timeout=10_000)
+        listed = data["neighbours_by"]["symmetric_difference"][data["ids"].index(CLICKED)]
+        with_file = [i for i in listed if i in WITH_FILES]
+        assert with_file and len(with_file) < len(listed), "the test wants neighbours with and without a file"
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#selection img.thumb')].every(i => i.complete)", timeout=10_000
+        )
+        assert page.eval_on_selector_all("#sel-thumb img.thumb", LOADED) == [
+            {"id": CLICKED, "ok": True, "src": expected[CLICKED]}
+        ]
+        shown = page.eval_on_selector_all("#neighbours td.nb-thumb img.thumb", LOADED)
+        assert shown == [{"id": i, "ok": True, "src": expected[i]} for i in with_file]
+        assert page.evaluate("document.querySelectorAll('#neighbours tbody td.nb-thumb').length") == len(listed)
+        assert not page.evaluate("document.querySelector('#neighbours .nb-thumb-head').hidden")
+        assert f"Thumbnails of {len(WITH_FILES)} of {CROWDED} images" in page.inner_text("#images-note")
+    browser.assert_clean()
+
+
+def test_thumbnails_from_the_coco_urls_only_when_asked(crowded: Path, tmp_path: Path) -> None:
+    """--image-urls coco: images without a local file show the images mart's COCO URL, and only
+    then does the CSP allow images.cocodataset.org (the page then asks for it; the test's browser
+    refuses the request). Without it the page holds no URL to load and the CSP no host."""
+    write_images(tmp_path / "img")
+    both = semantic_map.build(crowded, "tiny", tmp_path / "both.html", images=tmp_path / "img", image_urls="coco")
+    remote = semantic_map.build(crowded, "tiny", tmp_path / "remote.html", image_urls="coco")
+    plain = semantic_map.build(crowded, "tiny", tmp_path / "plain.html", clusters=0)
+    data = {p.stem: inlined_data(p.read_text(encoding="utf-8")) for p in (both, remote, plain)}
+    url = "http://images.cocodataset.org/val2014/{}".format
+    assert data["remote"]["thumbs"] == [url(coco_file_name(i)) for i in data["remote"]["ids"]]
+    assert data["both"]["thumbs"] == [
+        f"img/{quote(coco_file_name(i) if i < 120 else f'{i}.png')}" if i in WITH_FILES else url(coco_file_name(i))
+        for i in data["both"]["ids"]
+    ]
+    assert data["plain"]["thumbs"] is None and data["plain"]["image_sources"] == []
+    assert data["plain"]["clusters"] is None and data["plain"]["n_clusters"] == 0
+    policies = {
+        p.stem: re.findall(r'content="(default-src[^"]*)"', p.read_text(encoding="utf-8"))[0]
+        for p in (both, remote, plain)
+    }
+    assert policies["plain"] == CSP
+    hosts = "http://images.cocodataset.org https://images.cocodataset.org"
+    assert policies["remote"] == CSP.replace("img-src data: blob:", f"img-src data: blob: {hosts}")
+    assert policies["both"] == CSP.replace("img-src data: blob:", f"img-src data: blob: 'self' file: {hosts}")
+    with pytest.raises(SemspaceError, match="unknown image URL source 'flickr'"):
+        semantic_map.build(crowded, "tiny", tmp_path / "x.html", image_urls="flickr")
+    with pytest.raises(SemspaceError, match="cannot list the image folder"):
+        semantic_map.build(crowded, "tiny", tmp_path / "x.html", images=tmp_path / "no such folder")
+
+    with offline_page() as browser:
+        page = open_map(browser, remote)
+        page.evaluate(f"semspaceMap.select({CLICKED})")
+        for _ in range(100):  # the request is refused at once, and the page then takes its thumbnail away
+            if url(coco_file_name(CLICKED)) in browser.blocked:
+                break
+            page.wait_for_timeout(100)
+    assert url(coco_file_name(CLICKED)) in browser.blocked  # asked for: the CSP let it through
+    assert all(u.startswith("http://images.cocodataset.org/val2014/") for u in browser.blocked)
+
+
+COLOURS = "ids => ids.map(id => semspaceMap.colourOf(id))"
+BEYOND = [208, 208, 208, 140]  # map.js: the colour of images beyond the selected image's top k
+
+
+def inside_polygon(x: float, y: float, poly: list[tuple[float, float]]) -> bool:
+    """The even-odd rule, as map.js's lasso applies it."""
+    result = False
+    for (xi, yi), (xj, yj) in zip(poly, poly[-1:] + poly[:-1]):
+        if (yi > y) != (yj > y) and x < (xj - xi) * (y - yi) / (yj - yi) + xi:
+            result = not result
+    return result
+
+
+def edge_distance(x: float, y: float, poly: list[tuple[float, float]]) -> float:
+    """How far (x, y) lies from the nearest edge of ``poly``."""
+    best = math.inf
+    for (ax, ay), (bx, by) in zip(poly, poly[1:] + poly[:1]):
+        dx, dy = bx - ax, by - ay
+        t = 0.0 if dx == dy == 0 else max(0.0, min(1.0, ((x - ax) * dx + (y - ay) * dy) / (dx * dx + dy * dy)))
+        best = min(best, math.hypot(x - ax - t * dx, y - ay - t * dy))
+    return best
+
+
+def test_colour_modes_selection_tools_and_a_narrow_window(crowded_map: tuple[Path, dict[int, str]]) -> None:
+    """Colour by set size, cluster (k-means of the shown coordinates) and distance to the selected
+    image (its top-k under the chosen measure; the rest grey); an alt-drag lasso and a box (the
+    "Drag to" control) list the images inside; on a narrow window the panel goes below the plot,
+    which fills the width, and a click still selects the point under the cursor."""
+    path, _ = crowded_map
+    data = inlined_data(path.read_text(encoding="utf-8"))
+    ids = data["ids"]
+    at = ids.index(CLICKED)
+    with offline_page() as browser:
+        page = open_map(browser, path)
+        size = page.evaluate(COLOURS, ids)
+        by_size: dict[int, set] = {}
+        for n_tokens, colour in zip(data["n_tokens"], size):
+            by_size.setdefault(n_tokens, set()).add(tuple(colour))
+        assert all(len(c) == 1 for c in by_size.values()) and len(by_size) > 1
+        small, large = min(by_size), max(by_size)
+        assert by_size[small] != by_size[large]
+        before = page.screenshot()
+
+        # clusters: one colour per cluster, a different one for each, numbered by size
+        assert data["n_clusters"] == semantic_map.DEFAULT_CLUSTERS and len(data["clusters"]) == len(ids)
+        counts = [data["clusters"].count(c) for c in range(data["n_clusters"])]
+        assert counts == sorted(counts, reverse=True) and min(counts) > 0
+        page.select_option("#colour", "cluster")
+        page.wait_for_function("() => semspaceMap.colourMode() === 'cluster'")
+        by_cluster: dict[int, set] = {}
+        for cluster, colour in zip(data["clusters"], page.evaluate(COLOURS, ids)):
+            by_cluster.setdefault(cluster, set()).add(tuple(colour))
+        assert all(len(c) == 1 for c in by_cluster.values())
+        assert len({next(iter(c)) for c in by_cluster.values()}) == data["n_clusters"]
+        assert page.screenshot() != before  # the points are drawn in their new colours
+        assert "k-means clusters" in page.inner_text("#legend") and f"1 ({counts[0]})" in page.inner_text("#legend")
+
+        # distance: grey before a selection; then the selected image's top k by value, nearest darkest
+        assert page.evaluate("semspaceMap.setColour('distance')") is True
+        assert all(c == BEYOND for c in page.evaluate(COLOURS, ids))
+        for measure in ("symmetric_difference", "cosine"):
+            page.evaluate(f"semspaceMap.setMeasure('{measure}').then(() => semspaceMap.select({CLICKED}))")
+            colours = dict(zip(ids, page.evaluate(COLOURS, ids)))
+            listed = data["neighbours_by"][measure][at]
+            values = data["values_by"][measure][at]
+            assert colours[CLICKED] == [0, 0, 0, 255]
+            assert all(colours[i] == BEYOND for i in ids if i not in listed and i != CLICKED)
+            nearest_first = [colours[i] for i in listed]  # the lists are ranked nearest first
+            assert all(c != BEYOND for c in nearest_first)
+            if len(set(values)) > 1:
+                brightness = [sum(c[:3]) for c in nearest_first]
+                assert brightness == sorted(brightness) and brightness[0] < brightness[-1], measure
+            assert f"{measure} to image {CLICKED}" in page.inner_text("#legend")
+        page.evaluate("semspaceMap.setMeasure('symmetric_difference')")
+        assert page.evaluate("semspaceMap.setColour('rainbow')") is False
+
+        # an alt-drag lasso around image 100's blob lists the images inside it
+        target = page.evaluate(f"semspaceMap.pointPixel({CLICKED})")
+        cx, cy = math.floor(target["x"]), math.floor(target["y"])
+        corners = [(cx - 30, cy - 24), (cx + 34, cy - 10), (cx + 6, cy + 30)]
+        page.keyboard.press("Escape")
+        page.keyboard.down("Alt")
+        page.mouse.move(*corners[0])
+        page.mouse.down()
+        for corner in corners[1:] + corners[:1]:
+            page.mouse.move(*corner, steps=6)
+        page.mouse.up()
+        page.keyboard.up("Alt")
+        page.wait_for_function("() => document.querySelector('#search-result').textContent.includes('in the lasso')")
+        pixels = {int(k): v["exact"] for k, v in screen_points(page, ids).items()}
+        marked = set(page.evaluate("semspaceMap.marked()"))
+        for image, p in pixels.items():
+            if edge_distance(p["x"], p["y"], corners) > 2:  # the drawn lasso follows the corners within a pixel
+                assert (image in marked) == inside_polygon(p["x"], p["y"], corners), image
+        assert CLICKED in marked and len(marked) >= 10
+        listed_ids = page.eval_on_selector_all("#search-matches li", "els => els.map(e => Number(e.dataset.imageId))")
+        assert listed_ids == sorted(marked)
+        assert page.evaluate("semspaceMap.highlighted().matches.length") == len(marked)
+        first = page.inner_text(f"#search-matches li[data-image-id='{CLICKED}']")
+        assert first.endswith(f"image {CLICKED} \u00b7 COCO {900000 + CLICKED}: {captions_of(CLICKED)[0]}")
+        # the same polygon through the page's API, exactly
+        api = page.evaluate("poly => semspaceMap.lasso(poly)", [list(c) for c in corners])
+        assert api == sorted(i for i, p in pixels.items() if inside_polygon(p["x"], p["y"], corners))
+
+        # a box, with the drag control set to it
+        page.select_option("#drag-mode", "box")
+        x0, y0, x1, y1 = cx - 20, cy - 15, cx + 25, cy + 18
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        page.mouse.move(x1, y1, steps=5)
+        page.mouse.up()
+        page.wait_for_function("() => document.querySelector('#search-result').textContent.includes('in the box')")
+        boxed = sorted(i for i, p in pixels.items() if x0 <= p["x"] <= x1 and y0 <= p["y"] <= y1)
+        assert page.evaluate("semspaceMap.marked()") == boxed and CLICKED in boxed
+        page.select_option("#drag-mode", "zoom")
+
+        # narrow: the panel below the plot, the plot as wide as the window, its canvases resized
+        page.set_viewport_size({"width": 600, "height": 900})
+        page.wait_for_function(
+            "() => { const p = document.getElementById('plot').getBoundingClientRect();"
+            " return Math.abs(document.getElementById('points').width - p.width * devicePixelRatio) < 1.5 && p.width < 620; }"
+        )
+        plot, panel = (page.locator(s).bounding_box() for s in ("#plot", "#panel"))
+        assert plot and panel
+        assert panel["y"] >= plot["y"] + plot["height"] - 1 and abs(panel["x"] - plot["x"]) < 1
+        assert plot["width"] >= 560 and abs(panel["width"] - plot["width"]) < 1 and plot["height"] >= 320
+        page.evaluate("semspaceMap.select(0)")
+        target = page.evaluate(f"semspaceMap.pointPixel({CLICKED})")
+        assert target["inside"]
+        page.mouse.click(target["x"], target["y"])
+        page.wait_for_function(f"() => document.body.dataset.selected === '{CLICKED}'", timeout=10_000)
+        # wide again: beside each other
+        page.set_viewport_size({"width": 1400, "height": 900})
+        page.wait_for_function("() => document.getElementById('plot').getBoundingClientRect().width > 900")
+        plot, panel = (page.locator(s).bounding_box() for s in ("#plot", "#panel"))
+        assert plot and panel
+        assert panel["x"] >= plot["x"] + plot["width"] - 1 and abs(panel["y"] - plot["y"]) < 1
+        assert 300 <= panel["width"] <= 430
+    browser.assert_clean()
+
+
+def test_kmeans_of_the_shown_coordinates() -> None:
+    """The cluster colouring's k-means: seeded, so the same labels each build; well-separated blobs
+    come out as clusters; cluster 0 is the largest; never more clusters than points."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    sizes = [50, 30, 20]
+    centres = [(0.0, 0.0), (10.0, 0.0), (0.0, 10.0)]
+    points = np.concatenate([rng.normal(c, 0.5, size=(s, 2)) for c, s in zip(centres, sizes)])
+    labels = semantic_map.kmeans(points, 3)
+    assert labels.tolist() == semantic_map.kmeans(points, 3).tolist()
+    assert labels.tolist() == [0] * 50 + [1] * 30 + [2] * 20
+    assert semantic_map.kmeans(points[:2], 8).tolist() in ([0, 1], [1, 0])
+    assert semantic_map.kmeans(points[:1], 8).tolist() == [0]
+    data = {"ids": [1, 2, 3], "x": [0.0, 0.0, 5.0], "y": [0.0, 0.1, 5.0]}
+    semantic_map.add_clusters(data, 2)
+    assert data["clusters"] == [0, 0, 1] and data["n_clusters"] == 2
+    semantic_map.add_clusters(data, 0)
+    assert data["clusters"] is None and data["n_clusters"] == 0
+
+
+def test_the_map_commands_take_the_image_options(crowded: Path, tmp_path: Path) -> None:
+    """`python -m analysis map` and `semspace map` pass --images, --image-urls and --clusters on."""
+    from analysis.__main__ import main as analysis_main
+    from semspace.cli import main as semspace_main
+
+    write_images(tmp_path / "images")
+    argv = ["map", "--db", str(crowded), "--corpus", "tiny", "--images", str(tmp_path / "images")]
+    assert analysis_main([*argv, "--out", str(tmp_path / "a"), "--clusters", "3"]) == 0
+    assert semspace_main([*argv, "--out", str(tmp_path / "s"), "--image-urls", "coco"]) == 0
+    a = inlined_data((tmp_path / "a" / "tiny" / "map.html").read_text(encoding="utf-8"))
+    s = inlined_data((tmp_path / "s" / "tiny" / "map.html").read_text(encoding="utf-8"))
+    assert a["n_clusters"] == 3 and s["n_clusters"] == semantic_map.DEFAULT_CLUSTERS
+    assert a["image_sources"] == ["local"] and s["image_sources"] == ["local", "coco"]
+    assert a["thumbs"][CLICKED] == f"../../images/{coco_file_name(CLICKED)}"
+    assert s["thumbs"][1] == f"http://images.cocodataset.org/val2014/{coco_file_name(1)}"  # no file of image 1
+    with pytest.raises(SystemExit):
+        analysis_main([*argv, "--out", str(tmp_path / "x"), "--image-urls", "flickr"])
+    assert analysis_main([*argv[:-1], str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 1

@@ -628,3 +628,29 @@ def test_the_best_measure_lists_the_images_neighbours_with_captions(
     page = index.read_text(encoding="utf-8")
     assert 'id="evaluation-best"' in page
     assert page.count('id="evaluation-best"') == 1
+
+
+def test_each_corpus_links_its_map(tiny: Path, tmp_path: Path) -> None:
+    """The MDS section of a corpus links its interactive map, reports/<corpus>/map.html, by a
+    relative address, when that file is there (analysis.map wrote it) or about to be written
+    (``maps``, as `semspace run` says before it writes the map); otherwise no link."""
+    from analysis import map as semantic_map
+
+    out = tmp_path / "reports"
+    page = report.build(tiny, out_dir=out).read_text(encoding="utf-8")
+    assert "map.html" not in page and "map.html" not in (out / "report.md").read_text(encoding="utf-8")
+
+    written = semantic_map.build(tiny, corpus="coco", out_path=out / "coco" / "map.html")
+    page = report.build(tiny, out_dir=out, maps=["other"]).read_text(encoding="utf-8")
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    for corpus in ("coco", "other"):
+        link = f'<a href="{corpus}/map.html">{corpus}/map.html</a>'
+        assert page.count(link) == 1, corpus
+        section = page.split(f'<h2 id="corpus-{corpus}">')[1].split("<h2 ")[0]
+        assert link in section.split("<h3>Nearest neighbours")[0]  # in the corpus's own MDS section
+        assert markdown.count(f"[{corpus}/map.html](<{corpus}/map.html>)") == 1, corpus
+    assert (out / "coco" / "map.html").resolve() == written.resolve()  # the link resolves beside index.html
+    assert "solo/map.html" not in page  # neither written nor announced
+    # every other address of the page is still a data: URI, an anchor or an image link
+    addresses = re.findall(r"""\bhref\s*=\s*["']([^"']*)""", page)
+    assert sorted(a for a in addresses if a.endswith("map.html")) == ["coco/map.html", "other/map.html"]

@@ -5,10 +5,17 @@
 // RASTER_THRESHOLD points. Hit-testing (hover, click) goes through a uniform grid over the data, so
 // it costs a few cells whatever the number of points; hover labels are built only when shown. The
 // small layers (links, neighbours, the selected image) are drawn on an overlay canvas with the axes.
-// Interaction as before: drag a box to zoom, wheel to zoom, shift-drag (or the arrow keys) to pan,
-// double-click to reset, Esc clears.
-// window.semspaceMap (ready, renderer, n, pointPixel, select, neighbours, search, highlighted,
-// setMeasure, view, setView, zoom, pan, reset, stats) is for tests.
+// Interaction: drag a box to zoom, wheel to zoom, shift-drag (or the arrow keys) to pan, alt-drag (or
+// the "Drag to" control) draws a lasso or a box that lists the images inside, double-click resets,
+// Esc clears. A click or hover picks the point nearest the pointer in whole screen pixels (the pixel
+// the pointer is in against the pixel each point's centre is in), within the hit radius; of equally
+// near points the one drawn on top (see drawRank). Colour: set size, distance to the selected image
+// (its top-k neighbours under the chosen measure, the rest "beyond top-k") or cluster (D.clusters).
+// Thumbnails (D.thumbs, where the page was built with --images or --image-urls) on hover and in the
+// panel.
+// window.semspaceMap (ready, renderer, n, pointPixel, pick, select, neighbours, search, highlighted,
+// setMeasure, setColour, colourMode, colourOf, lasso, box, marked, view, setView, zoom, pan, reset,
+// stats) is for tests.
 (function () {
   'use strict';
   var startedAt = performance.now();  // the page's HTML (the data block included) is parsed by now
@@ -26,7 +33,10 @@
   var current = null;  // the selected image id
   var RASTER_THRESHOLD = 10000;  // 2D canvas: above this many points, pixels instead of arcs
   var MARGIN = { l: 60, r: 20, t: 52, b: 55 };
-  var HIT_RADIUS = 10;  // px: how near the pointer a point must be to be hovered or clicked
+  var HIT_SLACK = 4;  // px beyond a point's radius where the pointer still hovers or clicks it
+  var thumbs = Array.isArray(D.thumbs) ? D.thumbs : null;  // per image a thumbnail URL or null
+  var clusters = Array.isArray(D.clusters) && D.n_clusters > 0 ? D.clusters : null;
+  var colourMode = 'size';
 
   function formatValue(v) {
     if (v === null || v === undefined) return '\u2013';
@@ -58,25 +68,65 @@
   var positions = new Float32Array(2 * n);  // relative to the middle: float32 keeps its precision
   for (var q = 0; q < n; q++) { positions[2 * q] = D.x[q] - midX; positions[2 * q + 1] = D.y[q] - midY; }
 
-  // colour: |A| on viridis
+  // colour: |A| on viridis, the distance to the selected image on a red scale, clusters on Tableau 10
   var VIRIDIS = [[68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], [38, 130, 142], [31, 158, 137],
                  [53, 183, 121], [110, 206, 88], [181, 222, 43], [253, 231, 37]];
+  var REDS = [[103, 0, 13], [165, 15, 21], [203, 24, 29], [239, 59, 44], [251, 106, 74], [252, 146, 114],
+              [252, 187, 161]];  // nearest first
+  var TABLEAU = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189], [140, 86, 75],
+                 [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]];
+  var BEYOND = [208, 208, 208], SELF = [0, 0, 0];
   var tokMin = Infinity, tokMax = -Infinity;
   D.n_tokens.forEach(function (v) { if (v !== null) { if (v < tokMin) tokMin = v; if (v > tokMax) tokMax = v; } });
   if (tokMin === Infinity) { tokMin = 0; tokMax = 1; }
-  function viridis(t) {
-    t = Math.max(0, Math.min(1, t)) * (VIRIDIS.length - 1);
-    var k = Math.min(Math.floor(t), VIRIDIS.length - 2), f = t - k, a = VIRIDIS[k], b = VIRIDIS[k + 1];
+  function ramp(scale, t) {
+    t = Math.max(0, Math.min(1, t)) * (scale.length - 1);
+    var k = Math.min(Math.floor(t), scale.length - 2), f = t - k, a = scale[k], b = scale[k + 1];
     return [a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1]), a[2] + f * (b[2] - a[2])];
+  }
+  function viridis(t) { return ramp(VIRIDIS, t); }
+  function clusterColour(c) {  // past ten clusters: the palette again, darker
+    var base = TABLEAU[c % TABLEAU.length], shade = Math.pow(0.7, Math.floor(c / TABLEAU.length));
+    return [base[0] * shade, base[1] * shade, base[2] * shade];
   }
   var colours = new Uint8Array(4 * n);
   var packed = new Uint32Array(n);  // ABGR for the 2D rasteriser (little-endian ImageData)
-  for (var r = 0; r < n; r++) {
-    var v = D.n_tokens[r];
-    var rgb = viridis(v === null ? 0 : (v - tokMin) / Math.max(tokMax - tokMin, 1e-9));
-    colours[4 * r] = rgb[0]; colours[4 * r + 1] = rgb[1]; colours[4 * r + 2] = rgb[2]; colours[4 * r + 3] = 191;
+  var distanceScale = null;  // {near, far, measure} of the colouring by distance, as the legend shows it
+  function setColourAt(r, rgb, alpha) {
+    colours[4 * r] = rgb[0]; colours[4 * r + 1] = rgb[1]; colours[4 * r + 2] = rgb[2]; colours[4 * r + 3] = alpha;
     packed[r] = (255 << 24 | Math.round(rgb[2]) << 16 | Math.round(rgb[1]) << 8 | Math.round(rgb[0])) >>> 0;
   }
+  function computeColours() {  // every point's colour under colourMode (by distance: to the selection)
+    var r;
+    distanceScale = null;
+    if (colourMode === 'cluster' && clusters) {
+      for (r = 0; r < n; r++) setColourAt(r, clusterColour(clusters[r]), 191);
+    } else if (colourMode === 'distance') {
+      for (r = 0; r < n; r++) setColourAt(r, BEYOND, 140);
+      var sel = current === null ? undefined : index.get(current);
+      if (sel !== undefined) {
+        var listed = D.neighbours_by[measure][sel], values = D.values_by[measure][sel];
+        var known = values.filter(function (v) { return v !== null && v !== undefined; });
+        var low = known.length ? Math.min.apply(null, known) : 0, high = known.length ? Math.max.apply(null, known) : 1;
+        var closer = !!(D.larger_is_closer && D.larger_is_closer[measure]);
+        listed.forEach(function (nid, j) {
+          var m = index.get(nid);
+          if (m === undefined) return;
+          var v = values[j];
+          var t = v === null || v === undefined ? 1 : high === low ? 0 : (closer ? high - v : v - low) / (high - low);
+          setColourAt(m, ramp(REDS, t), 230);
+        });
+        setColourAt(sel, SELF, 255);
+        distanceScale = { near: closer ? high : low, far: closer ? low : high, measure: measure };
+      }
+    } else {
+      for (r = 0; r < n; r++) {
+        var size = D.n_tokens[r];
+        setColourAt(r, viridis(size === null ? 0 : (size - tokMin) / Math.max(tokMax - tokMin, 1e-9)), 191);
+      }
+    }
+  }
+  computeColours();
 
   // the hit-testing grid: points bucketed by data cell (counting sort), ~4 points per cell
   var G = Math.max(1, Math.min(1024, Math.ceil(Math.sqrt(n / 4))));
@@ -110,6 +160,10 @@
   function toData(sx, sy) {
     return [view.cx + (sx - area.x - area.w / 2) / view.s, view.cy - (sy - area.y - area.h / 2) / view.s];
   }
+  function legendBottom() {
+    var el = document.getElementById('legend');
+    return Math.max(MARGIN.t, Math.ceil(el.offsetTop + el.offsetHeight + 6));
+  }
   function resize() {
     var box = plot.getBoundingClientRect();
     var wasHome = !home || (view.cx === home.cx && view.cy === home.cy && view.s === home.s);
@@ -118,7 +172,8 @@
       cv.width = Math.round(W * dpr); cv.height = Math.round(H * dpr);
       cv.style.width = W + 'px'; cv.style.height = H + 'px';
     });
-    area = { x: MARGIN.l, y: MARGIN.t, w: Math.max(1, W - MARGIN.l - MARGIN.r), h: Math.max(1, H - MARGIN.t - MARGIN.b) };
+    var top = legendBottom();  // a legend wrapped on a narrow plot pushes the plotting area down
+    area = { x: MARGIN.l, y: top, w: Math.max(1, W - MARGIN.l - MARGIN.r), h: Math.max(1, H - top - MARGIN.b) };
     home = fitView();
     if (wasHome) view = { cx: home.cx, cy: home.cy, s: home.s };  // else the user's view stays
     var xt = document.querySelector('.xtitle'), yt = document.querySelector('.ytitle');
@@ -187,6 +242,9 @@
   }
   if (gl) {
     try { glState = setupGl(); } catch (e) { gl = null; glState = null; renderer = 'canvas'; }
+  }
+  function uploadColours() {
+    if (gl) { gl.bindBuffer(gl.ARRAY_BUFFER, glState.col); gl.bufferSubData(gl.ARRAY_BUFFER, 0, colours); }
   }
   var ctx2d = gl ? null : glCanvas.getContext('2d');
   function pointSize() {
@@ -286,7 +344,8 @@
       for (var b = 0; b < n; b++) {
         var bx = ox + positions[2 * b] * k, by = oy - positions[2 * b + 1] * k;
         if (bx < x0 - radius || by < y0 - radius || bx > x1 + radius || by > y1 + radius) continue;
-        ctx2d.fillStyle = 'rgba(' + colours[4 * b] + ',' + colours[4 * b + 1] + ',' + colours[4 * b + 2] + ',0.75)';
+        ctx2d.fillStyle = 'rgba(' + colours[4 * b] + ',' + colours[4 * b + 1] + ',' + colours[4 * b + 2] + ',' +
+          (colours[4 * b + 3] / 255).toFixed(3) + ')';
         ctx2d.beginPath(); ctx2d.arc(bx, by, radius, 0, 2 * Math.PI); ctx2d.fill();
       }
       ctx2d.restore();
@@ -295,6 +354,7 @@
 
   // ------------------------------------------------------------------------------ overlay: axes and highlights
   var lit = { selected: [], neighbours: [], matches: [] };  // positions, as last drawn
+  var lassoPath = null;  // the lasso being drawn: plot pixels
   var want = { selected: [], neighbours: [], matches: [] };  // positions, to draw next
   function niceStep(span, target) {
     var raw = span / Math.max(target, 1), mag = Math.pow(10, Math.floor(Math.log10(raw))), f = raw / mag;
@@ -347,8 +407,9 @@
       g.stroke();
     }
     g.fillStyle = '#e4572e'; g.strokeStyle = '#fff'; g.lineWidth = 1.5;
-    want.neighbours.forEach(function (m) {
+    want.neighbours.forEach(function (m) {  // by distance: each in its colour of the distance scale
       var s = toPx(D.x[m], D.y[m]);
+      if (colourMode === 'distance') g.fillStyle = 'rgb(' + colours[4 * m] + ',' + colours[4 * m + 1] + ',' + colours[4 * m + 2] + ')';
       g.beginPath(); g.arc(s[0], s[1], 5, 0, 2 * Math.PI); g.fill(); g.stroke();
     });
     if (sel !== undefined) {
@@ -362,6 +423,12 @@
       g.closePath(); g.fill(); g.stroke();
     }
     g.restore();
+    if (lassoPath && lassoPath.length > 1) {  // the lasso being drawn
+      g.strokeStyle = '#333'; g.fillStyle = 'rgba(255,159,28,0.12)'; g.lineWidth = 1; g.setLineDash([4, 3]);
+      g.beginPath();
+      lassoPath.forEach(function (pt, j) { if (j) g.lineTo(pt[0], pt[1]); else g.moveTo(pt[0], pt[1]); });
+      g.closePath(); g.fill(); g.stroke(); g.setLineDash([]);
+    }
   }
 
   var pending = false, frames = 0, lastFrameMs = 0, waiters = [];
@@ -393,22 +460,69 @@
   }
 
   // ------------------------------------------------------------------------------ hit-testing
+  // The layer a point is drawn in, bottom to top: 0 the points (in data order, later over earlier),
+  // 1 the search or lasso matches, 2 the selected image's neighbours, 3 the selected image.
+  var litSets = null;
+  function drawRank(m) {
+    if (!litSets || litSets.lit !== lit) {
+      litSets = { lit: lit, neighbours: new Set(lit.neighbours), matches: new Set(lit.matches) };
+    }
+    if (lit.selected[0] === m) return 3;
+    if (litSets.neighbours.has(m)) return 2;
+    return litSets.matches.has(m) ? 1 : 0;
+  }
+  function hitRadius() { return pointSize() / 2 + HIT_SLACK; }
+  // The point a click at plot pixel (sx, sy) picks: the nearest in whole screen pixels (the pixel the
+  // pointer is in against the pixel each point's centre is in), within ``radius``; of equally near
+  // ones, the one on top (drawRank, then the later in data order). -1: none.
   function nearest(sx, sy, radius) {
-    var d = toData(sx, sy), rx = radius / view.s;
+    var box = plot.getBoundingClientRect();
+    var qx = Math.floor(box.left + sx), qy = Math.floor(box.top + sy);
+    var d = toData(sx, sy), rx = (radius + 1.5) / view.s;
     var c0 = Math.floor((d[0] - rx - minX) / cellW), c1 = Math.floor((d[0] + rx - minX) / cellW);
     var r0 = Math.floor((d[1] - rx - minY) / cellH), r1 = Math.floor((d[1] + rx - minY) / cellH);
     c0 = Math.max(0, c0); r0 = Math.max(0, r0); c1 = Math.min(G - 1, c1); r1 = Math.min(G - 1, r1);
-    var best = -1, bestD = radius * radius;
+    var best = -1, bestD = radius * radius, bestRank = -1;
     for (var cy = r0; cy <= r1; cy++) {
       for (var cx = c0; cx <= c1; cx++) {
         var cell = cy * G + cx;
         for (var t = cellStart[cell]; t < cellStart[cell + 1]; t++) {
-          var m = cellItems[t], ex = (D.x[m] - d[0]) * view.s, ey = (D.y[m] - d[1]) * view.s, dd = ex * ex + ey * ey;
-          if (dd < bestD || (dd === bestD && m > best)) { bestD = dd; best = m; }  // later points lie on top
+          var m = cellItems[t], s = toPx(D.x[m], D.y[m]);
+          var ex = Math.floor(box.left + s[0]) - qx, ey = Math.floor(box.top + s[1]) - qy, dd = ex * ex + ey * ey;
+          if (dd > bestD) continue;
+          var rank = drawRank(m);
+          if (dd < bestD || rank > bestRank || (rank === bestRank && m > best)) { bestD = dd; best = m; bestRank = rank; }
         }
       }
     }
     return best;
+  }
+  function inArea(sx, sy) { return sx >= area.x && sx <= area.x + area.w && sy >= area.y && sy <= area.y + area.h; }
+  // The points whose centres lie inside the polygon ``poly`` (plot pixels) and inside the plotting area.
+  function inside(poly) {
+    if (poly.length < 3) return [];
+    var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    poly.forEach(function (pt) { x0 = Math.min(x0, pt[0]); x1 = Math.max(x1, pt[0]); y0 = Math.min(y0, pt[1]); y1 = Math.max(y1, pt[1]); });
+    var a = toData(x0, y1), b = toData(x1, y0);
+    var c0 = Math.max(0, Math.floor((a[0] - minX) / cellW)), c1 = Math.min(G - 1, Math.floor((b[0] - minX) / cellW));
+    var r0 = Math.max(0, Math.floor((a[1] - minY) / cellH)), r1 = Math.min(G - 1, Math.floor((b[1] - minY) / cellH));
+    var found = [];
+    for (var cy = r0; cy <= r1; cy++) {
+      for (var cx = c0; cx <= c1; cx++) {
+        var cell = cy * G + cx;
+        for (var t = cellStart[cell]; t < cellStart[cell + 1]; t++) {
+          var m = cellItems[t], s = toPx(D.x[m], D.y[m]);
+          if (s[0] < x0 || s[0] > x1 || s[1] < y0 || s[1] > y1 || !inArea(s[0], s[1])) continue;
+          var inPoly = false;  // even-odd rule
+          for (var i = 0, j = poly.length - 1; i < poly.length; j = i++) {
+            var pi = poly[i], pj = poly[j];
+            if ((pi[1] > s[1]) !== (pj[1] > s[1]) && s[0] < (pj[0] - pi[0]) * (s[1] - pi[1]) / (pj[1] - pi[1]) + pi[0]) inPoly = !inPoly;
+          }
+          if (inPoly) found.push(m);
+        }
+      }
+    }
+    return found.sort(function (p, q) { return p - q; });
   }
 
   // ------------------------------------------------------------------------------ hover
@@ -432,6 +546,8 @@
     hovered = m;
     if (m < 0) { tip.hidden = true; plot.style.cursor = ''; return; }
     tip.textContent = '';
+    var img = thumbnail(m, 'hover');
+    if (img) { img.addEventListener('load', function () { if (hovered === m && !tip.hidden) placeTip(lastTip[0], lastTip[1]); }); tip.appendChild(img); }
     var head = document.createElement('div');
     var b = document.createElement('span'); b.className = 'hover-title'; b.textContent = label(m); head.appendChild(b);
     if (D.n_tokens[m] !== null) head.appendChild(document.createTextNode(' \u00b7 |A| = ' + D.n_tokens[m]));
@@ -445,7 +561,9 @@
     plot.style.cursor = 'pointer';
     placeTip(sx, sy);
   }
+  var lastTip = [0, 0];
   function placeTip(sx, sy) {
+    lastTip = [sx, sy];
     var w = tip.offsetWidth, h = tip.offsetHeight;
     var left = sx + 14 + w > W ? Math.max(0, sx - 14 - w) : sx + 14;
     var top = Math.min(Math.max(0, sy - h / 2), Math.max(0, H - h));
@@ -465,14 +583,24 @@
        (D.method === 'full' ? '' : ' (' + D.method + ')') + ' of the symmetric-difference distances: ' +
        D.n_positive + ' positive and ' + D.n_negative + ' negative eigenvalues, axes 1 + 2 carry ' +
        pct(D.axis_share[0] + D.axis_share[1]) + ' of the positive sum. k = ' + D.k + ' neighbours.');
-  text('scale-low', String(tokMin)); text('scale-high', String(tokMax));
-  document.getElementById('scale-bar').style.background = 'linear-gradient(to right, ' +
-    VIRIDIS.map(function (c) { return 'rgb(' + c.join(',') + ')'; }).join(', ') + ')';
 
   function safeUrl(u) {
     if (typeof u !== 'string' || !u) return null;
     if (/^(https?|file):/i.test(u)) return u;
     return /^[a-z][a-z0-9+.\-]*:/i.test(u) ? null : u;  // relative paths yes, javascript: etc. no
+  }
+  // An <img> of image i's thumbnail (D.thumbs), or null where it has none; one that fails to load is
+  // taken away. ``where``: its data-where, for tests (hover, selected, neighbour, match).
+  function thumbnail(i, where, lazy) {
+    var url = thumbs ? safeUrl(thumbs[i]) : null;
+    if (!url) return null;
+    var img = document.createElement('img');
+    img.className = 'thumb'; img.alt = 'image ' + D.ids[i]; img.decoding = 'async';
+    img.referrerPolicy = 'no-referrer'; img.dataset.where = where; img.dataset.imageId = D.ids[i];
+    if (lazy) img.loading = 'lazy';
+    img.addEventListener('error', function () { img.remove(); });
+    img.src = url;
+    return img;
   }
   function link(i, textValue) {
     var url = safeUrl(D.urls[i]);
@@ -501,6 +629,10 @@
       (D.n_tokens[i] === null ? '' : '|A| = ' + D.n_tokens[i] + ' tokens \u00b7 ') +
       '(' + D.x[i].toFixed(2) + ', ' + D.y[i].toFixed(2) + ') \u00b7 '));
     metaEl.appendChild(link(i, safeUrl(D.urls[i]) ? 'open image' : 'no image link'));
+    var thumbBox = document.getElementById('sel-thumb');
+    thumbBox.textContent = '';
+    var big = thumbnail(i, 'selected');
+    if (big) thumbBox.appendChild(big);
     var caps = document.getElementById('sel-captions');
     caps.textContent = '';
     D.captions[i].forEach(function (cap) {
@@ -519,11 +651,14 @@
       cell(tr, 'nb-dist', formatValue(values[r]));
       cell(tr, 'nb-id', String(nid));
       if (ni === undefined) {
-        cell(tr, 'nb-coco', '\u2013'); cell(tr, 'nb-caption', '(not on the map)');
+        cell(tr, 'nb-coco', '\u2013');
+        if (thumbs) cell(tr, 'nb-thumb', '');
+        cell(tr, 'nb-caption', '(not on the map)');
       } else {
         present.push(ni);
         var c = D.coco_ids[ni];
         cell(tr, 'nb-coco', link(ni, c === null || c === undefined ? 'image' : String(c)));
+        if (thumbs) cell(tr, 'nb-thumb', thumbnail(ni, 'neighbour') || '');
         cell(tr, 'nb-caption', D.captions[ni].length ? D.captions[ni][0] : '');
       }
       rows.appendChild(tr);
@@ -534,6 +669,7 @@
     current = D.ids[i];
     document.body.dataset.selected = D.ids[i];
     want.selected = [i]; want.neighbours = present;
+    if (colourMode === 'distance') recolour();
     return requestDraw().then(function () { return true; });
   }
 
@@ -543,12 +679,15 @@
     delete document.body.dataset.selected;
     current = null;
     want.selected = []; want.neighbours = [];
+    if (colourMode === 'distance') recolour();
     return requestDraw();
   }
 
   var tokenSets = null, lowered = null;
   function tokens(s) { return s.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean); }
+  var marked = [];  // the images the list under the search box shows: search matches or a lasso's
   function showMatches(list, message) {
+    marked = list.slice();
     text('search-result', message);
     var ol = document.getElementById('search-matches');
     ol.textContent = '';
@@ -556,7 +695,9 @@
     list.slice(0, 300).forEach(function (i) {
       var li = document.createElement('li');
       li.dataset.imageId = D.ids[i];
-      li.textContent = label(i) + ': ' + (D.captions[i][0] || '');
+      var small = thumbnail(i, 'match', true);
+      if (small) li.appendChild(small);
+      li.appendChild(document.createTextNode(label(i) + ': ' + (D.captions[i][0] || '')));
       frag.appendChild(li);
     });
     if (list.length > 300) {
@@ -599,12 +740,29 @@
                        ' whose captions contain \u201c' + words.join('\u201d and \u201c') + '\u201d');
   }
 
+  // The viewport position of a point, as the middle of the screen pixel its centre lies in (what a
+  // click there hits), and whether it is inside the plotting area; ``exact``: the centre itself.
   function pointPixel(id) {
     var i = index.get(Number(id));
     if (i === undefined) return null;
     var box = plot.getBoundingClientRect(), s = toPx(D.x[i], D.y[i]);
-    var inside = s[0] >= area.x && s[0] <= area.x + area.w && s[1] >= area.y && s[1] <= area.y + area.h;
-    return { x: box.left + s[0], y: box.top + s[1], inside: inside };
+    return { x: Math.floor(box.left + s[0]) + 0.5, y: Math.floor(box.top + s[1]) + 0.5, inside: inArea(s[0], s[1]),
+             exact: { x: box.left + s[0], y: box.top + s[1] } };
+  }
+  function pick(x, y) {  // the image a click at viewport pixel (x, y) selects, or null
+    var box = plot.getBoundingClientRect(), sx = x - box.left, sy = y - box.top;
+    var m = inArea(sx, sy) ? nearest(sx, sy, hitRadius()) : -1;
+    return m < 0 ? null : D.ids[m];
+  }
+  function marking(list, how) {  // a lasso's or a box's images: listed, highlighted
+    return showMatches(list, list.length + (list.length === 1 ? ' image ' : ' images ') + how).then(function () {
+      return list.map(function (m) { return D.ids[m]; });
+    });
+  }
+  function lasso(points) { return marking(inside(points), 'in the lasso'); }
+  function boxSelect(xa, ya, xb, yb) {
+    var l = Math.min(xa, xb), r = Math.max(xa, xb), t = Math.min(ya, yb), b = Math.max(ya, yb);
+    return marking(inside([[l, t], [r, t], [r, b], [l, b]]), 'in the box');
   }
   function neighbours() {
     return Array.prototype.map.call(document.querySelectorAll('#neighbours tbody tr'), function (tr) {
@@ -632,11 +790,12 @@
   function reset() { return setView(home); }
   function local(ev) { var box = plot.getBoundingClientRect(); return [ev.clientX - box.left, ev.clientY - box.top]; }
 
-  var drag = null;
+  var drag = null, dragModeEl = document.getElementById('drag-mode');
   plot.addEventListener('mousedown', function (ev) {
     if (ev.button !== 0) return;
     var at = local(ev);
-    drag = { x: at[0], y: at[1], mode: ev.shiftKey ? 'pan' : 'zoom', moved: false, view: view };
+    var mode = ev.shiftKey ? 'pan' : ev.altKey ? 'lasso' : dragModeEl.value;
+    drag = { x: at[0], y: at[1], mode: mode, moved: false, view: view };
     ev.preventDefault();
   });
   window.addEventListener('mousemove', function (ev) {
@@ -648,25 +807,37 @@
       showHover(-1);
       if (drag.mode === 'pan') {
         view = drag.view; pan(dx, dy);
+      } else if (drag.mode === 'lasso') {
+        if (!lassoPath) lassoPath = [[drag.x, drag.y]];
+        var last = lassoPath[lassoPath.length - 1];
+        if (Math.abs(at[0] - last[0]) + Math.abs(at[1] - last[1]) >= 2) { lassoPath.push([at[0], at[1]]); requestDraw(); }
       } else {
+        boxEl.className = drag.mode === 'box' ? 'select' : '';
         boxEl.hidden = false;
         boxEl.style.left = Math.min(at[0], drag.x) + 'px'; boxEl.style.top = Math.min(at[1], drag.y) + 'px';
         boxEl.style.width = Math.abs(dx) + 'px'; boxEl.style.height = Math.abs(dy) + 'px';
       }
       return;
     }
-    var inArea = at[0] >= area.x && at[0] <= area.x + area.w && at[1] >= area.y && at[1] <= area.y + area.h;
-    showHover(inArea ? nearest(at[0], at[1], HIT_RADIUS) : -1, at[0], at[1]);
+    showHover(inArea(at[0], at[1]) ? nearest(at[0], at[1], hitRadius()) : -1, at[0], at[1]);
   });
   window.addEventListener('mouseup', function (ev) {
     if (!drag) return;
     var at = local(ev), d = drag;
     drag = null; boxEl.hidden = true;
     if (!d.moved) {
-      var hit = nearest(at[0], at[1], HIT_RADIUS);
+      var hit = inArea(d.x, d.y) ? nearest(d.x, d.y, hitRadius()) : -1;
       if (hit >= 0) select(D.ids[hit]);
       return;
     }
+    if (d.mode === 'lasso') {
+      var path = lassoPath || [];
+      path.push([at[0], at[1]]);
+      lassoPath = null;
+      lasso(path);
+      return;
+    }
+    if (d.mode === 'box') { boxSelect(d.x, d.y, at[0], at[1]); return; }
     if (d.mode === 'zoom') {
       var w = Math.abs(at[0] - d.x), h = Math.abs(at[1] - d.y);
       if (w < 4 && h < 4) return;
@@ -700,6 +871,68 @@
   }
   document.getElementById('nb-value').textContent = measure;
   measureEl.addEventListener('change', function () { setMeasure(measureEl.value); });
+
+  // colour modes and their legend
+  var colourEl = document.getElementById('colour');
+  if (!clusters) colourEl.querySelector('option[value="cluster"]').disabled = true;
+  function legend() {
+    var scale = document.getElementById('scale'), swatches = document.getElementById('swatches');
+    var beyond = document.getElementById('scale-beyond'), bar = document.getElementById('scale-bar');
+    scale.hidden = colourMode === 'cluster'; swatches.hidden = colourMode !== 'cluster';
+    beyond.hidden = colourMode !== 'distance';
+    var stops = function (list) { return 'linear-gradient(to right, ' + list.map(function (c) { return 'rgb(' + c.join(',') + ')'; }).join(', ') + ')'; };
+    if (colourMode === 'distance') {
+      bar.style.background = stops(REDS);
+      text('scale-title', distanceScale ? distanceScale.measure + ' to image ' + current + ': nearest' : 'select an image:');
+      text('scale-low', distanceScale ? formatValue(distanceScale.near) : '');
+      text('scale-high', distanceScale ? formatValue(distanceScale.far) : '');
+    } else if (colourMode === 'cluster') {
+      swatches.textContent = '';
+      var counts = new Array(D.n_clusters).fill(0);
+      clusters.forEach(function (c) { counts[c]++; });
+      swatches.appendChild(document.createTextNode('k-means clusters:'));
+      counts.forEach(function (count, c) {
+        var key = document.createElement('span'); key.className = 'key';
+        key.style.background = 'rgb(' + clusterColour(c).map(Math.round).join(',') + ')';
+        swatches.appendChild(key);
+        swatches.appendChild(document.createTextNode((c + 1) + ' (' + count + ')'));
+      });
+    } else {
+      bar.style.background = stops(VIRIDIS);
+      text('scale-title', '|A| tokens');
+      text('scale-low', String(tokMin)); text('scale-high', String(tokMax));
+    }
+  }
+  function recolour() {
+    computeColours(); uploadColours(); legend();
+    if (legendBottom() !== area.y) resize();
+    return requestDraw();
+  }
+  function setColour(mode) {
+    if (['size', 'distance', 'cluster'].indexOf(mode) < 0 || (mode === 'cluster' && !clusters)) return Promise.resolve(false);
+    colourMode = mode; colourEl.value = mode;
+    return recolour().then(function () { return true; });
+  }
+  colourEl.addEventListener('change', function () { setColour(colourEl.value); });
+  function colourOf(id) {
+    var i = index.get(Number(id));
+    return i === undefined ? null : [colours[4 * i], colours[4 * i + 1], colours[4 * i + 2], colours[4 * i + 3]];
+  }
+  legend();
+  document.querySelector('#neighbours .nb-thumb-head').hidden = !thumbs;
+  (function () {  // where the thumbnails come from
+    var note = document.getElementById('images-note'), sources = D.image_sources || [];
+    var count = thumbs ? thumbs.filter(function (t) { return !!t; }).length : 0;
+    if (!thumbs) {
+      note.textContent = 'No thumbnails: build the map with --images DIR (a folder of the image files) or, to load ' +
+        'them from the COCO server, --image-urls coco.';
+    } else {
+      note.textContent = 'Thumbnails of ' + count + ' of ' + n + ' images' +
+        (sources.indexOf('local') >= 0 ? ', from a local folder beside the page' : '') +
+        (sources.filter(function (s) { return s !== 'local'; }).length ? '; this page loads images from ' +
+          sources.filter(function (s) { return s !== 'local'; }).join(', ') + ' (--image-urls)' : '') + '.';
+    }
+  })();
   document.querySelector('#neighbours tbody').addEventListener('click', activate);
   document.querySelector('#neighbours tbody').addEventListener('keydown', function (ev) {
     if (ev.key === 'Enter') activate(ev);
@@ -733,8 +966,10 @@
     readyAt = performance.now();
     window.semspaceMap = {
       ready: true, renderer: renderer, n: n,
-      pointPixel: pointPixel, select: select, neighbours: neighbours, search: search,
+      pointPixel: pointPixel, pick: pick, hitRadius: hitRadius, select: select, neighbours: neighbours, search: search,
       highlighted: highlighted, setMeasure: setMeasure,
+      setColour: setColour, colourMode: function () { return colourMode; }, colourOf: colourOf,
+      lasso: lasso, box: boxSelect, marked: function () { return marked.map(function (m) { return D.ids[m]; }); },
       view: function () { return { cx: view.cx, cy: view.cy, s: view.s }; },
       setView: setView, zoom: zoom, pan: pan, reset: reset,
       stats: function () {

@@ -8,6 +8,9 @@
 - the figures: ``tokens_per_image.png`` (all corpora) and ``<corpus>/mds_map.png`` and
   ``<corpus>/pairs.png`` (see :mod:`analysis.figures`).
 
+Each corpus whose interactive map (``analysis.map``) lies at ``out_dir/<corpus>/map.html``, or is
+about to be written there (``maps``), gets a relative link to it.
+
 Three parts: :mod:`~analysis.report.queries` reads the marts (through :mod:`semspace.warehouse`,
 opened read-only) into plain data, one function per section; :mod:`analysis.figures` draws from
 the same marts; :mod:`~analysis.report.render` puts the data through the Jinja2 templates of
@@ -23,6 +26,7 @@ import datetime as dt
 import logging
 import os
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +38,7 @@ from analysis import figures, note
 from analysis.report import queries
 from analysis.report.queries import MARTS, Corpus, Evaluation, Figure
 from analysis.report.render import render_html, render_markdown
-from semspace import db, warehouse
+from semspace import db, paths, warehouse
 from semspace.errors import SemspaceError
 
 __all__ = ["DEFAULT_IMAGE", "MARTS", "Document", "build", "document", "render_html", "render_markdown"]
@@ -55,6 +59,7 @@ class Document:
     evaluation: Evaluation
     tokens_figure: Figure
     timings: list[tuple[str, float]] = field(default_factory=list)  # each figure's drawing, seconds
+    maps: dict[str, str] = field(default_factory=dict)  # corpus -> relative URL of its interactive map
     took: float = 0.0  # seconds from the start of build() to the rendering
     citation: str = note.CITATION
     note_figures: dict[str, str] = field(default_factory=lambda: dict(note.FIGURES))
@@ -86,9 +91,11 @@ def document(
     out_dir: Path,
     corpora: Sequence[str] | None = None,
     image_id: int = DEFAULT_IMAGE,
+    maps: Sequence[str] = (),
 ) -> Document:
     """The report's data for ``corpora`` (default all) read from the marts, its figures drawn into
-    ``out_dir``."""
+    ``out_dir``; ``maps``: the corpora whose map.html is being written beside it (linked even if
+    the file is not there yet)."""
     warehouse.require_marts(con, *MARTS)
     rows = warehouse.corpora(con, corpora)
     if not rows:
@@ -118,7 +125,23 @@ def document(
         queries.evaluation(con, names, image_id),
         tokens,
         timer.timings,
+        map_links(out_dir, names, maps),
     )
+
+
+def map_links(out_dir: Path, corpora: Sequence[str], pending: Sequence[str] = ()) -> dict[str, str]:
+    """corpus -> the URL, relative to ``out_dir``, of its interactive map ``out_dir/<corpus>/map.html``
+    (where ``python -m analysis map --out out_dir`` writes it), for the corpora whose map is there or
+    in ``pending``."""
+    links = {}
+    for corpus in corpora:
+        try:
+            path = paths.inside(out_dir, corpus, "map.html")
+        except SemspaceError:  # a name that cannot be a folder: no map of it under out_dir
+            continue
+        if corpus in pending or path.is_file():
+            links[corpus] = f"{urllib.parse.quote(corpus)}/map.html"
+    return links
 
 
 def _write(path: Path, text: str) -> None:
@@ -132,18 +155,20 @@ def build(
     out_dir: str | os.PathLike[str] = "reports",
     corpora: Sequence[str] | None = None,
     image_id: int = DEFAULT_IMAGE,
+    maps: Sequence[str] = (),
 ) -> Path:
     """Write ``out_dir/index.html`` (self-contained), ``out_dir/report.md`` and the figures for
     ``corpora`` (default: every corpus of the warehouse), with the neighbour tables of ``image_id``.
 
     ``database``: the warehouse file (default ``$SEMSPACE_DB`` or ``data/semspace.duckdb``), opened
-    read-only. Returns the path of index.html."""
+    read-only. ``maps``: corpora whose ``out_dir/<corpus>/map.html`` is written next (linked even
+    before it exists; a map already there is linked anyway). Returns the path of index.html."""
     started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     database_path = db.db_path(database)
     with db.connect(database_path, read_only=True) as con:
-        doc = document(con, database_path, out, list(corpora) if corpora is not None else None, image_id)
+        doc = document(con, database_path, out, list(corpora) if corpora is not None else None, image_id, maps)
     doc.took = time.perf_counter() - started
     index = out / "index.html"
     _write(index, render_html(doc))
