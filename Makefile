@@ -69,9 +69,12 @@ exports: setup
 
 ## make test: lint (ruff check, ruff format --check, mypy on semspace/ ingest/ analysis/), then the whole
 ## suite (unit, ingest, dbt build + data and unit tests on the shared split), but the Spark
-## comparison, which needs the spark extra: make test-spark.
+## comparison, which needs the spark extra: make test-spark. TEST_WORKERS processes (pytest-xdist;
+## default 2) share the files: one test file, and the end-to-end tests together, per process
+## (tests/conftest.py), so a module's warehouse is built once. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: setup browser lint
-	$(BIN)/python -m pytest -m "not spark"
+	$(BIN)/python -m pytest -m "not spark" -n $(TEST_WORKERS) --dist loadgroup
 
 ## make lint: what `make test` checks before the tests; `make format` applies ruff's formatting.
 lint: setup

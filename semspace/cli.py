@@ -210,7 +210,7 @@ def run_pipeline(database: str | None, out: str, source: str | None = None) -> N
     def do_report() -> str:
         from analysis import report
 
-        return f"{report.build(database, out_dir=out)}"
+        return f"{report.build(database, out_dir=out, maps=['coco'])}"  # the map step below writes coco's
 
     def do_map() -> str:
         from analysis import map as semantic_map
@@ -311,10 +311,15 @@ def main(argv: list[str] | None = None) -> int:
         from generate.__main__ import main as generate_main
 
         return generate_main(argv[1:], prog=f"{PROG} generate")
-    args = parser().parse_args(argv)
+    command_line = parser()
+    # `build --select x`: argparse leaves an option-like first dbt argument unparsed instead of
+    # giving it to the REMAINDER positional; what build does not know goes to dbt, in order
+    args, unknown = command_line.parse_known_args(argv)
+    if unknown and args.command != "build":
+        command_line.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         if args.command == "build":
-            extra = [a for a in args.dbt_args if a != "--"]
+            extra = [a for a in [*unknown, *args.dbt_args] if a != "--"]
             print(f"build: {build(args.db, extra)}")
         elif args.command in ("mds", "evaluate", "report", "map"):
             from analysis.__main__ import run as run_analysis

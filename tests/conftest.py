@@ -1,4 +1,6 @@
-"""Fixtures shared by the test modules (none is autouse: each module opts in)."""
+"""Fixtures shared by the test modules (none is autouse but the per-process dbt folders: each
+module opts in), and the grouping `make test`'s parallel processes (pytest-xdist, --dist
+loadgroup) follow."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import ipaddress
 import json
 import shutil
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,28 @@ import duckdb
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One xdist group per test file, and one for the end-to-end tests (they share the COCO
+    warehouse, a session fixture): with --dist loadgroup a module's or the e2e warehouse is built
+    by one process only. Without xdist the marks do nothing."""
+    for item in items:
+        path = Path(str(item.fspath))
+        group = "e2e" if path.parent.name == "e2e" else path.stem
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _dbt_folders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """dbt started by the code under test (`semspace build`, `semspace run`) writes its target and
+    logs into this process's temporary folder, never the checkout's target/ and logs/ that another
+    test process (or the user's own dbt) may be using at the same time."""
+    folder = tmp_path_factory.mktemp("dbt")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DBT_TARGET_PATH", str(folder / "target"))
+        mp.setenv("DBT_LOG_PATH", str(folder / "logs"))
+        yield
 
 
 @pytest.fixture()
