@@ -153,7 +153,6 @@ def test_incremental_build_equals_full_rebuild(built, change: str) -> None:
     if change == "add":  # the set measures took the incremental path
         assert "updated with 20 new or changed" in result.stdout, result.stdout[-3000:]
     fresh = _warehouse(work, "fresh", records)
-    dbt(["seed"], fresh, work / "fresh_dbt")
     dbt(["run"], fresh, work / "fresh_dbt", vars=LARGE)
     assert _rows(db, NEIGHBORS) == _rows(fresh, NEIGHBORS)
 
@@ -171,7 +170,6 @@ def test_memory_bounded_without_pairs(tmp_path: Path) -> None:
         "neighbor_measures": ["symmetric_difference"],
     }
     select = ["--select", "+image_neighbors", "+pair_summary"]
-    dbt(["seed"], db, tmp_path / "seed", env=limits)
     failed = dbt(["run", *select], db, tmp_path / "a", vars=only_pairs, env=limits, check=False)
     assert failed.returncode != 0 and "Out of Memory" in failed.stdout, failed.stdout[-2000:]
     dbt(["run", *select], db, tmp_path / "b", vars={**only_pairs, "all_pairs_max_images": 1000}, env=limits)

@@ -8,7 +8,7 @@ the warehouse file; Spark from the Parquet folders that `semspace ingest export-
 computed tables), and writes its marts back as Parquet through the export_marts macro (on-run-end
 with var export). Every mart must be equal row for row: integers and strings exactly,
 floats (jaccard, the means, the correlation) within 1e-9 relative. Each corpus comes with its
-stop-word-free variant (the seed stop_words), so the seed is loaded and used on both engines. `dbt build` runs the dbt data
+stop-word-free variant (the model stop_words), so the stop-word list is built and used on both engines. `dbt build` runs the dbt data
 and unit tests on each engine and must pass them all, the same ones.
 
 Marked `spark` (`make test-spark`, or `pytest -m spark`). Without pyspark / dbt-spark or Java the
@@ -234,7 +234,7 @@ def test_the_subset_holds_every_corpus_kind(engines: dict[str, Any]) -> None:
     with duckdb.connect(str(engines["db"]), read_only=True) as con:
         summary = con.execute("select corpus, n_images from corpus_summary order by corpus").fetchall()
         empty = con.execute("select corpus, image_id from set_sizes where n_tokens = 0 order by all").fetchall()
-    # each corpus and its stop-word-free variant (the seed stop_words, loaded on both engines); the
+    # each corpus and its stop-word-free variant (the model stop_words, loaded on both engines); the
     # caption corpora also their lemma and concept variants (the source lexicon)
     assert summary == [
         ("coco", N_IMAGES),

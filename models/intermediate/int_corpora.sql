@@ -3,7 +3,7 @@
     (`python -m generate`) gives a corpus named by its run id, e.g. `falcon-7b-instruct`.
     Variants of a base corpus: the same images and texts, other token sets (int_corpus_tokens):
     * `<corpus>-nostop` (var stop_word_variants, on by default; every base corpus): without the
-      stop words of the seed `stop_words`;
+      stop words of the model `stop_words`;
     * `<corpus>-lemma` (var lexicon_variants, on by default; caption corpora, whose tokens are
       words): the -nostop tokens plus each one's lemma as a feature `lemma:<lemma>` (source lexicon);
     * `<corpus>-concept` (same var): the -lemma features plus each word's WordNet first-sense

@@ -7,7 +7,7 @@
       model's own tokenizer in `semspace generate`, as the note did; n_captions counts the chains
       (one per caption) that hold the token (raw.association_tokens.n_chains).
     * `-nostop` variants: the base corpus's rows less every token that, lowercased and stripped of
-      surrounding whitespace, is in the seed `stop_words`. (A model tokenizer's sub-word piece that
+      surrounding whitespace, is in the model `stop_words`. (A model tokenizer's sub-word piece that
       spells a stop word, e.g. `the` of `the|ater`, goes too; caption tokens are whole words.)
     * `-lemma` variants (caption corpora): per caption, its -nostop tokens and, beside each, the
       feature `lemma:<lemma>` (the word's lemma from the source lexicon, else the word itself), so
