@@ -166,21 +166,46 @@ def sql(database: str | None, query: str, limit: int) -> str:
 # -------------------------------------------------------------------------------------- pipeline
 
 
+def _source_state(source: str | None) -> list[object]:
+    """What the ingest step's stamp compares: the caption file's path, size and modification
+    time; a source that is not a local file (hf:…, a URL) is never taken as unchanged."""
+    from ingest.sources import default_source
+    from semspace.stamps import file_state
+
+    try:
+        path = Path(source) if source else default_source(download=False)
+    except SemspaceError:
+        return [source, time.time_ns()]
+    return file_state(path) or [source, time.time_ns()]
+
+
 def run_pipeline(database: str | None, out: str, source: str | None = None) -> None:
     """`make run`: ingest the default captions, dbt build, MDS of coco, the ECCV evaluation of every
     caption corpus of the dataset (coco and its variants), the report and the map; one line per step
-    with its elapsed time."""
+    with its elapsed time. A step whose inputs, code and warehouse are unchanged since it last
+    completed is skipped and says so (semspace.stamps)."""
     import logging
+
+    from semspace import paths
+    from semspace.stamps import Stamps, code_hash
 
     logging.getLogger().setLevel(logging.WARNING)
     started = time.perf_counter()
+    stamps = Stamps(db.db_path(database))
+    code = code_hash()
 
-    def step(label: str, fn: Callable[..., object], *args: object, **kwargs: object) -> object:
+    def step(
+        label: str, fn: Callable[..., object], inputs: Sequence[object] = (), outputs: Sequence[Path] = ()
+    ) -> None:
         t = time.perf_counter()
-        result = fn(*args, **kwargs)
+        key = stamps.key(label, [code, *inputs])
+        if stamps.fresh(label, key, [db.db_path(database), *outputs]):
+            print(f"{label:<9}unchanged since the last run: skipped  ({time.perf_counter() - t:.1f} s)", flush=True)
+            return
+        result = fn()
+        stamps.done(label, key)
         summary = result if isinstance(result, str) else ""
         print(f"{label:<9}{summary}  ({time.perf_counter() - t:.1f} s)", flush=True)
-        return result
 
     import ingest
 
@@ -214,16 +239,16 @@ def run_pipeline(database: str | None, out: str, source: str | None = None) -> N
 
     def do_map() -> str:
         from analysis import map as semantic_map
-        from semspace import paths
 
         return f"{semantic_map.build(database, corpus='coco', out_path=paths.inside(out, 'coco', 'map.html'))}"
 
-    step("ingest", do_ingest)
+    report_dir = Path(out)
+    step("ingest", do_ingest, inputs=[_source_state(source)])
     step("build", lambda: "dbt build: " + build(database, quiet=True))
     step("mds", do_mds)
     step("evaluate", do_evaluate)
-    step("report", do_report)
-    step("map", do_map)
+    step("report", do_report, inputs=[str(report_dir.resolve())], outputs=[report_dir / "index.html"])
+    step("map", do_map, inputs=[str(report_dir.resolve())], outputs=[paths.inside(out, "coco", "map.html")])
     print(f"{'done':<9}{db.db_path(database)}  ({time.perf_counter() - started:.1f} s in all)")
 
 
