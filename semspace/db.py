@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,7 +47,7 @@ def connect(path: str | os.PathLike[str] | None = None, *, read_only: bool = Fal
     if temp := os.environ.get("SEMSPACE_TEMP_DIR"):
         config["temp_directory"] = temp
     try:
-        return duckdb.connect(str(target), read_only=read_only, config=config)
+        con = duckdb.connect(str(target), read_only=read_only, config=config)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise SemspaceError(
@@ -54,6 +55,9 @@ def connect(path: str | os.PathLike[str] | None = None, *, read_only: bool = Fal
                 f"(a dbt run, a notebook or another ingest?); close it and try again. DuckDB said: {exc}"
             ) from exc
         raise SemspaceError(f"{target}: cannot open the warehouse: {exc}") from exc
+    # DuckDB's own progress bar only on a terminal: in a log it stays as a line stuck at some percent
+    con.execute(f"set enable_progress_bar = {'true' if sys.stderr.isatty() else 'false'}")
+    return con
 
 
 def check_writable(path: str | os.PathLike[str] | None = None) -> Path:
