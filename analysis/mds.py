@@ -2,15 +2,20 @@
 
 The note's central observation is that this space is not Euclidean: the double-centred matrix
 B = -1/2 J D² J has many negative eigenvalues. So the full spectrum's signature is kept
-(`mds_spectrum`, `mds_eigenvalues`), and only the top-k eigenvectors are computed, with a partial
-solver, for the coordinates (`mds_coordinates`).
+(`mds_spectrum`, `mds_eigenvalues`), and only the top-k eigenvectors are computed for the
+coordinates (`mds_coordinates`), both from one two-stage reduction (:func:`spectrum`). Each phase
+logs a progress line (INFO; :func:`show_progress` shows them on the command line).
 """
 
 from __future__ import annotations
 
+import ctypes
 import datetime as _dt
+import functools
 import logging
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -63,106 +68,391 @@ class MdsResult:
 
 def load_distances(con: duckdb.DuckDBPyConnection, corpus: str) -> tuple[np.ndarray, np.ndarray]:
     """(image ids, n × n symmetric-difference matrix) of a corpus, from image_pairs in one query."""
+    start = time.perf_counter()
     ids = warehouse.image_ids(con, corpus)
-    return ids, warehouse.measure_matrix(con, corpus, "symmetric_difference", ids)
+    distances = warehouse.measure_matrix(con, corpus, "symmetric_difference", ids)
+    log.info("mds %s: read distances (%d × %d) in %.1f s", corpus, len(ids), len(ids), time.perf_counter() - start)
+    return ids, distances
 
 
-def double_centre(distances: np.ndarray) -> np.ndarray:
-    """B = -1/2 J D² J with J = I - 11ᵀ/n, without forming J."""
-    b = distances**2
-    row = b.mean(axis=1)
-    b -= row[:, None]
-    b -= row[None, :]
-    b += row.mean()
-    b *= -0.5
+def double_centre(distances: np.ndarray, block: int = 128) -> np.ndarray:
+    """B = -1/2 J D² J with J = I - 11ᵀ/n, without forming J or D²: b_ij = -d_ij²/2 + c_i + c_j,
+    c = r/2 - mean(r)/4 with r the row means of D² (D symmetric). One new n × n matrix, written a
+    block of rows at a time so that each block is squared, scaled and shifted while in cache; the
+    input is left alone."""
+    d = np.asarray(distances, dtype=np.float64)
+    n = len(d)
+    b = np.empty((n, n))
+    if n == 0:
+        return b
+    row = np.einsum("ij,ij->i", d, d) / n
+    c = 0.5 * row - 0.25 * row.mean()
+    for i in range(0, n, block):
+        part = b[i : i + block]
+        np.multiply(d[i : i + block], d[i : i + block], out=part)
+        part *= -0.5
+        part += c[i : i + block, None]
+        part += c
     return b
 
 
-def _two_stage_solver():
-    """LAPACKE_dsyevd_2stage from the OpenBLAS that SciPy ships, or None where it is not there.
+# ------------------------------------------------------------------------------ the eigensolver
+#
+# All n eigenvalues and the top k eigenvectors of B from one reduction, LAPACK's two-stage one:
+#   1. dense → band of half-width BAND_WIDTH (dsytrd_sy2sb: Householder panels, matrix-matrix
+#      kernels, the one O(n³) step; the only one given several BLAS threads),
+#   2. band → tridiagonal (dsytrd_sb2st, bulge chasing in cache) and its eigenvalues (dsterf):
+#      the whole spectrum, the same as B's up to rounding,
+#   3. alongside 2, in a second thread: the top k eigenpairs of the band matrix by Lanczos
+#      (ARPACK, whose matrix-vector products are dsbmv on the band, ~2·n·(2·BAND_WIDTH+1) flops
+#      against 2·n² for B), carried back to B's by the first stage's reflectors (dormqr, 2·n²·k
+#      flops). A check: their Ritz values must be the top k of the spectrum from 2 (else the band's
+#      top eigenvectors come from LAPACK's dsbevx instead).
+# scipy.linalg.eigh computes the same reduction in one stage (half of it in memory-bound
+# matrix-vector products), then all n eigenvectors (another 2·n³ flops). SciPy wraps neither
+# stage of the two-stage reduction, so they are called through ctypes from the OpenBLAS SciPy
+# ships (LP64, symbols prefixed scipy_); ctypes releases the GIL, hence the two threads of 2/3.
 
-    Values-only eigensolvers spend nearly all their time reducing the matrix to tridiagonal form;
-    LAPACK's two-stage reduction (dense → band → tridiagonal) does it with matrix-matrix kernels
-    instead of the one-stage's matrix-vector half, and only exists for eigenvalues alone (JOBZ='N'),
-    which is all the spectrum needs. SciPy does not wrap it, so it is called through ctypes."""
-    import ctypes
+# Half-width of the band of stage 1. Stage 1 gets faster with a wider band (more of it in
+# matrix-matrix kernels), stage 2, which runs on one core, slower, in proportion. On COCO
+# (n = 5000, one busy core, medians): LAPACK's own choice (ilaenv2stage), 32, takes 15–20 s for
+# stage 1; 48 / 64 / 96 / 128 take 13.4 / 11.3 / 10.3 / 8.9 s for stage 1 and 2.4 / 2.9 / 4.6 /
+# 6.4 s for stage 2, so 64 to 128 cost the same on one thread, and 64 is best where stage 1 has
+# more than one (docs/benchmarks.md).
+BAND_WIDTH = 64
+DENSE_MAX_POINTS = 50  # up to this many points, one dense scipy.linalg.eigh: exact and instant
+
+
+def choose_threads(cores: int, idle: float) -> int:
+    """BLAS threads for the reduction: the idle cores, a core counted where at least 3/4 of it is
+    idle (``idle`` summed over the machine's cores), at least 1 and at most ``cores`` (those this
+    process may run on). OpenBLAS splits a call evenly across its threads and waits for the
+    slowest, so a thread that shares its core with other work holds all of them back: on a busy
+    machine fewer threads finish sooner (COCO's reduction: 12.5 s on one thread, 66 s on two, with
+    two other jobs running on the two cores; a half-idle core would add a thread that runs at half
+    speed, no faster than one thread in all)."""
+    return max(1, min(cores, int(idle + 0.25)))
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(all, idle) CPU time of the machine so far, in ticks, from /proc/stat (steal is busy;
+    iowait is idle: a core waiting for a disk is free to compute)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    return sum(fields), fields[3] + fields[4]
+
+
+def idle_cores(cores: int, sample: float = 0.1) -> float:
+    """How many of ``cores`` are idle now: the machine's idle share of CPU time over ``sample``
+    seconds (this process sleeps meanwhile) times ``cores``; where /proc/stat cannot be read,
+    ``cores`` minus the 1-minute load average (which lags, and counts this process's own recent
+    work)."""
+    try:
+        total, idle = _cpu_times()
+        time.sleep(sample)
+        total_after, idle_after = _cpu_times()
+        if total_after > total:
+            return cores * (idle_after - idle) / (total_after - total)
+    except (OSError, ValueError):
+        pass
+    try:
+        return cores - os.getloadavg()[0]
+    except OSError:
+        return float(cores)
+
+
+def blas_threads() -> tuple[int, str]:
+    """(threads, why) for the reduction: ``$SEMSPACE_THREADS`` where set (the variable that also
+    sets DuckDB's threads), else :func:`choose_threads` of the cores this process may use
+    (os.sched_getaffinity) and how many of them are idle now (:func:`idle_cores`)."""
+    setting = os.environ.get("SEMSPACE_THREADS", "").strip()
+    if setting.isdigit() and int(setting) > 0:
+        return int(setting), "SEMSPACE_THREADS"
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    idle = idle_cores(cores)
+    return choose_threads(cores, idle), f"{max(idle, 0.0):.1f} of {cores} cores idle"
+
+
+class _Lapack:
+    """The LAPACK routines of SciPy's OpenBLAS that SciPy does not wrap, by their Fortran entry
+    points (every argument by reference, the lengths of character arguments appended)."""
+
+    def __init__(self, library: ctypes.CDLL, prefix: str) -> None:
+        self._sy2sb = getattr(library, f"{prefix}dsytrd_sy2sb_")
+        self._sb2st = getattr(library, f"{prefix}dsytrd_sb2st_")
+        self._sterf = getattr(library, f"{prefix}dsterf_")
+        self._ormqr = getattr(library, f"{prefix}dormqr_")
+        for function in (self._sy2sb, self._sb2st, self._sterf, self._ormqr):
+            function.restype = None
+
+    @staticmethod
+    def _check(info: ctypes.c_int, what: str, n: int) -> None:
+        if info.value != 0:
+            raise SemspaceError(f"LAPACK's {what} failed (info {info.value}) on a {n} × {n} matrix")
+
+    def reduce_to_band(self, a: np.ndarray, kd: int) -> tuple[np.ndarray, np.ndarray]:
+        """Stage 1 on the symmetric matrix ``a`` (float64, contiguous, destroyed: it then holds the
+        reflectors): (the lower band, LAPACK band storage (kd + 1) × n, the reflectors' tau)."""
+        n = len(a)
+        band = np.zeros((kd + 1, n), order="F")
+        tau = np.zeros(max(n, 1))
+        work, info = np.zeros(1), ctypes.c_int(0)
+
+        def call(lwork: int) -> None:
+            self._sy2sb(
+                b"L", _int(n), _int(kd), _ptr(a), _int(n), _ptr(band), _int(kd + 1), _ptr(tau),
+                _ptr(work), _int(lwork), ctypes.byref(info), _LEN1,
+            )  # fmt: skip
+
+        call(-1)
+        work = np.zeros(max(int(work[0]), 1))
+        call(len(work))
+        self._check(info, "dsytrd_sy2sb", n)
+        return band, tau
+
+    def band_eigenvalues(self, band: np.ndarray) -> np.ndarray:
+        """Stage 2 and dsterf: all eigenvalues of the lower band matrix ``band`` (a copy is worked
+        on), ascending."""
+        kd, n = band.shape[0] - 1, band.shape[1]
+        work_band = np.array(band, order="F")
+        d, e = np.zeros(n), np.zeros(max(n - 1, 1))
+        hous, work, info = np.zeros(1), np.zeros(1), ctypes.c_int(0)
+
+        def call(lhous: int, lwork: int) -> None:
+            self._sb2st(
+                b"Y", b"N", b"L", _int(n), _int(kd), _ptr(work_band), _int(kd + 1), _ptr(d), _ptr(e),
+                _ptr(hous), _int(lhous), _ptr(work), _int(lwork), ctypes.byref(info), _LEN1, _LEN1, _LEN1,
+            )  # fmt: skip
+
+        call(-1, -1)
+        hous, work = np.zeros(max(int(hous[0]), 1)), np.zeros(max(int(work[0]), 1))
+        call(len(hous), len(work))
+        self._check(info, "dsytrd_sb2st", n)
+        self._sterf(_int(n), _ptr(d), _ptr(e), ctypes.byref(info))
+        self._check(info, "dsterf", n)
+        return d
+
+    def apply_q(self, reflectors: np.ndarray, tau: np.ndarray, kd: int, z: np.ndarray) -> np.ndarray:
+        """Q z for the orthogonal Q of stage 1 (B = Q · band · Qᵀ): Q = diag(I_kd, Q₂) with Q₂
+        the product of the n - kd reflectors stored below the kd-th subdiagonal, a QR factor's
+        layout, so dormqr applies it to rows kd.. of z."""
+        n, k = z.shape
+        x = np.array(z, dtype=np.float64, order="F")
+        m = n - kd
+        if m <= 0 or k == 0:
+            return x
+        work, info = np.zeros(1), ctypes.c_int(0)
+        below = ctypes.c_void_p(reflectors.ctypes.data + 8 * kd)  # A(kd + 1, 1), column-major
+        rows = ctypes.c_void_p(x.ctypes.data + 8 * kd)
+
+        def call(lwork: int) -> None:
+            self._ormqr(
+                b"L", b"N", _int(m), _int(k), _int(m), below, _int(n), _ptr(tau), rows, _int(n),
+                _ptr(work), _int(lwork), ctypes.byref(info), _LEN1, _LEN1,
+            )  # fmt: skip
+
+        call(-1)
+        work = np.zeros(max(int(work[0]), 1))
+        call(len(work))
+        self._check(info, "dormqr", n)
+        return x
+
+
+_LEN1 = ctypes.c_size_t(1)
+
+
+def _int(value: int) -> ctypes._Pointer[ctypes.c_int]:
+    return ctypes.pointer(ctypes.c_int(value))
+
+
+def _ptr(array: np.ndarray) -> ctypes.c_void_p:
+    return ctypes.c_void_p(array.ctypes.data)
+
+
+@functools.cache
+def _load_lapack() -> _Lapack | None:
     import glob
-    import os
 
     import scipy
+    import scipy.linalg  # loads the library, so ctypes gets the instance threadpoolctl limits
 
     folder = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
     for path in sorted(glob.glob(os.path.join(folder, "libscipy_openblas*.so*"))):
-        if "64_" in os.path.basename(path):  # the ILP64 build takes 64-bit integers: not this signature
+        if "64_" in os.path.basename(path):  # the ILP64 build takes 64-bit integers
             continue
         try:
-            function = ctypes.CDLL(path).scipy_LAPACKE_dsyevd_2stage
+            return _Lapack(ctypes.CDLL(path), "scipy_")
         except (OSError, AttributeError):
             continue
-        function.restype = ctypes.c_int
-        function.argtypes = [
-            ctypes.c_int,
-            ctypes.c_char,
-            ctypes.c_char,
-            ctypes.c_int,
-            ctypes.c_void_p,
-            ctypes.c_int,
-            ctypes.c_void_p,
-        ]
-        return function
     return None
 
 
-def eigenvalues_only(b: np.ndarray, overwrite: bool = False) -> np.ndarray:
-    """All eigenvalues of the symmetric matrix b, descending: LAPACK's two-stage values-only solver
-    where SciPy's OpenBLAS has it, else scipy.linalg.eigvalsh. ``overwrite`` lets it destroy b."""
+def _two_stage_solver() -> _Lapack | None:
+    """LAPACK's two-stage reduction (and dsterf, dormqr) from the OpenBLAS SciPy ships, or None
+    where it is not there (then :func:`spectrum` falls back to scipy.linalg.eigh and eigsh)."""
+    return _load_lapack()
+
+
+@dataclass
+class Spectrum:
+    eigenvalues: np.ndarray  # all n, descending
+    vectors: np.ndarray  # n × k, the eigenvectors of eigenvalues[:k]
+    threads: int  # BLAS threads of the reduction
+    values_how: str  # for the progress lines
+    vectors_how: str
+    phases: dict[str, float]  # seconds: eigenvalues, vectors (overlapping), reduction, band
+
+
+def _lanczos_top(band: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(Ritz values descending, n × k vectors) of the k largest eigenvalues of the lower band
+    matrix ``band`` by ARPACK with dsbmv products, from a fixed start (the same vectors every run);
+    None where ARPACK fails."""
+    import scipy.sparse.linalg
+    from scipy.linalg.blas import dsbmv
+
+    kd, n = band.shape[0] - 1, band.shape[1]
+
+    def product(x: np.ndarray) -> np.ndarray:
+        return dsbmv(kd, 1.0, band, np.ravel(x), lower=1)
+
+    operator = scipy.sparse.linalg.LinearOperator((n, n), matvec=product, dtype=np.float64)
+    start = np.random.default_rng(0).standard_normal(n)
+    try:
+        values, vectors = scipy.sparse.linalg.eigsh(operator, k=k, which="LA", v0=start)
+    except scipy.sparse.linalg.ArpackError:
+        return None
+    order = np.argsort(values)[::-1]
+    return values[order], vectors[:, order]
+
+
+def spectrum(
+    b: np.ndarray, k: int, overwrite: bool = False, threads: int | None = None, band_width: int = BAND_WIDTH
+) -> Spectrum:
+    """All eigenvalues of the symmetric matrix ``b`` (descending) and the eigenvectors of its k
+    largest, from one two-stage reduction (see above); ``overwrite`` lets it destroy ``b``;
+    ``threads``: BLAS threads of the reduction (default :func:`blas_threads`).
+
+    The Lanczos vectors are kept only where their Ritz values are the top k of the spectrum within
+    n·eps·max|λ| (the tolerance that tells positive from zero); otherwise (a multiple eigenvalue
+    found once, or no convergence) the band's top k eigenvectors come from LAPACK's dsbevx."""
     import scipy.linalg
+    import scipy.sparse.linalg
+    from threadpoolctl import threadpool_limits
 
     n = len(b)
-    solver = _two_stage_solver() if n > 1 else None
-    if solver is None:
-        return scipy.linalg.eigvalsh(b, overwrite_a=overwrite, check_finite=False)[::-1]
-    work = (
-        b if overwrite and b.flags.c_contiguous and b.dtype == np.float64 else np.array(b, dtype=np.float64, order="C")
+    k = max(0, min(k, n - 1))
+    started = time.perf_counter()
+    if n <= DENSE_MAX_POINTS:
+        values, vectors = scipy.linalg.eigh(b, check_finite=False)
+        kept = k or n  # k = 0 (a single point): its one axis, as before
+        elapsed = time.perf_counter() - started
+        phases = {"eigenvalues": elapsed, "vectors": elapsed}
+        return Spectrum(values[::-1], vectors[:, ::-1][:, :kept], 1, "1 thread, dense eigh", "with them", phases)
+    why = "given"
+    if threads is None:
+        threads, why = blas_threads()
+        started = time.perf_counter()  # not the 0.1 s of looking at the machine
+    plural = "s" if threads > 1 else ""
+    lapack = _two_stage_solver()
+    if lapack is None:
+        with threadpool_limits(threads, user_api="blas"):
+            vectors = np.zeros((n, 0))
+            if k:  # before b is overwritten
+                top, vectors = scipy.sparse.linalg.eigsh(b, k=k, which="LA")
+                vectors = vectors[:, np.argsort(top)[::-1]]
+            middle = time.perf_counter()
+            values = scipy.linalg.eigh(b, eigvals_only=True, overwrite_a=overwrite, check_finite=False)[::-1]
+        phases = {"vectors": middle - started, "eigenvalues": time.perf_counter() - middle}
+        how = f"{threads} thread{plural} ({why}), eigvalsh: no two-stage LAPACK found"
+        return Spectrum(values, vectors, threads, how, "eigsh on B", phases)
+    kd = max(1, min(band_width, n - 1))
+    a = b if overwrite and b.dtype == np.float64 and (b.flags.c_contiguous or b.flags.f_contiguous) else None
+    if a is None:
+        a = np.array(b, dtype=np.float64, order="F")
+    with threadpool_limits(threads, user_api="blas"):
+        band, tau = lapack.reduce_to_band(a, kd)
+    reduced = time.perf_counter()
+
+    def values_of_band() -> tuple[np.ndarray, float]:
+        return lapack.band_eigenvalues(band)[::-1].copy(), time.perf_counter()
+
+    # stage 2 in a second thread (LAPACK runs without the GIL), the top vectors in this one; one
+    # BLAS thread each
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(1) as pool:
+        future = pool.submit(values_of_band)
+        found = _lanczos_top(band, k) if k else (np.zeros(0), np.zeros((n, 0)))
+        lanczos = time.perf_counter()
+        values, done = future.result()
+        tolerance = n * np.finfo(float).eps * float(np.abs(values).max(initial=0.0))
+        vectors_how = "Lanczos on the band, alongside stage 2"
+        if found is None or np.abs(found[0] - values[:k]).max(initial=0.0) > tolerance:
+            _, band_vectors = scipy.linalg.eig_banded(
+                band, lower=True, select="i", select_range=(n - k, n - 1), check_finite=False
+            )
+            found, vectors_how = (values[:k], band_vectors[:, ::-1]), "dsbevx on the band (Lanczos fell short)"
+            log.info("%d × %d: Lanczos did not give the top %d eigenpairs; dsbevx did", n, n, k)
+        back = time.perf_counter()
+        vectors = lapack.apply_q(a, tau, kd, found[1])
+    finished = time.perf_counter()
+    phases = {
+        "eigenvalues": done - started,
+        "reduction": reduced - started,
+        "band": done - reduced,
+        "vectors": (lanczos - reduced) + (finished - back) + (back - max(done, lanczos)),
+    }
+    values_how = (
+        f"{threads} thread{plural} ({why}): dense → band {kd} {phases['reduction']:.1f} s, "
+        f"band → tridiagonal → values {phases['band']:.1f} s (1 thread)"
     )
-    values = np.empty(n)
-    info = solver(101, b"N", b"L", n, work.ctypes.data, n, values.ctypes.data)  # 101: row-major
-    if info != 0:
-        raise SemspaceError(f"the eigenvalue solver failed (LAPACK info {info}) on a {n} × {n} matrix")
-    return values[::-1].copy()
+    return Spectrum(values, vectors, threads, values_how, vectors_how, phases)
+
+
+def eigenvalues_only(b: np.ndarray, overwrite: bool = False, threads: int | None = None) -> np.ndarray:
+    """All eigenvalues of the symmetric matrix b, descending (:func:`spectrum` with k = 0): the
+    two-stage reduction where SciPy's OpenBLAS has it, else scipy.linalg.eigvalsh. ``overwrite``
+    lets it destroy b."""
+    import scipy.linalg
+
+    if _two_stage_solver() is None or len(b) <= DENSE_MAX_POINTS:
+        return scipy.linalg.eigvalsh(b, overwrite_a=overwrite, check_finite=False)[::-1]
+    return spectrum(b, 0, overwrite=overwrite, threads=threads).eigenvalues
 
 
 def classical_mds(
-    distances: np.ndarray, k: int = 10, image_ids: np.ndarray | None = None, corpus: str = ""
+    distances: np.ndarray,
+    k: int = 10,
+    image_ids: np.ndarray | None = None,
+    corpus: str = "",
+    threads: int | None = None,
 ) -> MdsResult:
-    """All eigenvalues (values only) and the top-k coordinates x_r = v_r √λ_r (partial solver).
+    """All eigenvalues and the top-k coordinates x_r = v_r √λ_r, from one reduction
+    (:func:`spectrum`); ``threads``: BLAS threads of the reduction (default: the idle cores,
+    :func:`blas_threads`). A progress line per phase (logging, INFO; :func:`show_progress`).
 
     Tolerance for calling an eigenvalue positive, negative or zero: n · eps · max|λ|, the usual
     numerical-rank threshold. B always has the exact eigenvalue 0 of the constant vector (J·1 = 0);
     in floating point it comes out as ±1e-9 or so, and a plain `> 0` counts it by chance (the note's
     1266 on COCO is 1265 positive + that zero). Axes whose eigenvalue is not positive get zero
     coordinates, as in the note."""
-    import scipy.linalg
-    import scipy.sparse.linalg
-
     n = len(distances)
     k = min(k, n - 1)
+    label = f"mds {corpus}" if corpus else "mds"
+    start = time.perf_counter()
     b = double_centre(distances)
-    start = time.perf_counter()
-    eigenvalues = eigenvalues_only(b)
-    log.info("eigenvalues of %d × %d in %.1f s", n, n, time.perf_counter() - start)
+    log.info("%s: centred (%d × %d) in %.1f s", label, n, n, time.perf_counter() - start)
+    result = spectrum(b, k, overwrite=True, threads=threads)
+    del b
+    log.info("%s: eigenvalues (%d) in %.1f s, %s", label, n, result.phases["eigenvalues"], result.values_how)
+    axes = result.vectors.shape[1]
+    log.info("%s: eigenvectors (top %d) in %.1f s, %s", label, axes, result.phases["vectors"], result.vectors_how)
+    eigenvalues = result.eigenvalues
     tolerance = n * np.finfo(float).eps * float(np.abs(eigenvalues).max(initial=0.0))
-    start = time.perf_counter()
-    if n > 50:
-        top_values, top_vectors = scipy.sparse.linalg.eigsh(b, k=k, which="LA")
-    else:  # tiny inputs: the dense solver is exact and instant
-        values, vectors = scipy.linalg.eigh(b)
-        top_values, top_vectors = values[-k:], vectors[:, -k:]
-    order = np.argsort(top_values)[::-1]
-    top_values, top_vectors = top_values[order], top_vectors[:, order]
-    log.info("top %d eigenvectors in %.1f s", k, time.perf_counter() - start)
+    top_vectors, top_values = result.vectors, eigenvalues[:axes]
     # a fixed sign per axis (largest |component| positive), so reruns give the same map
-    signs = np.sign(top_vectors[np.abs(top_vectors).argmax(axis=0), np.arange(k)])
+    signs = np.sign(top_vectors[np.abs(top_vectors).argmax(axis=0), np.arange(axes)])
     signs[signs == 0] = 1
     coordinates = top_vectors * signs * np.sqrt(np.clip(top_values, 0, None))
     coordinates[:, top_values <= tolerance] = 0.0
@@ -220,6 +510,7 @@ def tables(result: MdsResult) -> dict[str, pa.Table]:
 def write(con: duckdb.DuckDBPyConnection, result: MdsResult) -> None:
     """Replace the corpus's rows of computed.mds_spectrum, mds_eigenvalues and mds_coordinates in
     one transaction (the marts mds_spectrum, mds_eigenvalues, mds_coordinates are views over them)."""
+    start = time.perf_counter()
     new = tables(result)
     contract.ensure(con, [f"{contract.COMPUTED}.{name}" for name in new])
     with db.transaction(
@@ -230,3 +521,24 @@ def write(con: duckdb.DuckDBPyConnection, result: MdsResult) -> None:
         for name in new:
             con.execute(f"delete from {contract.COMPUTED}.{name} where corpus = ?", [result.corpus])
             con.execute(f"insert into {contract.COMPUTED}.{name} by name select * from new_{name}")
+    log.info(
+        "mds %s: wrote %d eigenvalues and %d × %d coordinates in %.1f s",
+        result.corpus,
+        len(result.eigenvalues),
+        *result.coordinates.shape,
+        time.perf_counter() - start,
+    )
+
+
+def show_progress() -> None:
+    """Let the progress lines of MDS (this module's and analysis.landmark's, logging INFO) reach
+    stderr on the command line: their loggers at INFO, and a handler of their own where the root
+    logger has none (``semspace mds`` configures no logging; ``python -m analysis`` has
+    basicConfig's handler, whose root level WARNING would drop INFO)."""
+    for name in (__name__, "analysis.landmark"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        if not logging.getLogger().handlers and not logger.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            logger.addHandler(handler)

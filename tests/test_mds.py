@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from pathlib import Path
 
 import duckdb
@@ -83,7 +84,7 @@ def test_eigenvalues_only_matches_scipy(two_stage: bool, monkeypatch: pytest.Mon
     mds = importlib.import_module("analysis.mds")  # the module: `analysis.mds` is also the function
 
     if two_stage:
-        assert mds._two_stage_solver() is not None, "SciPy's OpenBLAS should carry LAPACKE_dsyevd_2stage"
+        assert mds._two_stage_solver() is not None, "SciPy's OpenBLAS should carry dsytrd_sy2sb and dsytrd_sb2st"
     else:
         monkeypatch.setattr(mds, "_two_stage_solver", lambda: None)
     a = np.random.default_rng(4).normal(size=(257, 257))
@@ -132,3 +133,210 @@ def test_another_k_keeps_the_other_corpora(tmp_path: Path) -> None:
         "group by corpus order by corpus"
     ).fetchall()
     assert rows == [("a", 8, 4), ("b", 6, 3)]
+
+
+# ------------------------------------------------------------------ the two-stage solver against eigh
+
+
+def set_distances(n: int, vocabulary: int, seed: int) -> np.ndarray:
+    """|A Δ B| of n random token sets: a metric far from Euclidean (negative eigenvalues) whose
+    integer distances tie often."""
+    rng = np.random.default_rng(seed)
+    sets = [set(rng.choice(vocabulary, size=rng.integers(2, 12), replace=False).tolist()) for _ in range(n)]
+    return np.array([[len(a ^ b) for b in sets] for a in sets], dtype=float)
+
+
+def cycle_distances(n: int) -> np.ndarray:
+    """Shortest paths around a cycle of n points: B is circulant, so its eigenvalues come in equal
+    pairs (cos(2πj/n) = cos(2π(n − j)/n)), and the metric is not Euclidean."""
+    steps = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :])
+    return np.minimum(steps, n - steps).astype(float)
+
+
+def mds_module():
+    import importlib
+
+    return importlib.import_module("analysis.mds")  # the module: `analysis.mds` is also the function
+
+
+def reference(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """eigh's eigenvalues and vectors, descending, and the positive/zero tolerance n·eps·max|λ|."""
+    import scipy.linalg
+
+    values, vectors = scipy.linalg.eigh(b)
+    values, vectors = values[::-1], vectors[:, ::-1]
+    return values, vectors, len(b) * np.finfo(float).eps * np.abs(values).max()
+
+
+def assert_same_axis(ours: np.ndarray, theirs: np.ndarray, atol: float = 1e-9) -> None:
+    assert np.allclose(ours, theirs, atol=atol) or np.allclose(ours, -theirs, atol=atol)
+
+
+@pytest.mark.parametrize(("n", "band_width", "seed"), [(150, 4, 6), (150, 16, 7), (200, 128, 8), (60, 128, 9)])
+def test_spectrum_matches_eigh_on_set_distances(n: int, band_width: int, seed: int) -> None:
+    """All n eigenvalues, the positive count and the top axes of the two-stage path are eigh's:
+    narrow and wide bands, and a band as wide as the matrix (n = 60: one reflector)."""
+    mds = mds_module()
+    b = double_centre(set_distances(n, 30, seed))
+    values, vectors, tolerance = reference(b)
+    assert (values < -tolerance).sum() > 0  # the case that matters: not Euclidean
+    k = 6
+    got = mds.spectrum(b, k, threads=1, band_width=band_width)
+    assert np.abs(got.eigenvalues - values).max() <= 1e-12 * np.abs(values).max()
+    assert (got.eigenvalues > tolerance).sum() == (values > tolerance).sum()
+    assert got.vectors.shape == (n, k)
+    gaps = -np.diff(values[: k + 1])
+    for r in range(k):
+        if min(gaps[r], gaps[r - 1] if r else np.inf) > 1e-6 * values[0]:  # a simple eigenvalue
+            assert_same_axis(got.vectors[:, r], vectors[:, r])
+
+
+@pytest.mark.parametrize("lanczos", ["found", "failed", "missed one"])
+def test_spectrum_with_tied_eigenvalues(lanczos: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Equal eigenvalues: the spectrum is still eigh's, and the top-4 vectors (two whole pairs)
+    span eigh's subspace, orthonormal, each an eigenvector; with Lanczos, or with LAPACK's dsbevx
+    where Lanczos falls short (forced here: no result, or a copy of a double eigenvalue missed,
+    which the check of its Ritz values against the spectrum catches)."""
+    mds = mds_module()
+    if lanczos == "failed":
+        monkeypatch.setattr(mds, "_lanczos_top", lambda band, k: None)
+    if lanczos == "missed one":
+        found = mds._lanczos_top
+
+        def missed(band: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+            values, vectors = found(band, k + 1)
+            return np.delete(values, 1), np.delete(vectors, 1, axis=1)  # the pair's second copy
+
+        monkeypatch.setattr(mds, "_lanczos_top", missed)
+    b = double_centre(cycle_distances(120))
+    values, vectors, tolerance = reference(b)
+    assert abs(values[0] - values[1]) < 1e-9 * values[0] and values[3] - values[4] > 1e-3 * values[0]
+    assert (values < -tolerance).sum() > 0
+    got = mds.spectrum(b, 4, threads=1, band_width=8)
+    assert got.vectors_how.startswith("Lanczos" if lanczos == "found" else "dsbevx")
+    assert np.abs(got.eigenvalues - values).max() <= 1e-12 * np.abs(values).max()
+    assert (got.eigenvalues > tolerance).sum() == (values > tolerance).sum()
+    x = got.vectors
+    assert np.allclose(x.T @ x, np.eye(4), atol=1e-10)
+    assert np.allclose(b @ x, x * got.eigenvalues[:4], atol=1e-9 * values[0])
+    assert np.allclose(x @ x.T, vectors[:, :4] @ vectors[:, :4].T, atol=1e-9)
+
+
+def test_spectrum_without_two_stage_lapack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where SciPy's OpenBLAS lacks the routines: eigvalsh and eigsh, the same answer."""
+    mds = mds_module()
+    monkeypatch.setattr(mds, "_two_stage_solver", lambda: None)
+    b = double_centre(set_distances(90, 25, 10))
+    values, vectors, _ = reference(b)
+    got = mds.spectrum(b, 2, threads=1)
+    assert "no two-stage" in got.values_how
+    assert np.allclose(got.eigenvalues, values, atol=1e-10)
+    for r in range(2):
+        assert_same_axis(got.vectors[:, r], vectors[:, r])
+
+
+def test_classical_mds_of_a_larger_set_metric_is_eighs() -> None:
+    """Above DENSE_MAX_POINTS (the two-stage path): the stored spectrum and the coordinates
+    x_r = v_r √λ_r of the top axes are eigh's, each axis up to sign, and the input is untouched."""
+    distances = set_distances(130, 30, 11)
+    before = distances.copy()
+    result = classical_mds(distances, k=3)
+    assert np.array_equal(distances, before)
+    values, vectors, tolerance = reference(double_centre(distances))
+    assert result.tolerance == pytest.approx(tolerance)
+    assert np.abs(result.eigenvalues - values).max() <= 1e-12 * np.abs(values).max()
+    assert result.n_positive == (values > tolerance).sum()
+    for r in range(2):
+        assert_same_axis(result.coordinates[:, r], vectors[:, r] * np.sqrt(values[r]))
+
+
+def test_double_centre_is_the_j_formula() -> None:
+    distances = set_distances(70, 20, 12)
+    j = np.eye(70) - 1 / 70
+    assert np.allclose(double_centre(distances), -0.5 * j @ (distances**2) @ j, atol=1e-10)
+
+
+# ------------------------------------------------------------------------------------- threads
+
+
+@pytest.mark.parametrize(
+    ("cores", "idle", "threads"),
+    [
+        (2, 2.0, 2),
+        (2, 1.8, 2),
+        (2, 1.6, 1),
+        (2, 1.0, 1),
+        (2, 0.3, 1),
+        (2, -3.0, 1),
+        (16, 5.8, 6),
+        (4, 9.0, 4),
+        (1, 1.0, 1),
+    ],
+)
+def test_choose_threads_takes_the_idle_cores(cores: int, idle: float, threads: int) -> None:
+    from analysis.mds import choose_threads
+
+    assert choose_threads(cores, idle) == threads
+
+
+def test_idle_cores_from_cpu_times_or_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    mds = mds_module()
+    times = iter([(1000, 400), (1200, 450)])  # 50 of 200 ticks idle: a quarter
+    monkeypatch.setattr(mds, "_cpu_times", lambda: next(times))
+    assert mds.idle_cores(4, sample=0) == pytest.approx(1.0)
+
+    def unreadable() -> tuple[int, int]:
+        raise OSError("no /proc/stat")
+
+    monkeypatch.setattr(mds, "_cpu_times", unreadable)
+    monkeypatch.setattr(mds.os, "getloadavg", lambda: (2.5, 0.0, 0.0))
+    assert mds.idle_cores(4, sample=0) == pytest.approx(1.5)
+
+
+def test_blas_threads_setting_and_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    mds = mds_module()
+    monkeypatch.setenv("SEMSPACE_THREADS", "3")
+    assert mds.blas_threads() == (3, "SEMSPACE_THREADS")
+    monkeypatch.delenv("SEMSPACE_THREADS")
+    monkeypatch.setattr(mds, "idle_cores", lambda cores: 0.2)  # a busy machine
+    assert mds.blas_threads()[0] == 1
+    monkeypatch.setattr(mds, "idle_cores", lambda cores: float(cores))  # an idle one
+    threads, why = mds.blas_threads()
+    assert threads == len(mds.os.sched_getaffinity(0)) and "idle" in why
+
+
+# ------------------------------------------------------------------------------------- progress
+
+
+def test_a_progress_line_per_phase(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """centre, eigenvalues (with the thread count), eigenvectors and write each log a line with
+    its seconds, under the corpus's name."""
+    caplog.set_level(logging.INFO, logger="analysis.mds")
+    result = classical_mds(set_distances(80, 20, 13), k=3, corpus="toy", threads=1)
+    write(duckdb.connect(str(tmp_path / "w.duckdb")), result)
+    lines = [r.getMessage() for r in caplog.records if r.name == "analysis.mds"]
+    for phase in ("centred (80 × 80)", "eigenvalues (80)", "eigenvectors (top 3)", "wrote 80 eigenvalues"):
+        assert any(line.startswith(f"mds toy: {phase}") and " s" in line for line in lines), (phase, lines)
+    assert any("1 thread" in line for line in lines if "eigenvalues (80)" in line)
+
+
+def test_show_progress_prints_where_nothing_is_configured(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`semspace mds` configures no logging: show_progress gives the lines a stderr handler;
+    under basicConfig (`python -m analysis`) it only lowers the level to INFO."""
+    mds = mds_module()
+    logger = logging.getLogger("analysis.mds")
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.setattr(logger, "level", logging.NOTSET)
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    monkeypatch.setattr(logging.getLogger("analysis.landmark"), "handlers", [])
+    monkeypatch.setattr(logging.getLogger("analysis.landmark"), "level", logging.NOTSET)
+    mds.show_progress()
+    logger.info("mds x: centred (1 × 1) in 0.0 s")
+    assert "mds x: centred (1 × 1) in 0.0 s" in capsys.readouterr().err
+    assert logger.level == logging.INFO and len(logger.handlers) == 1
+    logger.handlers.clear()
+    monkeypatch.setattr(logging.getLogger(), "handlers", [logging.NullHandler()])
+    mds.show_progress()
+    assert logger.handlers == []
