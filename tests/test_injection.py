@@ -178,7 +178,12 @@ def test_valid_measure_and_number_vars_compile(built: tuple[Path, Path], tmp_pat
         {"neighbor_measures": "cosine, jaccard", "cosine_idf_exponent": "0.5", "concept_hypernym_levels": "2"},
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    neighbours = compiled_sql(tmp_path, "image_neighbors")
+    # DuckDB's default: the kernel's lists, kept for exactly these measures
+    assert "computed.measure in ('cosine', 'jaccard')" in compiled_sql(tmp_path, "image_neighbors")
+    sql_path = tmp_path / "sql"
+    result = _compile_with(db, sql_path, {"neighbor_measures": "cosine, jaccard", "large_corpus_kernel": "sql"})
+    assert result.returncode == 0, result.stdout[-3000:]
+    neighbours = compiled_sql(sql_path, "image_neighbors")  # the SQL top-k ranks these measures only
     assert "'cosine' as measure" in neighbours and "'jaccard' as measure" in neighbours
     assert "'symmetric_difference' as measure" not in neighbours
     weights = compiled_sql(tmp_path, "int_token_weights", folder="models/intermediate")
@@ -193,12 +198,17 @@ def test_string_switches_mean_what_they_say(built: tuple[Path, Path], tmp_path: 
         ["compile", "--select", "image_neighbors", "int_corpora"],
         db,
         tmp_path,
-        vars={"portable_sql": "false", "lexicon_variants": "false"},
+        vars={"portable_sql": "false", "lexicon_variants": "false", "large_corpus_kernel": "sql"},
     )
     assert "min_by(" in compiled_sql(tmp_path, "image_neighbors")
     assert "('lemma', 'captions', false)" in compiled_sql(tmp_path, "int_corpora", folder="models/intermediate")
     portable = tmp_path / "portable"
-    dbt(["compile", "--select", "image_neighbors"], db, portable, vars={"portable_sql": "true"})
+    dbt(
+        ["compile", "--select", "image_neighbors"],
+        db,
+        portable,
+        vars={"portable_sql": "true", "large_corpus_kernel": "sql"},
+    )
     compiled = compiled_sql(portable, "image_neighbors")
     assert "min_by(" not in compiled and "row_number()" in compiled
 
