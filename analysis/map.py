@@ -206,7 +206,9 @@ def load(con: duckdb.DuckDBPyConnection, corpus: str, only: Sequence[str] | None
         "from main.image_neighbors where corpus = ? and (? or list_contains(?, measure)) group by measure, image_id",
         [corpus, only is None, only or []],
     ).fetchall():
-        lists = by_measure.setdefault(measure, ([[] for _ in position], [[] for _ in position]))
+        if measure not in by_measure:  # (not setdefault: its default would be built for every row)
+            by_measure[measure] = ([[] for _ in position], [[] for _ in position])
+        lists = by_measure[measure]
         if image in position:
             lists[0][position[image]] = list(neighbours)
             lists[1][position[image]] = [_shown(v) for v in values]
