@@ -31,29 +31,36 @@ def trailing_zeros(typingctx, x):
 
 
 @njit(inline="always", cache=True)
-def value_of(code, n_q, n_b, inter, m_q, m_b, msi, it_q, it_b, idf_i, wt_q, wt_b, w_i, n2_q, n2_b, dot):
-    """(sort value, value) of one pair under measure ``code``, as image_pairs computes it
-    (NaN value: SQL null). The sort value ascends: the distance, or minus the similarity."""
+def set_value(code, nq, nb, x):
+    """(sort value, value) of a pair under set measure ``code`` (0, 2, 3, 4), as image_pairs
+    computes it: value_of's set codes, and the set kernel's scan."""
     if code == 0:
-        d = float(n_q + n_b - 2 * inter)
-        return d, d
-    if code == 1:
-        d = float(m_q + m_b - 2 * msi)
+        d = float(nq + nb - 2 * x)
         return d, d
     if code == 2:
-        union = n_q + n_b - inter
+        union = nq + nb - x
         if union > 0:
-            s = float(inter) / float(union)
+            s = float(x) / float(union)
             return -s, s
         return -0.0, np.nan
     if code == 3:
-        total = n_q + n_b
-        s = float(2 * inter) / float(total) if total > 0 else 0.0
+        total = nq + nb
+        s = float(2 * x) / float(total) if total > 0 else 0.0
         return -s, s
-    if code == 4:
-        least = min(n_q, n_b)
-        s = float(inter) / float(least) if least > 0 else 0.0
-        return -s, s
+    least = min(nq, nb)
+    s = float(x) / float(least) if least > 0 else 0.0
+    return -s, s
+
+
+@njit(inline="always", cache=True)
+def value_of(code, n_q, n_b, inter, m_q, m_b, msi, it_q, it_b, idf_i, wt_q, wt_b, w_i, n2_q, n2_b, dot):
+    """(sort value, value) of one pair under measure ``code``, as image_pairs computes it
+    (NaN value: SQL null). The sort value ascends: the distance, or minus the similarity."""
+    if code == 0 or code == 2 or code == 3 or code == 4:
+        return set_value(code, n_q, n_b, inter)
+    if code == 1:
+        d = float(m_q + m_b - 2 * msi)
+        return d, d
     if code == 5:
         union = it_q + it_b - idf_i
         s = float(idf_i) / float(union) if union > 0 else 0.0
@@ -261,28 +268,6 @@ def weighted_sums(q, b, masks, fq, fcounts, fidf, fcos, mark, r_inter, r_msi, r_
 # Candidates per tile of the set kernel's pruning: each tile's best value is kept, and a tile
 # whose best cannot enter the list is never scanned again.
 SCAN_TILE = 256
-
-
-@njit(inline="always", cache=True)
-def set_value(code, nq, nb, x):
-    """(sort value, value) of a pair under set measure ``code`` (0, 2, 3, 4): value_of's
-    operations for these codes, in the same order."""
-    if code == 0:
-        d = float(nq + nb - 2 * x)
-        return d, d
-    if code == 2:
-        union = nq + nb - x
-        if union > 0:
-            s = float(x) / float(union)
-            return -s, s
-        return -0.0, np.nan
-    if code == 3:
-        total = nq + nb
-        s = float(2 * x) / float(total) if total > 0 else 0.0
-        return -s, s
-    least = min(nq, nb)
-    s = float(x) / float(least) if least > 0 else 0.0
-    return -s, s
 
 
 @njit(inline="always", cache=True)
