@@ -895,3 +895,80 @@ def top_k_weighted_block(
             for i in range(n_touched):
                 mark[touched[i]] = 0
             emit(hv, hval, hid, hin, sizes, k, qq, out_id, out_val, out_inter)
+
+
+@njit(parallel=True, cache=True)
+def pair_rows_block(
+    n_chunks,
+    q0,
+    q1,
+    corpus_id,
+    image_ids32,
+    n_tokens32,
+    entry_indptr,
+    entry_start,
+    entry_end,
+    entry_count,
+    entry_idf,
+    entry_cos,
+    post_images,
+    post_counts,
+    o_corpus,
+    o_i,
+    o_j,
+    o_ni,
+    o_nj,
+    o_inter,
+    o_msi,
+    o_idf,
+    o_w,
+    o_dot,
+):
+    """int_pair_overlaps' columns of the pairs (q, b), q0 ≤ q < q1 < … , q < b, into the o_*
+    arrays (row 0: pair (q0, q0+1); pairs in image order). Query q scatters over the part of each
+    of its tokens' posting lists after q (semspace.pairs.postings), then writes its row segment,
+    clearing the accumulator as it reads it. Chunk c takes q0 + c, q0 + c + n_chunks, …: the
+    segments shrink with q, so striding keeps the chunks even."""
+    n = len(image_ids32)
+    base0 = q0 * (n - 1) - q0 * (q0 - 1) // 2
+    n_chunks = max(1, min(q1 - q0, n_chunks))
+    for c in prange(n_chunks):
+        inter = np.zeros(n, np.int32)
+        msi = np.zeros(n, np.int32)
+        idf = np.zeros(n, np.int64)
+        w = np.zeros(n, np.int64)
+        dot = np.zeros(n, np.int64)
+        for q in range(q0 + c, q1, n_chunks):
+            for e in range(entry_indptr[q], entry_indptr[q + 1]):
+                na = entry_count[e]
+                t_idf = entry_idf[e]
+                t_cos = entry_cos[e]
+                for p in range(entry_start[e], entry_end[e]):
+                    b = post_images[p]
+                    nb = post_counts[p]
+                    mn = min(na, nb)
+                    inter[b] += 1
+                    msi[b] += np.int32(mn)
+                    idf[b] += t_idf
+                    w[b] += mn * t_idf
+                    dot[b] += na * nb * t_cos
+            start = q * (n - 1) - q * (q - 1) // 2 - base0 - q - 1
+            iq = image_ids32[q]
+            nq = n_tokens32[q]
+            for b in range(q + 1, n):
+                o = start + b
+                o_corpus[o] = corpus_id
+                o_i[o] = iq
+                o_j[o] = image_ids32[b]
+                o_ni[o] = nq
+                o_nj[o] = n_tokens32[b]
+                o_inter[o] = inter[b]
+                o_msi[o] = msi[b]
+                o_idf[o] = idf[b]
+                o_w[o] = w[b]
+                o_dot[o] = dot[b]
+                inter[b] = 0
+                msi[b] = 0
+                idf[b] = 0
+                w[b] = 0
+                dot[b] = 0

@@ -47,9 +47,9 @@ def _rows(db: Path, sql: str) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The same 150 COCO images (+ a 3-image dataset) built with all pairs and the SQL top-k over
-    them (the reference), that build's neighbours again from the compiled kernel (DuckDB's
-    default), the coco corpora above the threshold (compiled kernel), then image_neighbors and
+    """The same 150 COCO images (+ a 3-image dataset) built with all pairs by the SQL pair kernel
+    and the SQL top-k over them (the reference), that build's pairs and neighbours again from the
+    compiled kernels (DuckDB's default), the coco corpora above the threshold (compiled kernel), then image_neighbors and
     pair_summary again on the SQL path."""
     work = tmp_path_factory.mktemp("large")
     records = _records(150)
@@ -57,9 +57,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     dbt(["build"], small, work / "small_dbt", vars={**VARS, "large_corpus_kernel": "sql"})
     stored = work / "stored.duckdb"
     shutil.copy(small, stored)
-    dbt(
-        ["build", "--select", "int_neighbors_computed+", "int_pair_statistics+"], stored, work / "stored_dbt", vars=VARS
-    )
+    dbt(["build", "--select", "int_pair_overlaps+", "int_pair_statistics+"], stored, work / "stored_dbt", vars=VARS)
     large = _warehouse(work, "large", records)
     result = dbt(["build"], large, work / "large_dbt", vars=LARGE)
     sql = work / "sql.duckdb"
@@ -92,6 +90,49 @@ def test_large_path_equals_all_pairs_path(built) -> None:
     assert _rows(built["stored"], NEIGHBORS) == expected  # the kernel on corpora that store pairs
     assert _rows(built["large"], NEIGHBORS) == expected
     assert _rows(built["sql"], NEIGHBORS) == expected
+
+
+def test_compiled_pair_table_equals_sql_pair_table(built) -> None:
+    """int_pair_overlaps from the compiled scatter (DuckDB's default) and from the SQL kernel:
+    the same rows, values and column types; image_pairs over them alike."""
+    query = "select * from intermediate.int_pair_overlaps order by all"
+    with duckdb.connect(str(built["small"]), read_only=True) as con:
+        expected = con.sql(query).to_arrow_table()
+        expected_view = con.execute("select * from main.image_pairs order by all").fetchall()
+    with duckdb.connect(str(built["stored"]), read_only=True) as con:
+        got = con.sql(query).to_arrow_table()
+        assert con.execute("select * from main.image_pairs order by all").fetchall() == expected_view
+    assert expected.num_rows == 4 * (150 * 149 // 2 + 3)  # the four corpora of coco and of other
+    assert got.equals(expected)
+
+
+@pytest.mark.parametrize("damage", ["missing", "extra", "repeated"])
+def test_pair_coverage_test_finds_damage(built, damage: str, tmp_path: Path) -> None:
+    """tests/dbt/assert_image_pairs_cover_every_pair.sql (counts and hash fingerprints per image)
+    fails on a stored table with a pair missing, one too many, or one pair stored twice in place of
+    another of the same image (the per-image counts still agree)."""
+    db = tmp_path / "damaged.duckdb"
+    shutil.copy(built["stored"], db)
+    table = "intermediate.int_pair_overlaps"
+    with duckdb.connect(str(db)) as con:
+        (i,) = con.execute(f"select min(image_i) from {table} where corpus_id = 1").fetchone()
+        last, second = (
+            j
+            for (j,) in con.execute(
+                f"select image_j from {table} where corpus_id = 1 and image_i = ? order by image_j desc limit 2", [i]
+            ).fetchall()
+        )
+        key = "corpus_id = 1 and image_i = ? and image_j = ?"
+        if damage == "missing":
+            con.execute(f"delete from {table} where {key}", [i, last])
+        elif damage == "extra":
+            con.execute(f"insert into {table} select * from {table} where {key}", [i, last])
+        else:
+            con.execute(f"update {table} set image_j = ? where {key}", [second, i, last])
+    select = ["--select", "assert_image_pairs_cover_every_pair"]
+    dbt(["test", *select], built["stored"], tmp_path / "ok", vars=VARS)  # passes before the damage
+    failed = dbt(["test", *select], db, tmp_path / "damaged", vars=VARS, check=False)
+    assert failed.returncode != 0 and "assert_image_pairs_cover_every_pair" in failed.stdout, failed.stdout[-2000:]
 
 
 def test_pair_summary_is_exact_without_pairs(built) -> None:
@@ -158,8 +199,10 @@ def test_incremental_build_equals_full_rebuild(built, change: str) -> None:
 
 
 def test_memory_bounded_without_pairs(tmp_path: Path) -> None:
-    """A DuckDB memory limit that the stored pairs exceed (no spilling allowed): the all-pairs
-    build fails with an out-of-memory error, the large-corpus build of the same data succeeds."""
+    """A DuckDB memory limit that the SQL pair kernel's aggregate exceeds (no spilling allowed):
+    the all-pairs build on the SQL path fails with an out-of-memory error, the large-corpus build
+    of the same data succeeds and stores no pair. (The compiled pair table streams its rows to
+    disk in batches, so it would pass this limit too.)"""
     records = _records(2500)
     db = _warehouse(tmp_path, "mem", records)
     limits = {"SEMSPACE_MEMORY_LIMIT": "60MB", "SEMSPACE_TEMP_DIR": ""}
@@ -170,11 +213,15 @@ def test_memory_bounded_without_pairs(tmp_path: Path) -> None:
         "neighbor_measures": ["symmetric_difference"],
     }
     select = ["--select", "+image_neighbors", "+pair_summary"]
-    failed = dbt(["run", *select], db, tmp_path / "a", vars=only_pairs, env=limits, check=False)
+    failed = dbt(
+        ["run", *select], db, tmp_path / "a", vars={**only_pairs, "large_corpus_kernel": "sql"}, env=limits, check=False
+    )
     assert failed.returncode != 0 and "Out of Memory" in failed.stdout, failed.stdout[-2000:]
     dbt(["run", *select], db, tmp_path / "b", vars={**only_pairs, "all_pairs_max_images": 1000}, env=limits)
     n = _rows(db, "select count(*) from main.image_neighbors where corpus = 'coco'")
     assert n == [(2500 * 2,)]
+    stored = "select count(*) from intermediate.int_pair_overlaps join intermediate.int_corpora using (corpus_id) "
+    assert _rows(db, stored + "where corpus = 'coco'") == [(0,)]
 
 
 def test_kernel_on_zipf_corpus_with_ties_against_brute_force() -> None:

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from semspace import neighbors
+from semspace import pairs as pair_rows
 from tests.dbt_helpers import compiled_sql, dbt
 
 K = 3
@@ -109,9 +110,21 @@ def _load(con: duckdb.DuckDBPyConnection, kernels: Mapping[str, object], corpora
         con.execute(f"create or replace table intermediate.{name} as {kernels[name]}")
 
 
-def _pairs(con: duckdb.DuckDBPyConnection, kernels: Mapping[str, object], flavour: str) -> None:
-    """int_pair_overlaps by one kernel, and the image_pairs view over it."""
-    con.execute(f"create or replace table intermediate.int_pair_overlaps as {kernels[f'overlaps_{flavour}']}")
+def _pairs(con: duckdb.DuckDBPyConnection, kernels: Mapping[str, object], flavour: str, batch_rows: int = 7) -> None:
+    """int_pair_overlaps by one kernel (the SQL ones dbt compiled, or the compiled scatter of the
+    DuckDB Python model, in batches of ``batch_rows`` rows so that query blocks end mid-corpus),
+    and the image_pairs view over it."""
+    if flavour == "compiled":
+        reader = pair_rows.model_reader(
+            *(con.table(f"intermediate.{m}") for m in ("int_corpus_scale", "int_token_weights", "int_pair_set_sizes")),
+            log=None,
+            batch_rows=batch_rows,
+        )
+        con.register("compiled_pairs", reader)
+        con.execute("create or replace table intermediate.int_pair_overlaps as select * from compiled_pairs")
+        con.unregister("compiled_pairs")
+    else:
+        con.execute(f"create or replace table intermediate.int_pair_overlaps as {kernels[f'overlaps_{flavour}']}")
     con.execute(f"create or replace view main.image_pairs as {kernels['image_pairs']}")
 
 
@@ -223,8 +236,11 @@ def _check(kernels: Mapping[str, object], corpora: dict[str, list[Multiset]]) ->
     con: duckdb.DuckDBPyConnection = kernels["con"]  # type: ignore[assignment]
     _load(con, kernels, corpora)
     expected = _expected_pairs(corpora)
-    for flavour in ("portable", "duckdb"):  # duckdb last: its table feeds the neighbour kernels
+    stored = {}
+    # duckdb last: its table feeds the neighbour kernels
+    for flavour in ("portable", "compiled", "duckdb"):
         _pairs(con, kernels, flavour)
+        stored[flavour] = con.sql("select * from intermediate.int_pair_overlaps order by all").to_arrow_table()
         cursor = con.execute(
             f"select corpus, image_i, image_j, {', '.join(COLUMNS)} from main.image_pairs order by all"
         )
@@ -238,6 +254,8 @@ def _check(kernels: Mapping[str, object], corpora: dict[str, list[Multiset]]) ->
                     assert g[column] == e[column], (flavour, column, g, e)
                 else:
                     assert g[column] == pytest.approx(e[column], abs=2e-6), (flavour, column, g, e)
+    # the stored table itself: the same rows, values and column types from every kernel
+    assert stored["compiled"].equals(stored["duckdb"]) and stored["portable"].equals(stored["duckdb"])
     expected_neighbors = _expected_neighbors(corpora)
     for flavour in ("duckdb", "portable"):
         got = con.execute(

@@ -6,7 +6,13 @@
     engine-specific: see macros/pair_overlaps.sql. -#}
 {#- No persisted comments here: on a 12.5M-row table each COMMENT ON costs like an ALTER
     (~0.3 s in all); the docs users read are on image_pairs. -#}
-{{ config(materialized='table', persist_docs={'relation': false, 'columns': false}) }}
+{#- On DuckDB with var large_corpus_kernel=compiled (the default) the Python model
+    models/intermediate/compiled/int_pair_overlaps.py builds the same rows instead. -#}
+{{ config(
+    enabled=(target.type != 'duckdb' or large_corpus_kernel() != 'compiled'),
+    materialized='table',
+    persist_docs={'relation': false, 'columns': false},
+) }}
 
 with overlap_counts as (
     {{ scale_pair_overlaps(true) }}

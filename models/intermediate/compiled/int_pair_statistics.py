@@ -10,6 +10,7 @@ def model(dbt, session):
     dbt.config(materialized="table")
     from semspace import neighbors
 
+    dbt.ref("int_neighbors_computed")  # one compiled kernel at a time (see int_neighbors_computed)
     return neighbors.statistics_rows(
         dbt.ref("int_corpus_scale"), dbt.ref("int_token_weights"), dbt.ref("int_pair_set_sizes")
     )
