@@ -497,7 +497,7 @@ def top_k_block(
 def scores_block(
     n_chunks,
     queries,
-    code,
+    codes,
     n_tokens,
     n_occ,
     idf_tot,
@@ -517,7 +517,8 @@ def scores_block(
     rare_cos,
     out,
 ):
-    """out[qq, b]: measure ``code`` of (queries[qq], b) for every image b (NaN: b = the query)."""
+    """out[m, qq, b]: measure ``codes[m]`` of (queries[qq], b) for every image b (NaN: b = the
+    query); the pair's sums are found once for all the measures."""
     n = masks.shape[1]
     n_q = len(queries)
     n_f = fcounts.shape[1]
@@ -551,26 +552,28 @@ def scores_block(
                 inter, msi, idf_i, w_i, dot = weighted_sums(
                     q, b, masks, fq, fcounts, fidf, fcos, mark, r_inter, r_msi, r_idf, r_w, r_dot
                 )
-                v, val = value_of(
-                    code,
-                    n_tokens[q],
-                    n_tokens[b],
-                    inter,
-                    n_occ[q],
-                    n_occ[b],
-                    msi,
-                    idf_tot[q],
-                    idf_tot[b],
-                    idf_i,
-                    w_tot[q],
-                    w_tot[b],
-                    w_i,
-                    norm2[q],
-                    norm2[b],
-                    dot,
-                )
-                out[qq, b] = val
-            out[qq, q] = np.nan
+                for m in range(len(codes)):
+                    v, val = value_of(
+                        codes[m],
+                        n_tokens[q],
+                        n_tokens[b],
+                        inter,
+                        n_occ[q],
+                        n_occ[b],
+                        msi,
+                        idf_tot[q],
+                        idf_tot[b],
+                        idf_i,
+                        w_tot[q],
+                        w_tot[b],
+                        w_i,
+                        norm2[q],
+                        norm2[b],
+                        dot,
+                    )
+                    out[m, qq, b] = val
+            for m in range(len(codes)):
+                out[m, qq, q] = np.nan
             for i in range(n_touched):
                 mark[touched[i]] = 0
 

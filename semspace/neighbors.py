@@ -533,15 +533,24 @@ def scores(index: CorpusIndex, query_ids: Iterable[int], measure: str, threads: 
     """(len(query_ids), N) float64: each query image's ``measure`` with every image of the corpus
     (columns in ``index.image_ids`` order), exactly image_pairs' value (NaN: the query itself, or
     SQL null)."""
-    code = int(_measure_codes([measure])[0])
+    return scores_many(index, query_ids, [measure], threads)[measure]
+
+
+def scores_many(
+    index: CorpusIndex, query_ids: Iterable[int], measures: Sequence[str], threads: int | None = None
+) -> dict[str, np.ndarray]:
+    """:func:`scores` of several measures at once (measure -> (len(query_ids), N)): each pair's
+    sums are found once for all of them."""
+    measures = list(dict.fromkeys(measures))
+    codes = _measure_codes(measures)
     _, scores_block, _, _ = _kernels()
     if threads is not None:
         set_threads(threads)
     queries = index.positions(query_ids)
-    out = np.empty((len(queries), index.n_images), dtype=np.float64)
-    if len(queries):
-        scores_block(_chunks(), queries, code, *_arrays(index), out)
-    return out
+    out = np.empty((len(codes), len(queries), index.n_images), dtype=np.float64)
+    if len(queries) and len(codes):
+        scores_block(_chunks(), queries, codes, *_arrays(index), out)
+    return {measure: out[m] for m, measure in enumerate(measures)}
 
 
 # ---------------------------------------------------------------------------------------------

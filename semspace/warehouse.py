@@ -230,7 +230,7 @@ class QueryRows:
 
     Where ``image_pairs`` holds the corpus's pairs they are read from it (only the queries' pairs);
     where it holds none (a corpus above the dbt var all_pairs_max_images) they come from the exact
-    kernel, :func:`semspace.neighbors.scores`, whose index is loaded once, on first use. Memory is
+    kernel, :func:`semspace.neighbors.scores_many`, whose index is loaded once, on first use. Memory is
     that of the rows asked for: ask for a chunk of queries at a time."""
 
     def __init__(
@@ -248,6 +248,9 @@ class QueryRows:
         return "image_pairs" if self.from_pairs else "neighbors"
 
     def _kernel_rows(self, query_ids: np.ndarray, measure: str) -> np.ndarray:
+        return self._kernel_rows_many(query_ids, [measure])[measure]
+
+    def _kernel_rows_many(self, query_ids: np.ndarray, measures: Sequence[str]) -> dict[str, np.ndarray]:
         import importlib
 
         neighbors = importlib.import_module("semspace.neighbors")
@@ -264,8 +267,11 @@ class QueryRows:
                         f"corpus {self.name!r}: the kernel's index lacks images of set_sizes; {BUILD_HINT}"
                     )
                 self._columns = columns
-        out = np.asarray(neighbors.scores(self._index, query_ids, measure), dtype=np.float64)
-        return out if self._columns is None else out[:, self._columns]
+        out = neighbors.scores_many(self._index, query_ids, measures)
+        return {
+            m: (rows if self._columns is None else rows[:, self._columns])
+            for m, rows in ((m, np.asarray(out[m], dtype=np.float64)) for m in measures)
+        }
 
     def _pair_rows(self, query_ids: np.ndarray, measure: str) -> np.ndarray:
         m = measures_.get(measure)
@@ -302,6 +308,15 @@ class QueryRows:
         measures_.get(measure)  # an unknown measure: one clear error
         query = np.asarray(query_ids, dtype=np.int64).reshape(-1)
         return self._pair_rows(query, measure) if self.from_pairs else self._kernel_rows(query, measure)
+
+    def rows_many(self, query_ids: Sequence[int] | np.ndarray, measures: Sequence[str]) -> dict[str, np.ndarray]:
+        """:meth:`rows` of several measures (measure -> matrix); from the kernel, one pass."""
+        for measure in measures:
+            measures_.get(measure)
+        query = np.asarray(query_ids, dtype=np.int64).reshape(-1)
+        if self.from_pairs:
+            return {m: self._pair_rows(query, m) for m in measures}
+        return self._kernel_rows_many(query, list(measures))
 
     __call__ = rows
 

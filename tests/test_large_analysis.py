@@ -4,7 +4,7 @@ in image_pairs, pair values from the exact kernel (semspace.neighbors) one query
 Every large-corpus path is checked against the all-pairs path on the same small corpus: the
 warehouse is built with its pairs, the results computed, then the corpus's image_pairs rows are
 deleted and semspace.neighbors replaced by a stand-in that serves exactly the rows image_pairs held
-(the contract of ``neighbors.scores``); the results must be identical. One test also runs the real
+(the contract of ``neighbors.scores`` and ``scores_many``); the results must be identical. One test also runs the real
 kernel against a dbt-built warehouse's image_pairs.
 """
 
@@ -63,8 +63,12 @@ def fake_neighbors(database: Path, corpora: list[str]) -> tuple[types.ModuleType
         assert np.array_equal(index.image_ids[positions], query_ids)
         return index.rows[measure][positions].copy()
 
+    def scores_many(index: FakeIndex, query_ids: np.ndarray, wanted: list[str]) -> dict[str, np.ndarray]:
+        return {measure: scores(index, query_ids, measure) for measure in wanted}
+
     module.load_index = load_index  # type: ignore[attr-defined]
     module.scores = scores  # type: ignore[attr-defined]
+    module.scores_many = scores_many  # type: ignore[attr-defined]
     return module, calls
 
 

@@ -29,7 +29,6 @@ from analysis.evaluation.metrics import (
     query_row_metrics,
     ranking_depth,
     relevance_matrix,
-    score_matrix,
     summarize,
 )
 from semspace import contract, db, warehouse
@@ -124,10 +123,10 @@ def compute(
         raise SemspaceError(f"corpus {where}: no ECCV Caption query image with a positive in it")
     computed_at = _dt.datetime.now()
     halves = query_halves(scope_coco[query_rows])
-    if warehouse.has_pairs(con, corpus):
-        every = _all_pairs_metrics(con, corpus, measures, image_ids, scope, scope_ids, query_rows, relevance, halves)
-    else:  # no all-pairs rows (a corpus above all_pairs_max_images): only the queries' rows, computed
-        every = _query_row_metrics(con, corpus, measures, image_ids, scope, scope_ids, query_rows, relevance, halves)
+    # only the queries' rows, from the exact kernel: the values image_pairs holds (to the bit), for
+    # a corpus that stores its pairs or not, in one pass for every measure; reading the n × n
+    # matrices out of image_pairs took twice as long for one corpus
+    every = _query_row_metrics(con, corpus, measures, image_ids, scope, scope_ids, query_rows, relevance, halves)
     rows = []
     for measure, metrics in every:
         log.debug("%s %s over %d queries: %s", where, measure, len(query_rows), metrics)
@@ -147,29 +146,6 @@ def query_chunk(n_images: int, chunk_bytes: int | None = None) -> int:
     return max(1, chunk_bytes // (8 * max(n_images, 1)))
 
 
-def _all_pairs_metrics(
-    con: duckdb.DuckDBPyConnection,
-    corpus: str,
-    measures: Sequence[str],
-    image_ids: np.ndarray,
-    scope: np.ndarray | None,
-    scope_ids: np.ndarray,
-    query_rows: np.ndarray,
-    relevance: np.ndarray,
-    halves: Mapping[str, np.ndarray],
-) -> Iterator[tuple[str, dict[str, float]]]:
-    """(measure, metrics) from the n × n matrices of image_pairs, read in one query per mart."""
-    matrices = warehouse.measure_matrices(con, corpus, measures, image_ids)
-    for measure in measures:
-        matrix = matrices.pop(measure)
-        if scope is not None:
-            matrix = matrix[np.ix_(scope, scope)]
-        larger = measures_.MEASURES[measure].larger_is_closer
-        metrics = score_matrix(matrix, scope_ids, query_rows, relevance, larger, groups=halves, rows_only=False)
-        del matrix
-        yield measure, metrics
-
-
 def _query_row_metrics(
     con: duckdb.DuckDBPyConnection,
     corpus: str,
@@ -183,34 +159,41 @@ def _query_row_metrics(
     chunk: int | None = None,
 ) -> Iterator[tuple[str, dict[str, float]]]:
     """(measure, metrics) from only the queries' rows (queries × n), computed by the exact kernel
-    (warehouse.QueryRows → semspace.neighbors.scores) a chunk of queries at a time, so memory is
-    bounded by the chunk, not n². The same metrics as the n × n path: a SQL null (the Jaccard of two
-    empty sets) counts as 0 in both, as image_neighbors ranks it."""
-    source = warehouse.QueryRows(con, corpus, image_ids, pairs=False)
-    chunk = chunk or query_chunk(len(image_ids))
+    (warehouse.QueryRows → semspace.neighbors.scores_many, every measure in one pass) a chunk of
+    queries at a time, so memory is bounded by the chunk (QUERY_CHUNK_BYTES over all the
+    measures), not n². A SQL null (the Jaccard of two empty sets) counts as 0, as image_neighbors
+    ranks it."""
+    # image_pairs' query rows only in a warehouse without the kernel's inputs (not one dbt built)
+    kernel = warehouse.table_exists(con, "intermediate", "int_token_weights") or not warehouse.has_pairs(con, corpus)
+    source = warehouse.QueryRows(con, corpus, image_ids, pairs=not kernel)
+    chunk = chunk or query_chunk(len(image_ids) * max(1, len(measures)))
     depth = ranking_depth(relevance, query_rows)
     queries = scope_ids[query_rows]
-    for measure in measures:
-        larger = measures_.MEASURES[measure].larger_is_closer
-        started = time.perf_counter()
-        parts = []
-        for start in range(0, len(query_rows), chunk):
-            part = slice(start, start + chunk)
-            scores = source.rows(queries[part], measure)
+    larger = {measure: measures_.MEASURES[measure].larger_is_closer for measure in measures}
+    parts: dict[str, list] = {measure: [] for measure in measures}
+    started = time.perf_counter()
+    for start in range(0, len(query_rows), chunk):
+        part = slice(start, start + chunk)
+        every = source.rows_many(queries[part], measures)
+        for measure in measures:
+            scores = every.pop(measure)
             if scope is not None:
                 scores = scores[:, scope]
-            np.nan_to_num(scores, copy=False, nan=0.0)  # null as 0, as in the n × n matrices
-            parts.append(query_row_metrics(scores, scope_ids, query_rows[part], relevance[part], larger, depth=depth))
+            np.nan_to_num(scores, copy=False, nan=0.0)  # null as 0
+            parts[measure].append(
+                query_row_metrics(scores, scope_ids, query_rows[part], relevance[part], larger[measure], depth=depth)
+            )
             del scores
-        log.info(
-            "%s %s: %d query rows in chunks of %d in %.1f s",
-            corpus,
-            measure,
-            len(query_rows),
-            chunk,
-            time.perf_counter() - started,
-        )
-        yield measure, summarize(concatenate(parts), halves)
+    log.info(
+        "%s, %d measures: %d query rows in chunks of %d in %.1f s",
+        corpus,
+        len(measures),
+        len(query_rows),
+        chunk,
+        time.perf_counter() - started,
+    )
+    for measure in measures:
+        yield measure, summarize(concatenate(parts.pop(measure)), halves)
 
 
 def write(con: duckdb.DuckDBPyConnection, corpus: str, rows: Sequence[Mapping]) -> None:
