@@ -633,16 +633,21 @@ def fingerprints(weights) -> tuple[np.ndarray, np.ndarray, int]:
     )
 
 
-def large_corpus_inputs(scale, token_weights, set_sizes, every: bool = False) -> Iterator[tuple[str, Any, Any]]:
-    """(corpus, its int_token_weights rows, its int_pair_set_sizes rows) as pyarrow tables, for
-    every corpus of ``scale`` (int_corpus_scale) that does not store all pairs, or with ``every``
-    for all corpora; the arguments are the dbt models' DuckDB relations. corpus_id is the model's
-    own integer key, never user text."""
-    chosen_corpora = scale if every else scale.filter("not stores_all_pairs")
+CORPUS_CHOICES = {"large": "not stores_all_pairs", "stored": "stores_all_pairs", "every": "true"}
+
+
+def large_corpus_inputs(scale, token_weights, set_sizes, which: str = "large") -> Iterator[tuple[int, str, Any, Any]]:
+    """(corpus_id, corpus, its int_token_weights rows, its int_pair_set_sizes rows: image_id and
+    n_tokens) as pyarrow tables, by corpus_id, for the corpora of ``scale`` (int_corpus_scale)
+    ``which`` names: ``large`` (those that do not store all pairs), ``stored`` (those that do) or
+    ``every``; the arguments are the dbt models' DuckDB relations. corpus_id is the model's own
+    integer key, never user text."""
+    chosen_corpora = scale.filter(CORPUS_CHOICES[which])
     for corpus_id, corpus in chosen_corpora.select("corpus_id, corpus").order("corpus_id").fetchall():
         chosen = f"corpus_id = {int(corpus_id)}"
         weights = token_weights.filter(chosen).select("image_id, token, n_captions, idf_q, cosine_q").to_arrow_table()
-        yield corpus, weights, set_sizes.filter(chosen).select("image_id").to_arrow_table()
+        sizes = set_sizes.filter(chosen).select("image_id, n_tokens").to_arrow_table()
+        yield int(corpus_id), str(corpus), weights, sizes
 
 
 def model_rows(
@@ -666,7 +671,7 @@ def model_rows(
     if unknown:
         raise SemspaceError(f"var neighbor_measures: unknown measure(s) {', '.join(unknown)}")
     tables = []
-    for corpus, weights, sizes in large_corpus_inputs(scale, token_weights, set_sizes, every=True):
+    for _, corpus, weights, sizes in large_corpus_inputs(scale, token_weights, set_sizes, which="every"):
         table = corpus_rows(con, corpus, weights, sizes, k, measures, previous, threads, log)
         if table is not None:
             tables.append(table)
@@ -890,7 +895,7 @@ def statistics_rows(scale, token_weights, set_sizes, threads: int | None = None)
     import pyarrow as pa
 
     rows = []
-    for corpus, weights, sizes in large_corpus_inputs(scale, token_weights, set_sizes):
+    for _, corpus, weights, sizes in large_corpus_inputs(scale, token_weights, set_sizes):
         rows.append({"corpus": corpus, **pair_statistics(index_from_arrow(weights, sizes, corpus), threads)})
     schema = pa.schema(
         [("corpus", pa.string()), ("n_pairs", pa.int64())]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -51,35 +52,24 @@ def schema():
     return pa.schema([(name, getattr(pa, kind)()) for name, kind in COLUMNS])
 
 
+@dataclass
 class Postings:
-    """One corpus's token sets laid out for the pair scatter: images in ascending id order;
-    for each image's token rows (``entry_indptr``) the span of the token's posting list that lies
-    after the image (``entry_start`` … ``entry_end``), the image's count and the token's weights;
-    the posting lists themselves (image positions ascending, counts)."""
+    """One corpus's token sets laid out for the pair scatter: images in ascending id order (ids and
+    set sizes as the table's int32); for each image's token rows (``entry_indptr``) the span of the
+    token's posting list that lies after the image (``entry_start`` … ``entry_end``), the image's
+    count and the token's weights; the posting lists themselves (image positions ascending,
+    counts)."""
 
-    def __init__(
-        self,
-        image_ids,
-        n_tokens,
-        entry_indptr,
-        entry_start,
-        entry_end,
-        entry_count,
-        entry_idf,
-        entry_cos,
-        post_images,
-        post_counts,
-    ):
-        self.image_ids = image_ids
-        self.n_tokens = n_tokens
-        self.entry_indptr = entry_indptr
-        self.entry_start = entry_start
-        self.entry_end = entry_end
-        self.entry_count = entry_count
-        self.entry_idf = entry_idf
-        self.entry_cos = entry_cos
-        self.post_images = post_images
-        self.post_counts = post_counts
+    image_ids: np.ndarray  # int32 (N,), ascending
+    n_tokens: np.ndarray  # int32 (N,)
+    entry_indptr: np.ndarray
+    entry_start: np.ndarray
+    entry_end: np.ndarray
+    entry_count: np.ndarray
+    entry_idf: np.ndarray
+    entry_cos: np.ndarray
+    post_images: np.ndarray
+    post_counts: np.ndarray
 
     @property
     def n_images(self) -> int:
@@ -134,8 +124,8 @@ def postings(image_ids, n_tokens, row_images, row_tokens, row_counts, row_idf, r
     entry_indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(pos, minlength=n), out=entry_indptr[1:])
     return Postings(
-        image_ids=image_ids,
-        n_tokens=n_tokens,
+        image_ids=image_ids.astype(np.int32),
+        n_tokens=n_tokens.astype(np.int32),
         entry_indptr=entry_indptr,
         entry_start=np.ascontiguousarray(place[by_image] + 1),
         entry_end=np.ascontiguousarray(run_end[place[by_image]]),
@@ -194,8 +184,8 @@ def block_columns(index: Postings, corpus_id: int, q0: int, q1: int) -> dict[str
         q0,
         q1,
         np.int16(corpus_id),
-        index.image_ids.astype(np.int32),
-        index.n_tokens.astype(np.int32),
+        index.image_ids,
+        index.n_tokens,
         index.entry_indptr,
         index.entry_start,
         index.entry_end,
@@ -221,18 +211,6 @@ def corpus_batches(index: Postings, corpus_id: int, batch_rows: int = BATCH_ROWS
             progress(q1)
 
 
-def stored_corpora(scale) -> list[tuple[int, str, int]]:
-    """(corpus_id, corpus, n_images) of every corpus of ``scale`` (int_corpus_scale) that stores
-    its pairs, by corpus_id."""
-    return [
-        (int(cid), str(name), int(n))
-        for cid, name, n in scale.filter("stores_all_pairs")
-        .select("corpus_id, corpus, n_images")
-        .order("corpus_id")
-        .fetchall()
-    ]
-
-
 def model_reader(
     scale, token_weights, set_sizes, log: Callable[[str], None] | None = print, batch_rows: int = BATCH_ROWS
 ):
@@ -244,14 +222,9 @@ def model_reader(
     postings and one batch."""
     import pyarrow as pa
 
-    from semspace.neighbors import Progress
+    from semspace.neighbors import Progress, large_corpus_inputs
 
-    inputs = []
-    for corpus_id, corpus, _ in stored_corpora(scale):
-        chosen = f"corpus_id = {corpus_id}"  # the model's own integer key, never user text
-        weights = token_weights.filter(chosen).select("image_id, token, n_captions, idf_q, cosine_q").to_arrow_table()
-        sizes = set_sizes.filter(chosen).select("image_id, n_tokens").to_arrow_table()
-        inputs.append((corpus_id, corpus, weights, sizes))
+    inputs = list(large_corpus_inputs(scale, token_weights, set_sizes, which="stored"))
 
     def batches():
         while inputs:

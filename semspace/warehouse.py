@@ -267,11 +267,11 @@ class QueryRows:
                         f"corpus {self.name!r}: the kernel's index lacks images of set_sizes; {BUILD_HINT}"
                     )
                 self._columns = columns
-        out = neighbors.scores_many(self._index, query_ids, measures)
-        return {
-            m: (rows if self._columns is None else rows[:, self._columns])
-            for m, rows in ((m, np.asarray(out[m], dtype=np.float64)) for m in measures)
+        out = {
+            m: np.asarray(rows, dtype=np.float64)
+            for m, rows in neighbors.scores_many(self._index, query_ids, measures).items()
         }
+        return out if self._columns is None else {m: rows[:, self._columns] for m, rows in out.items()}
 
     def _pair_rows(self, query_ids: np.ndarray, measure: str) -> np.ndarray:
         m = measures_.get(measure)
