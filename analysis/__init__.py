@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from analysis.mds import MdsResult, classical_mds, load_distances, write
+from analysis.mds import MdsResult, centred_distances, classical_mds, classical_mds_centred, load_distances, write
 from semspace import db, warehouse
 
 __all__ = ["MdsResult", "classical_mds", "choose_method", "mds", "FULL_MDS_MAX_POINTS"]
@@ -41,7 +41,9 @@ def mds(
     """MDS of ``corpus`` from the warehouse; writes computed.mds_spectrum, mds_eigenvalues and
     mds_coordinates (replacing that corpus's rows, in one transaction) and returns the result.
 
-    method: "full" (classical MDS of the whole distance matrix, read from image_pairs), "landmark"
+    method: "full" (classical MDS of the whole distance matrix: computed by the exact pair kernel
+    from the corpus's token sets where dbt built its inputs, else read from image_pairs; see
+    :func:`analysis.mds.load_distances`), "landmark"
     (landmark MDS from token_sets, memory linear in the number of images) or "auto" (the default):
     full where image_pairs holds the corpus's pairs and it has at most ``full_max_points`` images,
     landmark otherwise (:func:`choose_method`). n_landmarks, seed, landmark_choice ("random" or
@@ -58,11 +60,17 @@ def mds(
             pairs = n >= 2 and warehouse.table_exists(con, "main", "image_pairs") and warehouse.has_pairs(con, corpus)
             method = choose_method(n, pairs, full_max_points)
         warehouse.require_marts(con, "image_pairs" if method == "full" else "token_sets")
-        if method == "full":
-            image_ids, distances = load_distances(con, corpus)
+        centred = None
+        if method == "full" and warehouse.table_exists(con, "intermediate", "int_token_weights"):
+            image_ids, centred = centred_distances(con, corpus)  # from the token sets, one n × n matrix
+        elif method == "full":
+            image_ids, distances = load_distances(con, corpus, source="pairs")
         else:
             image_ids, matrix = landmark.load_token_matrix(con, corpus)
-    if method == "full":
+    if centred is not None:
+        result = classical_mds_centred(centred, k=k, image_ids=image_ids, corpus=corpus)
+        del centred
+    elif method == "full":
         result = classical_mds(distances, k=k, image_ids=image_ids, corpus=corpus)
         del distances
     else:

@@ -78,7 +78,7 @@ def bench_full(db: Path, corpus: str, repeats: int, k: int, eigh_threads: int | 
         copy = work / "warehouse.duckdb"
         shutil.copy(db, copy)
         with duckdb.connect(str(copy), read_only=True) as con:
-            _, distances = load_distances(con, corpus)
+            _, distances = load_distances(con, corpus, source="pairs")  # the reference reads image_pairs
         b = double_centre(distances)
         del distances
         log(f"full eigh of {len(b)} × {len(b)} and analysis.mds(method='full'), alternating, {repeats}× each")

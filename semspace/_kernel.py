@@ -975,3 +975,40 @@ def pair_rows_block(
                 idf[b] = 0
                 w[b] = 0
                 dot[b] = 0
+
+
+@njit(parallel=True, cache=True)
+def centred_squared_distances(n_chunks, n_tokens, masks, rare_indptr, rare_tokens, post_indptr, post_images, out):
+    """Classical MDS's B = −½ J D² J of the symmetric difference d = |A| + |B| − 2|A ∩ B|, straight
+    into ``out`` (n × n float64, every entry written): first each row of D² with its mean (the
+    intersections of one image with all, as in :func:`intersections`; d² is an exact integer in
+    float64), then b_ij = −½ d²_ij + c_i + c_j with c = row mean / 2 − grand mean / 4. Rows are
+    dealt to the chunks in turn, so each chunk gets short and long sets alike."""
+    n = masks.shape[1]
+    row_total = np.zeros(n, np.float64)
+    if n == 0:
+        return
+    n_chunks = max(1, min(n, n_chunks))
+    for c in prange(n_chunks):
+        r_inter = np.zeros(n, np.int32)
+        inter = np.empty(n, np.int32)
+        for q in range(c, n, n_chunks):
+            rare_counts(q, rare_indptr, rare_tokens, post_indptr, post_images, r_inter, 1)
+            intersections(q, 0, n, masks, r_inter, inter)
+            nq = n_tokens[q]
+            total = 0.0
+            row = out[q]
+            for b in range(n):
+                d = np.float64(nq + n_tokens[b] - 2 * inter[b])
+                row[b] = d * d
+                total += d * d
+                r_inter[b] = 0
+            row_total[q] = total
+    # the totals are exact integers (below 2⁵³ for any n × n that fits in memory): so is their sum
+    grand = row_total.sum() / n / n
+    shift = 0.5 * (row_total / n) - 0.25 * grand
+    for q in prange(n):
+        row = out[q]
+        s = shift[q]
+        for b in range(n):
+            row[b] = -0.5 * row[b] + (s + shift[b])  # s_i + s_j = s_j + s_i: B exactly symmetric

@@ -553,6 +553,28 @@ def scores_many(
     return {measure: out[m] for m, measure in enumerate(measures)}
 
 
+def centred_squared_distances(index: CorpusIndex, threads: int | None = None) -> np.ndarray:
+    """Classical MDS's B = −½ J D² J (n × n float64, rows and columns in ``index.image_ids``
+    order) of the symmetric differences D, whose every entry is image_pairs' value: one pass over
+    the pairs (masks and posting lists, as :func:`scores`), then the centring in place."""
+    from semspace import _kernel
+
+    if threads is not None:
+        set_threads(threads)
+    out = np.empty((index.n_images, index.n_images), dtype=np.float64)
+    _kernel.centred_squared_distances(
+        _chunks(),
+        index.n_tokens,
+        index.masks,
+        index.rare_indptr,
+        index.rare_tokens,
+        index.posting_indptr,
+        index.posting_images,
+        out,
+    )
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # incremental top-k (the dbt model int_neighbors_computed)
 

@@ -47,6 +47,7 @@ def main() -> None:
     neighbors.top_k_arrays(index, 3, every, queries=some, candidates=some, progress=False)  # the generic one
     neighbors.scores_many(index, index.image_ids[:5], every)
     neighbors.pair_statistics(index, progress=False)
+    neighbors.centred_squared_distances(index)  # classical MDS's matrix (analysis.mds)
     pairs.block_columns(postings, 1, 0, postings.n_images - 1)
     print(f"semspace: compiled kernels ready ({time.monotonic() - started:.1f} s)")
 

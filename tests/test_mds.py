@@ -340,3 +340,71 @@ def test_show_progress_prints_where_nothing_is_configured(
     monkeypatch.setattr(logging.getLogger(), "handlers", [logging.NullHandler()])
     mds.show_progress()
     assert logger.handlers == []
+
+
+def _zipf_index(seed: int, n: int, v: int, exponent: float, most: int):
+    """(CorpusIndex, dense binary images × tokens) of a seeded Zipf corpus with repeated sets
+    (exact ties) and empty ones."""
+    from semspace import neighbors
+
+    rng = np.random.default_rng(seed)
+    p = 1 / np.arange(1, v + 1) ** exponent
+    p /= p.sum()
+    sets: list[np.ndarray] = []
+    for i in range(n):
+        if i % 37 == 5:
+            sets.append(sets[i - 2])
+            continue
+        size = int(rng.integers(0, most)) if i % 41 else 0
+        sets.append(np.unique(rng.choice(v, size, p=p)))
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum([len(s) for s in sets])
+    tokens = np.concatenate(sets).astype(np.int64)
+    ones = np.ones(len(tokens), dtype=np.int64)
+    weights = np.ones(v, dtype=np.int64)
+    index = neighbors.build_index(np.arange(n, dtype=np.int64) * 2 + 1, indptr, tokens, ones, weights, weights)
+    dense = np.zeros((n, v), dtype=np.int64)
+    for i, s in enumerate(sets):
+        dense[i, s] = 1
+    return index, dense
+
+
+@pytest.mark.parametrize(
+    ("seed", "n", "v", "exponent", "most"),
+    [(0, 300, 120, 1.1, 25), (1, 400, 2000, 0.6, 120), (2, 2, 5, 1.0, 4), (3, 1, 5, 1.0, 4)],
+)
+def test_centred_distances_from_the_kernel_equal_numpy(seed: int, n: int, v: int, exponent: float, most: int) -> None:
+    """The fused kernel's B = −½ J D² J against numpy with J as a matrix, on Zipf corpora with
+    ties and empty sets (one or several mask words, single images); exactly symmetric, and its
+    MDS has the same spectrum and axes as classical_mds of the distances."""
+    from semspace import neighbors
+
+    index, dense = _zipf_index(seed, n, v, exponent, most)
+    size = dense.sum(axis=1)
+    d = (size[:, None] + size[None, :] - 2 * dense @ dense.T).astype(np.float64)
+    j = np.eye(n) - 1.0 / n
+    expected = -0.5 * j @ (d * d) @ j
+    got = neighbors.centred_squared_distances(index)
+    scale = max(1.0, float(np.abs(expected).max()))
+    assert np.abs(got - expected).max() <= 1e-12 * scale
+    assert np.array_equal(got, got.T)
+    np.testing.assert_allclose(got, double_centre(d), rtol=0, atol=1e-12 * scale)
+    if n > 2:
+        from analysis.mds import classical_mds_centred
+
+        ours, reference = classical_mds_centred(got.copy(), k=3), classical_mds(d, k=3)
+        assert (ours.n_positive, ours.n_zero, ours.n_negative) == (
+            reference.n_positive,
+            reference.n_zero,
+            reference.n_negative,
+        )
+        np.testing.assert_allclose(ours.eigenvalues, reference.eigenvalues, rtol=0, atol=1e-9 * scale)
+        for r in range(3):
+            a, b = ours.coordinates[:, r], reference.coordinates[:, r]
+            assert np.allclose(a, b, atol=1e-7 * np.sqrt(scale)) or np.allclose(a, -b, atol=1e-7 * np.sqrt(scale))
+
+
+def test_several_mask_words_are_exercised() -> None:
+    """The second corpus above has more than one mask word (else the kernel's later words go untested)."""
+    index, _ = _zipf_index(1, 400, 2000, 0.6, 120)
+    assert index.masks.shape[0] > 1

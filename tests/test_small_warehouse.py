@@ -150,6 +150,30 @@ def test_neighbours_are_ranked_per_measure(small) -> None:
             assert list(zip(neighbours, values)) == reference.neighbors(sets, image, 3)
 
 
+def test_mds_distances_from_the_kernel_are_image_pairs(small) -> None:
+    """MDS takes its distances from the exact kernel, not image_pairs: the same matrix to the bit
+    (every corpus of both datasets), and the fused centring equals double_centre of it; the
+    pair-reading path equals the note's Python sets."""
+    from analysis.mds import centred_distances, double_centre, load_distances
+
+    db, work, records = small
+    sets = reference.blip_token_sets(work / "coco_small.json")
+    with duckdb.connect(str(db), read_only=True) as con:
+        corpora = [row[0] for row in con.execute("select corpus from corpora order by corpus").fetchall()]
+        for corpus in corpora:
+            ids, from_pairs = load_distances(con, corpus, source="pairs")
+            kernel_ids, from_kernel = load_distances(con, corpus, source="kernel")
+            assert np.array_equal(ids, kernel_ids) and np.array_equal(from_pairs, from_kernel), corpus
+            centred_ids, centred = centred_distances(con, corpus)
+            expected = double_centre(from_pairs)
+            assert np.array_equal(centred_ids, ids)
+            assert np.abs(centred - expected).max() <= 1e-12 * max(1.0, np.abs(expected).max()), corpus
+            if corpus == "coco":
+                size = np.array([len(a) for a in sets])
+                notes = size[:, None] + size[None, :] - 2 * reference.intersection_matrix(sets)
+                assert np.array_equal(from_pairs, notes)
+
+
 def test_mds_marts_show_the_computed_rows(small) -> None:
     """mds_spectrum and mds_coordinates (dbt views over computed.*): the axis shares and the wide
     x1 ... x10, equal to the Python result."""

@@ -9,8 +9,20 @@ from semspace import neighbors, pairs, warmup
 
 
 def test_warmup_runs_every_kernel(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every top-level kernel of semspace._kernel (the parallel ones; the rest are inlined into
+    them) has a compiled signature after the warm-up: a new kernel left out of it would compile
+    inside the first dbt build or analysis step instead."""
+    from numba.core.registry import CPUDispatcher
+
+    from semspace import _kernel
+
     warmup.main()
     assert "compiled kernels ready" in capsys.readouterr().out
+    kernels = {
+        name: f for name, f in vars(_kernel).items() if isinstance(f, CPUDispatcher) and f.targetoptions.get("parallel")
+    }
+    assert len(kernels) >= 6
+    assert [name for name, f in kernels.items() if not f.signatures] == []
 
 
 def test_the_tiny_corpus_agrees_between_the_two_layouts() -> None:
