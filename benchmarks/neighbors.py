@@ -26,12 +26,12 @@ same (n_images × k) arrays of neighbour ids and distances from the same CSR tok
    threads=T)`` (a pyarrow table of image_neighbors rows), turned into the same arrays; numba's
    compile is done on a small warm-up index first and reported apart.
 4. **dbt** (``--db FILE --dbt``): ``dbt run --select int_neighbors_computed image_neighbors`` on a copy of the warehouse with
-   ``--vars {neighbors_k: k, neighbor_measures: [symmetric_difference]}``: the model's
-   ``execution_time`` from run_results.json (dbt start-up and parsing excluded), over all of the
-   warehouse's corpora (the model has no corpus filter; the count is printed). A corpus that stores
-   its pairs is ranked over image_pairs (which must be built); with ``--dbt-vars
-   '{"all_pairs_max_images": 0}'`` every corpus takes the compiled kernel (the run selects
-   int_neighbors_computed too, with --full-refresh, and sums both models' times). Its rows for ``--corpus`` are compared with the reference.
+   ``--vars {neighbors_k: k, neighbor_measures: [symmetric_difference]}`` (plus ``--dbt-vars``, e.g.
+   the vars the warehouse was built with) and ``--full-refresh``: both models' ``execution_time``
+   from run_results.json, summed (dbt start-up and parsing excluded), over all of the warehouse's
+   corpora (the models have no corpus filter; the count is printed). On DuckDB every corpus's lists
+   come from the compiled kernel, stored pairs or not. Its rows for ``--corpus`` are compared with
+   the reference.
 
 Every way runs in a child process of its own (`--worker`), for `--repeats` timed runs; the child
 reports its times and its peak RSS (``ru_maxrss``; for dbt the dbt process's, via RUSAGE_CHILDREN),
@@ -656,9 +656,10 @@ def print_table(summary: dict) -> None:
             )
         if r["way"] == "dbt":
             notes.append(
-                f"dbt: `dbt run --select image_neighbors` over all {r.get('corpora')} corpora of the warehouse "
-                f"(symmetric_difference only), dbt process wall median {median(r['walls']):.1f} s; it reads the "
-                "stored pairs (int_pair_overlaps, built before and not timed here); compared on the given corpus"
+                f"dbt: `dbt run --select {' '.join(MODELS)} --full-refresh` over all {r.get('corpora')} corpora "
+                f"of the warehouse (symmetric_difference only), dbt process wall median {median(r['walls']):.1f} s "
+                "(dbt's start-up and parse included); on DuckDB every corpus's lists come from the compiled "
+                "kernel (int_neighbors_computed), stored pairs or not; compared on the given corpus"
             )
         if "rss_before_mb" in r:
             notes.append(f"{r['way']} {r['threads']}: RSS before the timed runs {r['rss_before_mb']:,.0f} MB")
