@@ -319,6 +319,11 @@ def _arrays(index: CorpusIndex) -> tuple:
     )
 
 
+def _set_layout(index: CorpusIndex) -> tuple:
+    """What the set kernels read of an index: the mask words and the rare tokens' posting lists."""
+    return index.masks, index.rare_indptr, index.rare_tokens, index.posting_indptr, index.posting_images
+
+
 def _chunks() -> int:
     """Work chunks per kernel call: a few per thread, so a slow chunk does not idle the others."""
     import numba
@@ -419,11 +424,7 @@ def top_k_arrays(
                     chosen,
                     k,
                     n_tokens_narrow,
-                    index.masks,
-                    index.rare_indptr,
-                    index.rare_tokens,
-                    index.posting_indptr,
-                    index.posting_images,
+                    *_set_layout(index),
                     *rows,
                 )
             elif group is weighted_m and every:
@@ -565,11 +566,7 @@ def centred_squared_distances(index: CorpusIndex, threads: int | None = None) ->
     _kernel.centred_squared_distances(
         _chunks(),
         index.n_tokens,
-        index.masks,
-        index.rare_indptr,
-        index.rare_tokens,
-        index.posting_indptr,
-        index.posting_images,
+        *_set_layout(index),
         out,
     )
     return out
@@ -873,11 +870,7 @@ def pair_statistics(index: CorpusIndex, threads: int | None = None, progress: bo
             chunks,
             queries,
             n_tokens32,
-            index.masks,
-            index.rare_indptr,
-            index.rare_tokens,
-            index.posting_indptr,
-            index.posting_images,
+            *_set_layout(index),
             out,
         )
         used = out[out[:, 0] > 0]
