@@ -7,7 +7,15 @@ from __future__ import annotations
 
 import os
 
-from analysis.mds import MdsResult, centred_distances, classical_mds, classical_mds_centred, load_distances, write
+from analysis.mds import (
+    IdleWindow,
+    MdsResult,
+    centred_distances,
+    classical_mds,
+    classical_mds_centred,
+    load_distances,
+    write,
+)
 from semspace import db, warehouse
 
 __all__ = ["MdsResult", "classical_mds", "choose_method", "mds", "FULL_MDS_MAX_POINTS"]
@@ -61,6 +69,7 @@ def mds(
             method = choose_method(n, pairs, full_max_points)
         warehouse.require_marts(con, "image_pairs" if method == "full" else "token_sets")
         centred = None
+        window = IdleWindow.open()  # the idle cores are measured while the matrix is computed
         if method == "full" and warehouse.table_exists(con, "intermediate", "int_token_weights"):
             image_ids, centred = centred_distances(con, corpus)  # from the token sets, one n × n matrix
         elif method == "full":
@@ -68,7 +77,7 @@ def mds(
         else:
             image_ids, matrix = landmark.load_token_matrix(con, corpus)
     if centred is not None:
-        result = classical_mds_centred(centred, k=k, image_ids=image_ids, corpus=corpus)
+        result = classical_mds_centred(centred, k=k, image_ids=image_ids, corpus=corpus, window=window)
         del centred
     elif method == "full":
         result = classical_mds(distances, k=k, image_ids=image_ids, corpus=corpus)

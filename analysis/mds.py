@@ -188,17 +188,48 @@ def _cpu_times() -> tuple[int, int]:
     return sum(fields), fields[3] + fields[4]
 
 
-def idle_cores(cores: int, sample: float = 0.1) -> float:
+def _own_ticks() -> int:
+    """This process's CPU time so far (every thread, user + system), in /proc/stat's ticks."""
+    t = os.times()
+    return round((t.user + t.system) * os.sysconf("SC_CLK_TCK"))
+
+
+@dataclass
+class IdleWindow:
+    """A window of time over which :func:`idle_cores` measures the machine, opened before work
+    that it may overlap (``analysis.mds`` opens one before it computes the matrix): this process's
+    own CPU time in the window counts as idle, since that work is done when the window is read.
+    So the 0.1 s sample costs no waiting where the work took that long."""
+
+    opened: float
+    cpu: tuple[int, int]
+    own: int
+
+    @classmethod
+    def open(cls) -> IdleWindow | None:
+        try:
+            return cls(time.monotonic(), _cpu_times(), _own_ticks())
+        except (OSError, ValueError):
+            return None
+
+
+def idle_cores(cores: int, sample: float = 0.1, window: IdleWindow | None = None) -> float:
     """How many of ``cores`` are idle now: the machine's idle share of CPU time over ``sample``
-    seconds (this process sleeps meanwhile) times ``cores``; where /proc/stat cannot be read,
-    ``cores`` minus the 1-minute load average (which lags, and counts this process's own recent
-    work)."""
+    seconds times ``cores``. Without ``window`` this process sleeps for the sample; with one, the
+    sample is the window (waiting only for what is left of ``sample``), this process's own CPU
+    time in it counted as idle. Where /proc/stat cannot be read, ``cores`` minus the 1-minute load
+    average (which lags, and counts this process's own recent work)."""
     try:
-        total, idle = _cpu_times()
-        time.sleep(sample)
-        total_after, idle_after = _cpu_times()
+        if window is None:
+            window = IdleWindow(time.monotonic(), _cpu_times(), 0)
+            own = None
+        else:
+            own = window.own
+        time.sleep(max(0.0, sample - (time.monotonic() - window.opened)))
+        (total, idle), (total_after, idle_after) = window.cpu, _cpu_times()
+        mine = 0 if own is None else max(0, _own_ticks() - own)
         if total_after > total:
-            return cores * (idle_after - idle) / (total_after - total)
+            return cores * min(1.0, (idle_after - idle + mine) / (total_after - total))
     except (OSError, ValueError):
         pass
     try:
@@ -207,10 +238,11 @@ def idle_cores(cores: int, sample: float = 0.1) -> float:
         return float(cores)
 
 
-def blas_threads() -> tuple[int, str]:
+def blas_threads(window: IdleWindow | None = None) -> tuple[int, str]:
     """(threads, why) for the reduction: ``$SEMSPACE_THREADS`` where set (the variable that also
     sets DuckDB's threads), else :func:`choose_threads` of the cores this process may use
-    (os.sched_getaffinity) and how many of them are idle now (:func:`idle_cores`)."""
+    (os.sched_getaffinity) and how many of them are idle now (:func:`idle_cores`, over ``window``
+    where given)."""
     setting = os.environ.get("SEMSPACE_THREADS", "").strip()
     if setting.isdigit() and int(setting) > 0:
         return int(setting), "SEMSPACE_THREADS"
@@ -218,7 +250,7 @@ def blas_threads() -> tuple[int, str]:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    idle = idle_cores(cores)
+    idle = idle_cores(cores) if window is None else idle_cores(cores, window=window)
     return choose_threads(cores, idle), f"{max(idle, 0.0):.1f} of {cores} cores idle"
 
 
@@ -375,11 +407,16 @@ def _lanczos_top(band: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | No
 
 
 def spectrum(
-    b: np.ndarray, k: int, overwrite: bool = False, threads: int | None = None, band_width: int = BAND_WIDTH
+    b: np.ndarray,
+    k: int,
+    overwrite: bool = False,
+    threads: int | None = None,
+    band_width: int = BAND_WIDTH,
+    window: IdleWindow | None = None,
 ) -> Spectrum:
     """All eigenvalues of the symmetric matrix ``b`` (descending) and the eigenvectors of its k
     largest, from one two-stage reduction (see above); ``overwrite`` lets it destroy ``b``;
-    ``threads``: BLAS threads of the reduction (default :func:`blas_threads`).
+    ``threads``: BLAS threads of the reduction (default :func:`blas_threads`, over ``window``).
 
     The Lanczos vectors are kept only where their Ritz values are the top k of the spectrum within
     n·eps·max|λ| (the tolerance that tells positive from zero); otherwise (a multiple eigenvalue
@@ -399,8 +436,8 @@ def spectrum(
         return Spectrum(values[::-1], vectors[:, ::-1][:, :kept], 1, "1 thread, dense eigh", "with them", phases)
     why = "given"
     if threads is None:
-        threads, why = blas_threads()
-        started = time.perf_counter()  # not the 0.1 s of looking at the machine
+        threads, why = blas_threads(window)
+        started = time.perf_counter()  # not the time spent looking at the machine
     plural = "s" if threads > 1 else ""
     lapack = _two_stage_solver()
     if lapack is None:
@@ -499,13 +536,15 @@ def classical_mds_centred(
     image_ids: np.ndarray | None = None,
     corpus: str = "",
     threads: int | None = None,
+    window: IdleWindow | None = None,
 ) -> MdsResult:
     """:func:`classical_mds` of the double-centred matrix ``b`` = −½ J D² J itself (from
-    :func:`double_centre`, or :func:`centred_distances`), which it overwrites."""
+    :func:`double_centre`, or :func:`centred_distances`), which it overwrites; ``window``: where
+    the idle cores are measured from (:func:`blas_threads`)."""
     n = len(b)
     k = min(k, n - 1)
     label = _label(corpus)
-    result = spectrum(b, k, overwrite=True, threads=threads)
+    result = spectrum(b, k, overwrite=True, threads=threads, window=window)
     del b
     log.info("%s: eigenvalues (%d) in %.1f s, %s", label, n, result.phases["eigenvalues"], result.values_how)
     axes = result.vectors.shape[1]

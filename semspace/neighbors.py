@@ -319,7 +319,7 @@ def _arrays(index: CorpusIndex) -> tuple:
     )
 
 
-def _set_layout(index: CorpusIndex) -> tuple:
+def _set_layout(index: CorpusIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """What the set kernels read of an index: the mask words and the rare tokens' posting lists."""
     return index.masks, index.rare_indptr, index.rare_tokens, index.posting_indptr, index.posting_images
 

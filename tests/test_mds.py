@@ -293,6 +293,29 @@ def test_idle_cores_from_cpu_times_or_load(monkeypatch: pytest.MonkeyPatch) -> N
     assert mds.idle_cores(4, sample=0) == pytest.approx(1.5)
 
 
+def test_idle_window_counts_this_process_as_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over a window opened before this process's own work, that work's CPU time counts as idle:
+    the cores it used are free again when the reduction starts. No sleep once the window is as
+    long as the sample."""
+    mds = mds_module()
+    times = iter([(1000, 400), (1200, 450)])  # 50 of 200 ticks idle
+    own = iter([70, 170])  # this process used 100 of the busy 150
+    monkeypatch.setattr(mds, "_cpu_times", lambda: next(times))
+    monkeypatch.setattr(mds, "_own_ticks", lambda: next(own))
+    window = mds.IdleWindow.open()
+    assert window is not None
+    window.opened -= 1.0  # opened a second ago: longer than the sample
+    slept: list[float] = []
+    monkeypatch.setattr(mds.time, "sleep", slept.append)
+    assert mds.idle_cores(4, sample=0.1, window=window) == pytest.approx(4 * 150 / 200)
+    assert slept == [0.0]
+    busy = iter([(1000, 400), (1200, 400)])  # no idle tick, but all of them ours (and more, counted
+    own = iter([0, 400])  # over several threads): every core is free
+    monkeypatch.setattr(mds, "_cpu_times", lambda: next(busy))
+    monkeypatch.setattr(mds, "_own_ticks", lambda: next(own))
+    assert mds.idle_cores(2, window=mds.IdleWindow.open()) == pytest.approx(2.0)  # capped at all cores
+
+
 def test_blas_threads_setting_and_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     mds = mds_module()
     monkeypatch.setenv("SEMSPACE_THREADS", "3")
