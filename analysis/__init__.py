@@ -69,7 +69,7 @@ def mds(
             method = choose_method(n, pairs, full_max_points)
         warehouse.require_marts(con, "image_pairs" if method == "full" else "token_sets")
         centred = None
-        window = IdleWindow.open()  # the idle cores are measured while the matrix is computed
+        window = IdleWindow.open() if method == "full" else None  # idle cores, measured meanwhile
         if method == "full" and warehouse.table_exists(con, "intermediate", "int_token_weights"):
             image_ids, centred = centred_distances(con, corpus)  # from the token sets, one n × n matrix
         elif method == "full":
@@ -80,7 +80,7 @@ def mds(
         result = classical_mds_centred(centred, k=k, image_ids=image_ids, corpus=corpus, window=window)
         del centred
     elif method == "full":
-        result = classical_mds(distances, k=k, image_ids=image_ids, corpus=corpus)
+        result = classical_mds(distances, k=k, image_ids=image_ids, corpus=corpus, window=window)
         del distances
     else:
         result = landmark.landmark_mds(

@@ -108,8 +108,10 @@ def centred_distances(con: duckdb.DuckDBPyConnection, corpus: str) -> tuple[np.n
     start = time.perf_counter()
     ids = warehouse.image_ids(con, corpus)
     index = neighbors.load_index(con, corpus)
-    if not np.array_equal(np.asarray(index.image_ids, dtype=np.int64), np.asarray(ids, dtype=np.int64)):
-        raise SemspaceError(f"corpus {corpus!r}: the kernel's index lacks images of set_sizes; {warehouse.BUILD_HINT}")
+    if warehouse.kernel_columns(corpus, index.image_ids, ids) is not None:  # B's rows are the index's
+        raise SemspaceError(
+            f"corpus {corpus!r}: the kernel's index holds images set_sizes lacks; {warehouse.BUILD_HINT}"
+        )
     b = neighbors.centred_squared_distances(index)
     log.info(
         "mds %s: distances computed and centred (%d × %d) in %.1f s",
@@ -203,7 +205,7 @@ class IdleWindow:
 
     opened: float
     cpu: tuple[int, int]
-    own: int
+    own: int | None  # None: this process's CPU time is not counted (a window with no work in it)
 
     @classmethod
     def open(cls) -> IdleWindow | None:
@@ -221,13 +223,10 @@ def idle_cores(cores: int, sample: float = 0.1, window: IdleWindow | None = None
     average (which lags, and counts this process's own recent work)."""
     try:
         if window is None:
-            window = IdleWindow(time.monotonic(), _cpu_times(), 0)
-            own = None
-        else:
-            own = window.own
+            window = IdleWindow(time.monotonic(), _cpu_times(), None)
         time.sleep(max(0.0, sample - (time.monotonic() - window.opened)))
         (total, idle), (total_after, idle_after) = window.cpu, _cpu_times()
-        mine = 0 if own is None else max(0, _own_ticks() - own)
+        mine = 0 if window.own is None else max(0, _own_ticks() - window.own)
         if total_after > total:
             return cores * min(1.0, (idle_after - idle + mine) / (total_after - total))
     except (OSError, ValueError):
@@ -250,7 +249,7 @@ def blas_threads(window: IdleWindow | None = None) -> tuple[int, str]:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    idle = idle_cores(cores) if window is None else idle_cores(cores, window=window)
+    idle = idle_cores(cores, window=window)
     return choose_threads(cores, idle), f"{max(idle, 0.0):.1f} of {cores} cores idle"
 
 
@@ -510,10 +509,11 @@ def classical_mds(
     image_ids: np.ndarray | None = None,
     corpus: str = "",
     threads: int | None = None,
+    window: IdleWindow | None = None,
 ) -> MdsResult:
     """All eigenvalues and the top-k coordinates x_r = v_r √λ_r, from one reduction
     (:func:`spectrum`); ``threads``: BLAS threads of the reduction (default: the idle cores,
-    :func:`blas_threads`). A progress line per phase (logging, INFO; :func:`show_progress`).
+    :func:`blas_threads`, measured over ``window`` where given). A progress line per phase (logging, INFO; :func:`show_progress`).
 
     Tolerance for calling an eigenvalue positive, negative or zero: n · eps · max|λ|, the usual
     numerical-rank threshold. B always has the exact eigenvalue 0 of the constant vector (J·1 = 0);
@@ -523,7 +523,7 @@ def classical_mds(
     start = time.perf_counter()
     b = double_centre(distances)
     log.info("%s: centred (%d × %d) in %.1f s", _label(corpus), len(b), len(b), time.perf_counter() - start)
-    return classical_mds_centred(b, k, image_ids, corpus, threads)
+    return classical_mds_centred(b, k, image_ids, corpus, threads, window)
 
 
 def _label(corpus: str) -> str:

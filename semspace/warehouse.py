@@ -222,6 +222,20 @@ def has_pairs(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(found and found[0][0])
 
 
+def kernel_columns(name: str, index_ids: np.ndarray, ids: np.ndarray) -> np.ndarray | None:
+    """Where the images ``ids`` sit among the kernel index's ``index_ids`` (both ascending):
+    None where they are the same images, else their positions; one clear error where the index
+    lacks any of them (a warehouse built before set_sizes changed)."""
+    index_ids = np.asarray(index_ids, dtype=np.int64)
+    if len(index_ids) == len(ids) and np.array_equal(index_ids, ids):
+        return None
+    columns = np.searchsorted(index_ids, ids)
+    inside = columns < len(index_ids)
+    if not inside.all() or not np.array_equal(index_ids[columns], ids):
+        raise SemspaceError(f"corpus {name!r}: the kernel's index lacks images of set_sizes; {BUILD_HINT}")
+    return columns
+
+
 class QueryRows:
     """Rows of a corpus's pair measures for some query images: ``rows(query_ids, measure)`` is the
     float64 matrix len(query_ids) × len(ids) of ``measure`` between each query and every image of
@@ -256,17 +270,7 @@ class QueryRows:
         neighbors = importlib.import_module("semspace.neighbors")
         if self._index is None:
             self._index = neighbors.load_index(self.con, self.name)
-            all_ids = np.asarray(self._index.image_ids, dtype=np.int64)
-            if len(all_ids) == len(self.ids) and np.array_equal(all_ids, self.ids):
-                self._columns = None
-            else:
-                columns = np.searchsorted(all_ids, self.ids)
-                inside = columns < len(all_ids)
-                if not inside.all() or not np.array_equal(all_ids[columns], self.ids):
-                    raise SemspaceError(
-                        f"corpus {self.name!r}: the kernel's index lacks images of set_sizes; {BUILD_HINT}"
-                    )
-                self._columns = columns
+            self._columns = kernel_columns(self.name, self._index.image_ids, self.ids)
         out = {
             m: np.asarray(rows, dtype=np.float64)
             for m, rows in neighbors.scores_many(self._index, query_ids, measures).items()

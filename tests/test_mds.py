@@ -321,9 +321,9 @@ def test_blas_threads_setting_and_choice(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("SEMSPACE_THREADS", "3")
     assert mds.blas_threads() == (3, "SEMSPACE_THREADS")
     monkeypatch.delenv("SEMSPACE_THREADS")
-    monkeypatch.setattr(mds, "idle_cores", lambda cores: 0.2)  # a busy machine
+    monkeypatch.setattr(mds, "idle_cores", lambda cores, window=None: 0.2)  # a busy machine
     assert mds.blas_threads()[0] == 1
-    monkeypatch.setattr(mds, "idle_cores", lambda cores: float(cores))  # an idle one
+    monkeypatch.setattr(mds, "idle_cores", lambda cores, window=None: float(cores))  # an idle one
     threads, why = mds.blas_threads()
     assert threads == len(mds.os.sched_getaffinity(0)) and "idle" in why
 
@@ -431,3 +431,19 @@ def test_several_mask_words_are_exercised() -> None:
     """The second corpus above has more than one mask word (else the kernel's later words go untested)."""
     index, _ = _zipf_index(1, 400, 2000, 0.6, 120)
     assert index.masks.shape[0] > 1
+
+
+def test_kernel_columns_same_subset_or_one_clear_error() -> None:
+    """The kernel index's images against set_sizes' (warehouse.kernel_columns, shared by the
+    evaluation's QueryRows and MDS's centred_distances): the same images need no mapping, a
+    subset gets its positions, a missing image is one error naming the corpus and the fix."""
+    from semspace.errors import SemspaceError
+    from semspace.warehouse import kernel_columns
+
+    index_ids = np.array([2, 5, 9, 11])
+    assert kernel_columns("c", index_ids, np.array([2, 5, 9, 11])) is None
+    assert kernel_columns("c", index_ids, np.array([5, 11])).tolist() == [1, 3]
+    with pytest.raises(SemspaceError, match=r"corpus 'c': the kernel's index lacks images .*semspace build"):
+        kernel_columns("c", index_ids, np.array([5, 7]))
+    with pytest.raises(SemspaceError, match="lacks images"):
+        kernel_columns("c", index_ids, np.array([12]))
