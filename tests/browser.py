@@ -105,3 +105,23 @@ def offline_page(viewport: dict[str, int] | None = None) -> Iterator[OfflinePage
             yield result
         finally:
             browser.close()
+
+
+def wait_until(page: Any, predicate: str, timeout: float = 30_000, interval: float = 0.02) -> None:
+    """Wait until ``predicate`` is truthy in ``page``, for at most ``timeout`` ms: a JavaScript
+    expression, or a function of no arguments (``"() => ..."``) that is called.
+
+    Playwright's ``page.wait_for_function`` polls by evaluating its string with eval() inside the
+    page, which the pages' Content-Security-Policy (no 'unsafe-eval') refuses whenever the first
+    check is not already true: a test failed or passed by timing. ``page.evaluate`` is not subject
+    to the page's CSP, so this polls with it."""
+    import time
+
+    call = predicate if predicate.lstrip().startswith("() =>") else f"() => ({predicate})"
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        if page.evaluate(call):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout / 1000:g} s: {predicate}")
+        time.sleep(interval)

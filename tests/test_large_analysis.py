@@ -551,7 +551,7 @@ def test_map_of_100k_points_in_chromium(large_map: tuple[Path, dict], renderer: 
     (run with -s), not asserted: timings are noisy."""
     import time
 
-    from tests.browser import offline_page
+    from tests.browser import offline_page, wait_until
 
     path, data = large_map
     query = "" if renderer == "default" else f"?renderer={renderer}"
@@ -559,7 +559,7 @@ def test_map_of_100k_points_in_chromium(large_map: tuple[Path, dict], renderer: 
         page = browser.page
         started = time.perf_counter()
         page.goto(path.resolve().as_uri() + query, timeout=300_000)
-        page.wait_for_function("window.semspaceMap && window.semspaceMap.ready", timeout=300_000, polling=50)
+        wait_until(page, "window.semspaceMap && window.semspaceMap.ready", timeout=300_000)
         load_s = time.perf_counter() - started
         assert page.evaluate("semspaceMap.n") == N_MAP
         used = page.evaluate("semspaceMap.renderer")
@@ -584,7 +584,8 @@ def test_map_of_100k_points_in_chromium(large_map: tuple[Path, dict], renderer: 
         assert point["inside"]
         started = time.perf_counter()
         page.mouse.move(point["x"], point["y"])
-        page.wait_for_function(
+        wait_until(
+            page,
             f"(document.querySelector('.hoverlayer .hovertext:not([hidden])') || {{}}).textContent?.startsWith('image {image} ')",
             timeout=10_000,
         )
@@ -592,8 +593,8 @@ def test_map_of_100k_points_in_chromium(large_map: tuple[Path, dict], renderer: 
         assert data["captions"][i][0] in page.inner_text(".hoverlayer .hovertext")
         started = time.perf_counter()
         page.mouse.click(point["x"], point["y"])
-        page.wait_for_function(f"document.body.dataset.selected === '{image}'", timeout=10_000)
-        page.wait_for_function(f"semspaceMap.highlighted().selected[0] === {image}", timeout=10_000)
+        wait_until(page, f"document.body.dataset.selected === '{image}'", timeout=10_000)
+        wait_until(page, f"semspaceMap.highlighted().selected[0] === {image}", timeout=10_000)
         click_s = time.perf_counter() - started
         want = data["neighbours_by"]["symmetric_difference"][i]
         assert [r["image_id"] for r in page.evaluate("semspaceMap.neighbours()")] == want
@@ -611,9 +612,9 @@ def test_map_of_100k_points_in_chromium(large_map: tuple[Path, dict], renderer: 
         page.mouse.down()
         page.mouse.move(560, 360, steps=4)
         page.mouse.up()
-        page.wait_for_function(f"semspaceMap.view().s > {home * 5}")
+        wait_until(page, f"semspaceMap.view().s > {home * 5}")
         page.mouse.dblclick(500, 300)
-        page.wait_for_function(f"semspaceMap.view().s === {home}")
+        wait_until(page, f"semspaceMap.view().s === {home}")
         # a word search: every image with it, highlighted
         started = time.perf_counter()
         page.evaluate("semspaceMap.search('pizza')")

@@ -20,7 +20,7 @@ import pytest
 
 from analysis import map as semantic_map
 from semspace.errors import SemspaceError
-from tests.browser import offline_page
+from tests.browser import offline_page, wait_until
 from tests.dbt_helpers import REPO, dbt
 
 N = 20
@@ -350,7 +350,7 @@ def test_page_in_chromium(tiny_map: Path) -> None:
     with offline_page() as browser:
         page = browser.page
         page.goto(tiny_map.resolve().as_uri())
-        page.wait_for_function("() => window.semspaceMap && window.semspaceMap.ready", timeout=30_000)
+        wait_until(page, "() => window.semspaceMap && window.semspaceMap.ready", timeout=30_000)
         assert page.evaluate("semspaceMap.n") == N
         assert "25.0 %" in page.evaluate("document.querySelector('.xtitle').textContent")
         assert "12.5 %" in page.evaluate("document.querySelector('.ytitle').textContent")
@@ -364,7 +364,7 @@ def test_page_in_chromium(tiny_map: Path) -> None:
 
         # click → panel with the neighbours, highlighted on the map
         page.mouse.click(point["x"], point["y"])
-        page.wait_for_function(f"() => document.body.dataset.selected === '{evil_image}'", timeout=10_000)
+        wait_until(page, f"() => document.body.dataset.selected === '{evil_image}'", timeout=10_000)
         i = data["ids"].index(evil_image)
         expected = panel_rows(data, "symmetric_difference", i)
         rows = page.eval_on_selector_all(
@@ -377,7 +377,7 @@ def test_page_in_chromium(tiny_map: Path) -> None:
             {k: r[k] for k in ("image_id", "distance")} for r in page.evaluate("semspaceMap.neighbours()")
         ] == expected
         # the map's highlight follows the panel (restyled after the next paint)
-        page.wait_for_function(f"() => semspaceMap.highlighted().selected[0] === {evil_image}", timeout=10_000)
+        wait_until(page, f"() => semspaceMap.highlighted().selected[0] === {evil_image}", timeout=10_000)
         lit = page.evaluate("semspaceMap.highlighted()")
         assert lit["selected"] == [evil_image] and lit["neighbours"] == [r["image_id"] for r in expected]
         panel_captions = page.eval_on_selector_all("#sel-captions li", "els => els.map(e => e.textContent)")
@@ -407,26 +407,26 @@ def test_page_in_chromium(tiny_map: Path) -> None:
         first = expected[0]["image_id"]
         page.evaluate(f"semspaceMap.select({evil_image})")
         page.click("#neighbours tbody tr:first-child td.nb-caption")
-        page.wait_for_function(f"() => document.body.dataset.selected === '{first}'", timeout=10_000)
+        wait_until(page, f"() => document.body.dataset.selected === '{first}'", timeout=10_000)
 
         # search: a COCO id, an image id, a word, a hostile string
         page.fill("#search", str(900000 + EVIL_ID))
         page.press("#search", "Enter")
-        page.wait_for_function(f"() => document.body.dataset.selected === '{evil_image}'", timeout=10_000)
+        wait_until(page, f"() => document.body.dataset.selected === '{evil_image}'", timeout=10_000)
         assert f"COCO id {900000 + EVIL_ID}" in page.inner_text("#search-result")
         page.fill("#search", "pizza")
         page.press("#search", "Enter")
-        page.wait_for_function("() => document.querySelector('#search-result').textContent.includes('pizza')")
+        wait_until(page, "() => document.querySelector('#search-result').textContent.includes('pizza')")
         want = sorted(data["ids"][j] for j in range(N) if "pizza" in tokens(" ".join(captions_of(j))))
         assert page.inner_text("#search-result").startswith(f"{len(want)} images")
-        page.wait_for_function(f"() => semspaceMap.highlighted().matches.length === {len(want)}", timeout=10_000)
+        wait_until(page, f"() => semspaceMap.highlighted().matches.length === {len(want)}", timeout=10_000)
         assert sorted(page.evaluate("semspaceMap.highlighted()")["matches"]) == want
         listed = page.eval_on_selector_all("#search-matches li", "els => els.map(e => Number(e.dataset.imageId))")
         assert sorted(listed) == want
         page.fill("#search", "</script><b>")
         page.press("#search", "Enter")
-        page.wait_for_function("() => document.querySelector('#search-result').textContent.includes('script')")
-        page.wait_for_function(f"() => semspaceMap.highlighted().matches[0] === {evil_image}", timeout=10_000)
+        wait_until(page, "() => document.querySelector('#search-result').textContent.includes('script')")
+        wait_until(page, f"() => semspaceMap.highlighted().matches[0] === {evil_image}", timeout=10_000)
         assert page.evaluate("semspaceMap.highlighted()")["matches"] == [evil_image]
         page.screenshot(path=str(tiny_map.with_name("tiny.png")))
     browser.assert_clean()
@@ -443,7 +443,8 @@ def assert_panel(page: Any, rows: list[dict], measure: str, image: int) -> None:
     """The panel lists ``rows`` (ids, and values as shown and as stored) ranked by ``measure``, and
     the map highlights those neighbours."""
     ids = [r["image_id"] for r in rows]
-    page.wait_for_function(
+    wait_until(
+        page,
         f"() => JSON.stringify(semspaceMap.highlighted().neighbours) === '{json.dumps(ids, separators=(',', ':'))}'",
         timeout=10_000,
     )
@@ -546,7 +547,7 @@ def test_map_of_a_built_warehouse(tmp_path: Path) -> None:
     # in the page: switching to cosine lists image 4's cosine neighbours of image_neighbors
     with offline_page() as browser:
         browser.page.goto((tmp_path / "map.html").resolve().as_uri())
-        browser.page.wait_for_function("() => window.semspaceMap && window.semspaceMap.ready", timeout=30_000)
+        wait_until(browser.page, "() => window.semspaceMap && window.semspaceMap.ready", timeout=30_000)
         browser.page.evaluate("semspaceMap.select(4)")
         assert_panel(
             browser.page, panel_rows(data, "symmetric_difference", data["ids"].index(4)), "symmetric_difference", 4
@@ -600,7 +601,7 @@ def crowded_map(crowded: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
 def open_map(browser: Any, path: Path, query: str = "") -> Any:
     page = browser.page
     page.goto(path.resolve().as_uri() + query)
-    page.wait_for_function("() => window.semspaceMap && window.semspaceMap.ready", timeout=30_000)
+    wait_until(page, "() => window.semspaceMap && window.semspaceMap.ready", timeout=30_000)
     return page
 
 
@@ -653,13 +654,14 @@ def test_a_click_selects_the_point_under_the_cursor(crowded_map: tuple[Path, dic
             assert got == expected_pick(pixels, pixels[image], radius), image
 
         page.mouse.move(target["x"], target["y"])
-        page.wait_for_function(
+        wait_until(
+            page,
             f"() => (document.querySelector('.hoverlayer .hovertext:not([hidden])') || {{}}).textContent?.startsWith('image {CLICKED} ')",
             timeout=10_000,
         )
         page.mouse.click(target["x"], target["y"])
-        page.wait_for_function(f"() => document.body.dataset.selected === '{CLICKED}'", timeout=10_000)
-        page.wait_for_function(f"() => semspaceMap.highlighted().selected[0] === {CLICKED}", timeout=10_000)
+        wait_until(page, f"() => document.body.dataset.selected === '{CLICKED}'", timeout=10_000)
+        wait_until(page, f"() => semspaceMap.highlighted().selected[0] === {CLICKED}", timeout=10_000)
         # a click at the point's exact centre (not the middle of its pixel) hits it too
         other = max(crowd)
         page.mouse.click(pixels[other]["exact"]["x"], pixels[other]["exact"]["y"])
@@ -697,7 +699,8 @@ def test_thumbnails_from_a_local_folder(crowded_map: tuple[Path, dict[int, str]]
         page = open_map(browser, path)
         target = page.evaluate(f"semspaceMap.pointPixel({CLICKED})")
         page.mouse.move(target["x"], target["y"])
-        page.wait_for_function(
+        wait_until(
+            page,
             "() => { const i = document.querySelector('.hovertext:not([hidden]) img.thumb');"
             " return i && i.complete && i.naturalWidth > 0; }",
             timeout=10_000,
@@ -707,12 +710,12 @@ def test_thumbnails_from_a_local_folder(crowded_map: tuple[Path, dict[int, str]]
         assert page.evaluate("document.querySelector('.hovertext img.thumb').naturalWidth") == 24 + CLICKED % 9
 
         page.mouse.click(target["x"], target["y"])
-        page.wait_for_function(f"() => document.body.dataset.selected === '{CLICKED}'", timeout=10_000)
+        wait_until(page, f"() => document.body.dataset.selected === '{CLICKED}'", timeout=10_000)
         listed = data["neighbours_by"]["symmetric_difference"][data["ids"].index(CLICKED)]
         with_file = [i for i in listed if i in WITH_FILES]
         assert with_file and len(with_file) < len(listed), "the test wants neighbours with and without a file"
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('#selection img.thumb')].every(i => i.complete)", timeout=10_000
+        wait_until(
+            page, "() => [...document.querySelectorAll('#selection img.thumb')].every(i => i.complete)", timeout=10_000
         )
         assert page.eval_on_selector_all("#sel-thumb img.thumb", LOADED) == [
             {"id": CLICKED, "ok": True, "src": expected[CLICKED]}
@@ -814,7 +817,7 @@ def test_colour_modes_selection_tools_and_a_narrow_window(crowded_map: tuple[Pat
         counts = [data["clusters"].count(c) for c in range(data["n_clusters"])]
         assert counts == sorted(counts, reverse=True) and min(counts) > 0
         page.select_option("#colour", "cluster")
-        page.wait_for_function("() => semspaceMap.colourMode() === 'cluster'")
+        wait_until(page, "() => semspaceMap.colourMode() === 'cluster'")
         by_cluster: dict[int, set] = {}
         for cluster, colour in zip(data["clusters"], page.evaluate(COLOURS, ids)):
             by_cluster.setdefault(cluster, set()).add(tuple(colour))
@@ -854,7 +857,7 @@ def test_colour_modes_selection_tools_and_a_narrow_window(crowded_map: tuple[Pat
             page.mouse.move(*corner, steps=6)
         page.mouse.up()
         page.keyboard.up("Alt")
-        page.wait_for_function("() => document.querySelector('#search-result').textContent.includes('in the lasso')")
+        wait_until(page, "() => document.querySelector('#search-result').textContent.includes('in the lasso')")
         pixels = {int(k): v["exact"] for k, v in screen_points(page, ids).items()}
         marked = set(page.evaluate("semspaceMap.marked()"))
         for image, p in pixels.items():
@@ -877,16 +880,17 @@ def test_colour_modes_selection_tools_and_a_narrow_window(crowded_map: tuple[Pat
         page.mouse.down()
         page.mouse.move(x1, y1, steps=5)
         page.mouse.up()
-        page.wait_for_function("() => document.querySelector('#search-result').textContent.includes('in the box')")
+        wait_until(page, "() => document.querySelector('#search-result').textContent.includes('in the box')")
         boxed = sorted(i for i, p in pixels.items() if x0 <= p["x"] <= x1 and y0 <= p["y"] <= y1)
         assert page.evaluate("semspaceMap.marked()") == boxed and CLICKED in boxed
         page.select_option("#drag-mode", "zoom")
 
         # narrow: the panel below the plot, the plot as wide as the window, its canvases resized
         page.set_viewport_size({"width": 600, "height": 900})
-        page.wait_for_function(
+        wait_until(
+            page,
             "() => { const p = document.getElementById('plot').getBoundingClientRect();"
-            " return Math.abs(document.getElementById('points').width - p.width * devicePixelRatio) < 1.5 && p.width < 620; }"
+            " return Math.abs(document.getElementById('points').width - p.width * devicePixelRatio) < 1.5 && p.width < 620; }",
         )
         plot, panel = (page.locator(s).bounding_box() for s in ("#plot", "#panel"))
         assert plot and panel
@@ -896,10 +900,10 @@ def test_colour_modes_selection_tools_and_a_narrow_window(crowded_map: tuple[Pat
         target = page.evaluate(f"semspaceMap.pointPixel({CLICKED})")
         assert target["inside"]
         page.mouse.click(target["x"], target["y"])
-        page.wait_for_function(f"() => document.body.dataset.selected === '{CLICKED}'", timeout=10_000)
+        wait_until(page, f"() => document.body.dataset.selected === '{CLICKED}'", timeout=10_000)
         # wide again: beside each other
         page.set_viewport_size({"width": 1400, "height": 900})
-        page.wait_for_function("() => document.getElementById('plot').getBoundingClientRect().width > 900")
+        wait_until(page, "() => document.getElementById('plot').getBoundingClientRect().width > 900")
         plot, panel = (page.locator(s).bounding_box() for s in ("#plot", "#panel"))
         assert plot and panel
         assert panel["x"] >= plot["x"] + plot["width"] - 1 and abs(panel["y"] - plot["y"]) < 1

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from analysis import map as semantic_map
-from tests.browser import offline_page
+from tests.browser import offline_page, wait_until
 
 TABLE_2 = [(82, 23), (2353, 24), (1725, 25), (1876, 25), (4065, 25)]
 
@@ -99,7 +99,7 @@ def test_click_hover_and_search_in_chromium(coco_map: Path, warehouse: dict) -> 
     with offline_page(viewport={"width": 1400, "height": 900}) as browser:
         page = browser.page
         page.goto(coco_map.resolve().as_uri())
-        page.wait_for_function("window.semspaceMap && window.semspaceMap.ready", timeout=60_000)
+        wait_until(page, "window.semspaceMap && window.semspaceMap.ready", timeout=60_000)
         assert page.evaluate("semspaceMap.n") == 5000
         x_title = page.evaluate("document.querySelector('.xtitle').textContent")
         assert f"{100 * warehouse['shares'][0]:.1f} %" in x_title
@@ -111,8 +111,9 @@ def test_click_hover_and_search_in_chromium(coco_map: Path, warehouse: dict) -> 
         page.mouse.down()
         page.mouse.move(before["x"] + 20, before["y"] + 20, steps=5)
         page.mouse.up()
-        page.wait_for_function(
-            f"(p => Math.abs(p.x - {before['x']}) + Math.abs(p.y - {before['y']}) > 2)(semspaceMap.pointPixel(100))"
+        wait_until(
+            page,
+            f"(p => Math.abs(p.x - {before['x']}) + Math.abs(p.y - {before['y']}) > 2)(semspaceMap.pointPixel(100))",
         )
         page.wait_for_timeout(300)
         point = page.evaluate("semspaceMap.pointPixel(100)")
@@ -127,7 +128,8 @@ def test_click_hover_and_search_in_chromium(coco_map: Path, warehouse: dict) -> 
 
         # hover: the label names image 100 and shows its captions
         page.mouse.move(point["x"], point["y"])
-        page.wait_for_function(
+        wait_until(
+            page,
             "(document.querySelector('.hoverlayer .hovertext') || {}).textContent?.startsWith('image 100 ')",
             timeout=10_000,
         )
@@ -138,7 +140,7 @@ def test_click_hover_and_search_in_chromium(coco_map: Path, warehouse: dict) -> 
         # click: the panel lists image 100's neighbours in rank order; they are highlighted
         start = time.perf_counter()
         page.mouse.click(point["x"], point["y"])
-        page.wait_for_function("document.body.dataset.selected === '100'", timeout=10_000)
+        wait_until(page, "document.body.dataset.selected === '100'", timeout=10_000)
         click_seconds = time.perf_counter() - start
         rows = panel_rows(page)
         assert [(r["image_id"], r["distance"]) for r in rows][:5] == TABLE_2
@@ -148,23 +150,23 @@ def test_click_hover_and_search_in_chromium(coco_map: Path, warehouse: dict) -> 
             "neighbours"
         ][100]
         # the map's highlight follows the panel (restyled after the next paint)
-        page.wait_for_function("semspaceMap.highlighted().selected[0] === 100", timeout=10_000)
+        wait_until(page, "semspaceMap.highlighted().selected[0] === 100", timeout=10_000)
         lit = page.evaluate("semspaceMap.highlighted()")
         assert lit["selected"] == [100] and lit["neighbours"] == [r["image_id"] for r in rows]
         assert click_seconds < 5, f"click to panel took {click_seconds:.2f} s"
 
         # a neighbour in the panel selects it
         page.click("#neighbours tbody tr:first-child td.nb-caption")
-        page.wait_for_function("document.body.dataset.selected === '82'", timeout=10_000)
+        wait_until(page, "document.body.dataset.selected === '82'", timeout=10_000)
         assert [{k: v for k, v in r.items() if k != "href"} for r in panel_rows(page)] == expected_rows(warehouse, 82)
-        page.wait_for_function("semspaceMap.highlighted().selected[0] === 82", timeout=10_000)
+        wait_until(page, "semspaceMap.highlighted().selected[0] === 82", timeout=10_000)
 
         # search a COCO id: image 100 again
         page.fill("#search", "473237")
         page.press("#search", "Enter")
-        page.wait_for_function("document.body.dataset.selected === '100'", timeout=10_000)
+        wait_until(page, "document.body.dataset.selected === '100'", timeout=10_000)
         assert "COCO id 473237 \u2192 image 100" in page.inner_text("#search-result")
-        page.wait_for_function("semspaceMap.highlighted().selected[0] === 100", timeout=10_000)
+        wait_until(page, "semspaceMap.highlighted().selected[0] === 100", timeout=10_000)
         assert page.evaluate("semspaceMap.highlighted()")["matches"] == [100]
         assert [(r["image_id"], r["distance"]) for r in panel_rows(page)][:5] == TABLE_2
 
@@ -173,9 +175,9 @@ def test_click_hover_and_search_in_chromium(coco_map: Path, warehouse: dict) -> 
         assert 50 < len(want) < 500
         page.fill("#search", "Giraffe")
         page.press("#search", "Enter")
-        page.wait_for_function("document.querySelector('#search-result').textContent.includes('giraffe')")
+        wait_until(page, "document.querySelector('#search-result').textContent.includes('giraffe')")
         assert page.inner_text("#search-result").startswith(f"{len(want)} images whose captions contain")
-        page.wait_for_function(f"semspaceMap.highlighted().matches.length === {len(want)}", timeout=10_000)
+        wait_until(page, f"semspaceMap.highlighted().matches.length === {len(want)}", timeout=10_000)
         assert sorted(page.evaluate("semspaceMap.highlighted()")["matches"]) == want
         listed = page.eval_on_selector_all("#search-matches li[data-image-id]", "els => els.length")
         assert listed == min(len(want), 300)
