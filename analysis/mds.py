@@ -148,25 +148,25 @@ def double_centre(distances: np.ndarray, block: int = 128) -> np.ndarray:
 #
 # All n eigenvalues and the top k eigenvectors of B from one reduction, LAPACK's two-stage one:
 #   1. dense → band of half-width BAND_WIDTH (dsytrd_sy2sb: Householder panels, matrix-matrix
-#      kernels, the one O(n³) step; the only one given several BLAS threads),
-#   2. band → tridiagonal (dsytrd_sb2st, bulge chasing in cache) and its eigenvalues (dsterf):
-#      the whole spectrum, the same as B's up to rounding,
-#   3. alongside 2, in a second thread: the top k eigenpairs of the band matrix by Lanczos
+#      kernels, the one O(n³) step, in `threads` BLAS threads),
+#   2. band → tridiagonal by bulge chasing (analysis._bulge: dsytrd_sb2st's kernels and task
+#      order, in `threads` threads, where SciPy's OpenBLAS runs it on one core), then the
+#      tridiagonal matrix's eigenvalues (dsterf): the whole spectrum, B's up to rounding,
+#   3. alongside dsterf, in this thread: the top k eigenpairs of the band matrix by Lanczos
 #      (ARPACK, whose matrix-vector products are dsbmv on the band, ~2·n·(2·BAND_WIDTH+1) flops
 #      against 2·n² for B), carried back to B's by the first stage's reflectors (dormqr, 2·n²·k
 #      flops). A check: their Ritz values must be the top k of the spectrum from 2 (else the band's
 #      top eigenvectors come from LAPACK's dsbevx instead).
 # scipy.linalg.eigh computes the same reduction in one stage (half of it in memory-bound
 # matrix-vector products), then all n eigenvectors (another 2·n³ flops). SciPy wraps neither
-# stage of the two-stage reduction, so they are called through ctypes from the OpenBLAS SciPy
-# ships (LP64, symbols prefixed scipy_); ctypes releases the GIL, hence the two threads of 2/3.
+# dsytrd_sy2sb nor dormqr's use here, so they and dsterf are called through ctypes from the
+# OpenBLAS SciPy ships (LP64, symbols prefixed scipy_); ctypes releases the GIL, hence the two
+# threads of 2/3.
 
 # Half-width of the band of stage 1. Stage 1 gets faster with a wider band (more of it in
-# matrix-matrix kernels), stage 2, which runs on one core, slower, in proportion. On COCO
-# (n = 5000, one busy core, medians): LAPACK's own choice (ilaenv2stage), 32, takes 15–20 s for
-# stage 1; 48 / 64 / 96 / 128 take 13.4 / 11.3 / 10.3 / 8.9 s for stage 1 and 2.4 / 2.9 / 4.6 /
-# 6.4 s for stage 2, so 64 to 128 cost the same on one thread, and 64 is best where stage 1 has
-# more than one (docs/benchmarks.md).
+# matrix-matrix kernels), stage 2 slower, in proportion. On COCO (n = 5000, 2 idle cores,
+# 2 threads): 48 / 64 / 96 / 128 take 2.5 / 2.4 / 2.3 / 2.1 s for stage 1 and 0.74 / 0.52 / 0.71 /
+# 0.86 s for stage 2 (medians, docs/benchmarks.md): 64 to 128 cost about the same.
 BAND_WIDTH = 64
 DENSE_MAX_POINTS = 50  # up to this many points, one dense scipy.linalg.eigh: exact and instant
 
@@ -258,11 +258,11 @@ class _Lapack:
     points (every argument by reference, the lengths of character arguments appended)."""
 
     def __init__(self, library: ctypes.CDLL, prefix: str) -> None:
+        self.library = library
         self._sy2sb = getattr(library, f"{prefix}dsytrd_sy2sb_")
-        self._sb2st = getattr(library, f"{prefix}dsytrd_sb2st_")
         self._sterf = getattr(library, f"{prefix}dsterf_")
         self._ormqr = getattr(library, f"{prefix}dormqr_")
-        for function in (self._sy2sb, self._sb2st, self._sterf, self._ormqr):
+        for function in (self._sy2sb, self._sterf, self._ormqr):
             function.restype = None
 
     @staticmethod
@@ -290,27 +290,14 @@ class _Lapack:
         self._check(info, "dsytrd_sy2sb", n)
         return band, tau
 
-    def band_eigenvalues(self, band: np.ndarray) -> np.ndarray:
-        """Stage 2 and dsterf: all eigenvalues of the lower band matrix ``band`` (a copy is worked
-        on), ascending."""
-        kd, n = band.shape[0] - 1, band.shape[1]
-        work_band = np.array(band, order="F")
-        d, e = np.zeros(n), np.zeros(max(n - 1, 1))
-        hous, work, info = np.zeros(1), np.zeros(1), ctypes.c_int(0)
-
-        def call(lhous: int, lwork: int) -> None:
-            self._sb2st(
-                b"Y", b"N", b"L", _int(n), _int(kd), _ptr(work_band), _int(kd + 1), _ptr(d), _ptr(e),
-                _ptr(hous), _int(lhous), _ptr(work), _int(lwork), ctypes.byref(info), _LEN1, _LEN1, _LEN1,
-            )  # fmt: skip
-
-        call(-1, -1)
-        hous, work = np.zeros(max(int(hous[0]), 1)), np.zeros(max(int(work[0]), 1))
-        call(len(hous), len(work))
-        self._check(info, "dsytrd_sb2st", n)
-        self._sterf(_int(n), _ptr(d), _ptr(e), ctypes.byref(info))
+    def tridiagonal_eigenvalues(self, diagonal: np.ndarray, off: np.ndarray) -> np.ndarray:
+        """dsterf: the eigenvalues of the symmetric tridiagonal matrix (diagonal, off), ascending;
+        both arrays are overwritten. Through ctypes, so without the GIL (SciPy's own wrapper of
+        dsterf holds it)."""
+        n, info = len(diagonal), ctypes.c_int(0)
+        self._sterf(_int(n), _ptr(diagonal), _ptr(off), ctypes.byref(info))
         self._check(info, "dsterf", n)
-        return d
+        return diagonal
 
     def apply_q(self, reflectors: np.ndarray, tau: np.ndarray, kd: int, z: np.ndarray) -> np.ndarray:
         """Q z for the orthogonal Q of stage 1 (B = Q · band · Qᵀ): Q = diag(I_kd, Q₂) with Q₂
@@ -377,7 +364,7 @@ def _two_stage_solver() -> _Lapack | None:
 class Spectrum:
     eigenvalues: np.ndarray  # all n, descending
     vectors: np.ndarray  # n × k, the eigenvectors of eigenvalues[:k]
-    threads: int  # BLAS threads of the reduction
+    threads: int  # threads of the reduction (BLAS in stage 1, bulge chasing in stage 2)
     values_how: str  # for the progress lines
     vectors_how: str
     phases: dict[str, float]  # seconds: eigenvalues, vectors (overlapping), reduction, band
@@ -415,7 +402,8 @@ def spectrum(
 ) -> Spectrum:
     """All eigenvalues of the symmetric matrix ``b`` (descending) and the eigenvectors of its k
     largest, from one two-stage reduction (see above); ``overwrite`` lets it destroy ``b``;
-    ``threads``: BLAS threads of the reduction (default :func:`blas_threads`, over ``window``).
+    ``threads``: the threads of both stages of the reduction (default :func:`blas_threads`, over
+    ``window``).
 
     The Lanczos vectors are kept only where their Ritz values are the top k of the spectrum within
     n·eps·max|λ| (the tolerance that tells positive from zero); otherwise (a multiple eigenvalue
@@ -423,6 +411,8 @@ def spectrum(
     import scipy.linalg
     import scipy.sparse.linalg
     from threadpoolctl import threadpool_limits
+
+    from analysis import _bulge
 
     n = len(b)
     k = max(0, min(k, n - 1))
@@ -458,36 +448,40 @@ def spectrum(
         band, tau = lapack.reduce_to_band(a, kd)
     reduced = time.perf_counter()
 
-    def values_of_band() -> tuple[np.ndarray, float]:
-        return lapack.band_eigenvalues(band)[::-1].copy(), time.perf_counter()
+    diagonal, off = _bulge.tridiagonal(band, threads)  # stage 2, in `threads` threads
+    chased = time.perf_counter()
 
-    # stage 2 in a second thread (LAPACK runs without the GIL), the top vectors in this one; one
-    # BLAS thread each
+    def values_of_band() -> tuple[np.ndarray, float]:
+        return lapack.tridiagonal_eigenvalues(diagonal, off)[::-1].copy(), time.perf_counter()
+
+    # the eigenvalues of the tridiagonal matrix in a second thread (ctypes runs dsterf without the
+    # GIL); in this one, the top vectors: Lanczos on the band and back to B's (one BLAS thread each)
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(1) as pool:
         future = pool.submit(values_of_band)
         found = _lanczos_top(band, k) if k else (np.zeros(0), np.zeros((n, 0)))
-        lanczos = time.perf_counter()
+        vectors = lapack.apply_q(a, tau, kd, found[1]) if found is not None else None
+        back = time.perf_counter()
         values, done = future.result()
         tolerance = n * np.finfo(float).eps * float(np.abs(values).max(initial=0.0))
-        vectors_how = "Lanczos on the band, alongside stage 2"
-        if found is None or np.abs(found[0] - values[:k]).max(initial=0.0) > tolerance:
+        vectors_how = "Lanczos on the band, alongside the values"
+        if found is None or vectors is None or np.abs(found[0] - values[:k]).max(initial=0.0) > tolerance:
             _, band_vectors = scipy.linalg.eig_banded(
                 band, lower=True, select="i", select_range=(n - k, n - 1), check_finite=False
             )
-            found, vectors_how = (values[:k], band_vectors[:, ::-1]), "dsbevx on the band (Lanczos fell short)"
+            vectors = lapack.apply_q(a, tau, kd, band_vectors[:, ::-1])
+            vectors_how = "dsbevx on the band (Lanczos fell short)"
             log.info("%d × %d: Lanczos did not give the top %d eigenpairs; dsbevx did", n, n, k)
-        back = time.perf_counter()
-        vectors = lapack.apply_q(a, tau, kd, found[1])
     finished = time.perf_counter()
     phases = {
         "eigenvalues": done - started,
         "reduction": reduced - started,
-        "band": done - reduced,
-        "vectors": (lanczos - reduced) + (finished - back) + (back - max(done, lanczos)),
+        "band": chased - reduced,
+        "tridiagonal": done - chased,
+        "vectors": (back - chased) + (finished - max(done, back)),
     }
     values_how = (
         f"{threads} thread{plural} ({why}): dense → band {kd} {phases['reduction']:.1f} s, "
-        f"band → tridiagonal → values {phases['band']:.1f} s (1 thread)"
+        f"band → tridiagonal {phases['band']:.1f} s, its eigenvalues {phases['tridiagonal']:.1f} s (1 thread)"
     )
     return Spectrum(values, vectors, threads, values_how, vectors_how, phases)
 

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from analysis import _bulge
 from semspace import neighbors, pairs
 
 
@@ -48,6 +49,8 @@ def main() -> None:
     neighbors.scores_many(index, index.image_ids[:5], every)
     neighbors.pair_statistics(index, progress=False)
     neighbors.centred_squared_distances(index)  # classical MDS's matrix (analysis.mds)
+    band = np.random.default_rng(0).normal(size=(4, 30))
+    _bulge.tridiagonal(band, threads=2)  # its eigensolver's second stage
     pairs.block_columns(postings, 1, 0, postings.n_images - 1)
     print(f"semspace: compiled kernels ready ({time.monotonic() - started:.1f} s)")
 

@@ -23,6 +23,9 @@ def test_warmup_runs_every_kernel(capsys: pytest.CaptureFixture[str]) -> None:
     }
     assert len(kernels) >= 6
     assert [name for name, f in kernels.items() if not f.signatures] == []
+    from analysis import _bulge
+
+    assert _bulge._chase.signatures  # MDS's bulge chasing (analysis.mds)
 
 
 def test_the_tiny_corpus_agrees_between_the_two_layouts() -> None:
