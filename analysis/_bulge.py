@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 import numpy as np
 from llvmlite import ir
@@ -209,12 +210,13 @@ _DONE = 1 << 62  # a finished sweep's progress
 
 
 @njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
-def _chase(work, n, kd, first, stride, progress):
-    """Sweeps first, first + stride, ... in order; progress[s]: the steps sweep s has finished
-    (_DONE once it has ended), which the thread of sweep s+1 waits on."""
+def _chase(work, n, kd, start, stop, stride, progress):
+    """Sweeps start, start + stride, ... below stop, in order; progress[s]: the steps sweep s has
+    finished (_DONE once it has ended), which the thread of sweep s+1 waits on (every sweep before
+    the first of this call's threads has ended)."""
     v = np.zeros(kd + 1)
     w = np.zeros(kd + 1)
-    for sweep in range(first, n - 1, stride):
+    for sweep in range(start, stop, stride):
         tau = 0.0
         step = 1
         while True:
@@ -232,29 +234,77 @@ def _chase(work, n, kd, first, stride, progress):
             step += 1
 
 
-def tridiagonal(band: np.ndarray, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """(diagonal, subdiagonal) of a tridiagonal matrix similar to the symmetric band matrix
-    ``band`` (LAPACK lower band storage, (kd + 1) × n, left alone), by bulge chasing in
-    ``threads`` threads. Its eigenvalues are the band matrix's (scipy.linalg.lapack.dsterf)."""
-    kd, n = band.shape[0] - 1, band.shape[1]
-    diagonal = np.array(band[0], dtype=np.float64)
-    if kd == 0 or n < 2:
-        return diagonal, np.zeros(max(n - 1, 0))
-    if kd == 1:
-        return diagonal, np.array(band[1, : n - 1], dtype=np.float64)
-    work = np.zeros((n, 2 * kd + 1))
-    work[:, : kd + 1] = band.T
-    progress = np.zeros(n, dtype=np.int64)
-    threads = max(1, min(threads, n - 1))
+def _sweeps(work, n, kd, start, stop, threads, progress) -> float:
+    """Sweeps start .. stop - 1 in ``threads`` threads (sweep s in thread (s - start) mod threads); the
+    seconds they took."""
+    began = time.perf_counter()
     if threads == 1:
-        _chase(work, n, kd, 0, 1, progress)
+        _chase(work, n, kd, start, stop, 1, progress)
     else:
         workers = [
-            threading.Thread(target=_chase, args=(work, n, kd, first, threads, progress), daemon=True)
-            for first in range(threads)
+            threading.Thread(target=_chase, args=(work, n, kd, start + t, stop, threads, progress), daemon=True)
+            for t in range(threads)
         ]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join()
-    return work[:, 0].copy(), work[: n - 1, 1].copy()
+    return time.perf_counter() - began
+
+
+def _blocks(n: int, kd: int, start: int, stop: int) -> float:
+    """About how many steps sweeps start .. stop - 1 take (sweep s: 2·(n - 1 - s) / kd), the
+    measure of work that times per step are compared in."""
+    count = stop - start
+    return count + 2 / kd * (count * (n - 1) - (start + stop - 1) * count / 2)
+
+
+# Several threads hand each block of the band on to the next sweep's thread, a few microseconds of
+# work apart: cheap where their cores share a cache, dear where they do not. On a 2-vCPU virtual
+# machine whose host places the vCPUs now near, now far (a cache line's round trip 90–140 ns or
+# 380–510 ns), COCO's band (n = 5000, kd = 64) took 0.5–0.6 s in two threads and 0.9–1.0 s in one,
+# or 1.3–1.7 s in two where one still took 1.0–1.2 s. So a chase long enough (TRIAL_MIN_STEPS)
+# first times a stretch of sweeps in each, each about TRIAL_SHARE of the work, and does the rest
+# in the faster.
+TRIAL_MIN_STEPS = 100_000
+TRIAL_SHARE = 0.02
+
+
+def _trial_stop(n: int, kd: int, start: int, steps: float) -> int:
+    """The sweep after a stretch from ``start`` of about ``steps`` steps."""
+    stop, done = start, 0.0
+    while stop < n - 1 and done < steps:
+        done += 2 * (n - 1 - stop) / kd + 1
+        stop += 1
+    return stop
+
+
+def tridiagonal(band: np.ndarray, threads: int = 1) -> tuple[np.ndarray, np.ndarray, str]:
+    """(diagonal, subdiagonal, how) of a tridiagonal matrix similar to the symmetric band matrix
+    ``band`` (LAPACK lower band storage, (kd + 1) × n, left alone), by bulge chasing in up to
+    ``threads`` threads (see above; ``how`` says in how many). Its eigenvalues are the band
+    matrix's (dsterf). The result is the same whatever the threads."""
+    kd, n = band.shape[0] - 1, band.shape[1]
+    diagonal = np.array(band[0], dtype=np.float64)
+    if kd == 0 or n < 2:
+        return diagonal, np.zeros(max(n - 1, 0)), "diagonal already"
+    if kd == 1:
+        return diagonal, np.array(band[1, : n - 1], dtype=np.float64), "tridiagonal already"
+    work = np.zeros((n, 2 * kd + 1))
+    work[:, : kd + 1] = band.T
+    progress = np.zeros(n, dtype=np.int64)
+    threads = max(1, min(threads, n - 1))
+    total = _blocks(n, kd, 0, n - 1)
+    start, how = 0, "1 thread" if threads == 1 else f"{threads} threads"
+    if threads > 1 and total >= TRIAL_MIN_STEPS:
+        _chase(work, n, kd, 0, 0, 1, progress)  # no sweep: the kernel loaded before it is timed
+        middle = _trial_stop(n, kd, 0, TRIAL_SHARE * total)
+        end = _trial_stop(n, kd, middle, TRIAL_SHARE * total)
+        several = _sweeps(work, n, kd, 0, middle, threads, progress) / _blocks(n, kd, 0, middle)
+        one = _sweeps(work, n, kd, middle, end, 1, progress) / _blocks(n, kd, middle, end)
+        start = end
+        if one < several:
+            how = f"1 thread: {several * 1e6:.1f} µs a step in {threads} threads, {one * 1e6:.1f} in one"
+            threads = 1
+    _sweeps(work, n, kd, start, n - 1, threads, progress)
+    return work[:, 0].copy(), work[: n - 1, 1].copy(), how

@@ -448,7 +448,7 @@ def spectrum(
         band, tau = lapack.reduce_to_band(a, kd)
     reduced = time.perf_counter()
 
-    diagonal, off = _bulge.tridiagonal(band, threads)  # stage 2, in `threads` threads
+    diagonal, off, chase_how = _bulge.tridiagonal(band, threads)  # stage 2, in up to `threads` threads
     chased = time.perf_counter()
 
     def values_of_band() -> tuple[np.ndarray, float]:
@@ -481,7 +481,8 @@ def spectrum(
     }
     values_how = (
         f"{threads} thread{plural} ({why}): dense → band {kd} {phases['reduction']:.1f} s, "
-        f"band → tridiagonal {phases['band']:.1f} s, its eigenvalues {phases['tridiagonal']:.1f} s (1 thread)"
+        f"band → tridiagonal {phases['band']:.1f} s ({chase_how}), its eigenvalues {phases['tridiagonal']:.1f} s "
+        "(1 thread)"
     )
     return Spectrum(values, vectors, threads, values_how, vectors_how, phases)
 

@@ -38,7 +38,7 @@ def test_the_tridiagonal_matrix_has_the_band_matrixs_eigenvalues(n: int, kd: int
     before = band.copy()
     expected = np.linalg.eigvalsh(dense(band))
     for threads in (1, 2, 3):
-        diagonal, off = _bulge.tridiagonal(band, threads)
+        diagonal, off, _ = _bulge.tridiagonal(band, threads)
         assert diagonal.shape == (n,) and off.shape == (n - 1,)
         got = eigenvalues(diagonal, off)
         assert np.abs(got - expected).max() <= 1e-13 * np.abs(expected).max() * max(1, np.sqrt(n))
@@ -50,9 +50,11 @@ def test_the_result_does_not_depend_on_the_thread_count() -> None:
     also with more threads than this machine has cores (they wait, then yield their core)."""
     band = random_band(400, 12, seed=1)
     one = _bulge.tridiagonal(band, 1)
+    assert one[2] == "1 thread"
     for threads in (2, 3, 8, 2, 8):
         got = _bulge.tridiagonal(band, threads)
         assert np.array_equal(got[0], one[0]) and np.array_equal(got[1], one[1])
+        assert got[2] == f"{threads} threads"  # too short a chase for a trial
 
 
 def test_columns_already_reduced_and_a_split_matrix() -> None:
@@ -64,7 +66,7 @@ def test_columns_already_reduced_and_a_split_matrix() -> None:
     for d in range(1, 7):
         band[d, 46 - d : 46] = 0.0  # ... nor columns before it to 46 and beyond
     expected = np.linalg.eigvalsh(dense(band))
-    got = eigenvalues(*_bulge.tridiagonal(band, 2))
+    got = eigenvalues(*_bulge.tridiagonal(band, 2)[:2])
     assert np.abs(got - expected).max() <= 1e-13 * np.abs(expected).max() * 10
 
 
@@ -97,7 +99,38 @@ def test_agrees_with_lapacks_own_second_stage() -> None:
     hous, work = np.zeros(int(hous[0])), np.zeros(int(work[0]))
     call(len(hous), len(work))
     assert info.value == 0
-    diagonal, off = _bulge.tridiagonal(band, 2)
+    diagonal, off, _ = _bulge.tridiagonal(band, 2)
     scale = np.abs(band).max()
     assert np.abs(diagonal - d).max() <= 1e-12 * scale
     assert np.abs(np.abs(off) - np.abs(e)).max() <= 1e-12 * scale
+
+
+@pytest.mark.parametrize("faster", ["several", "one"])
+def test_a_long_chase_times_both_and_goes_on_in_the_faster(faster: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above TRIAL_MIN_STEPS a stretch of sweeps runs in the threads asked for and one in a single
+    thread; the rest in whichever took less a step (here made to by the clock it reads), with the
+    same result either way, and the split into stretches covers every sweep once."""
+    n, kd = 1200, 8
+    assert _bulge._blocks(n, kd, 0, n - 1) >= _bulge.TRIAL_MIN_STEPS
+    band = random_band(n, kd, seed=4)
+    one = _bulge.tridiagonal(band, 1)
+    runs: list[tuple[int, int, int]] = []
+    real = _bulge._sweeps
+
+    def timed(work, n, kd, start, stop, threads, progress):  # type: ignore[no-untyped-def]
+        runs.append((start, stop, threads))
+        real(work, n, kd, start, stop, threads, progress)
+        slow = threads > 1 if faster == "one" else threads == 1
+        return 10.0 if slow else 1.0
+
+    monkeypatch.setattr(_bulge, "_sweeps", timed)
+    diagonal, off, how = _bulge.tridiagonal(band, 2)
+    assert np.array_equal(diagonal, one[0]) and np.array_equal(off, one[1])
+    assert [r[2] for r in runs] == [2, 1, 1 if faster == "one" else 2]
+    assert runs[0][0] == 0 and runs[0][1] == runs[1][0] and runs[1][1] == runs[2][0] and runs[2][1] == n - 1
+    assert how.startswith("1 thread: ") if faster == "one" else how == "2 threads"
+
+
+def test_the_step_count_is_the_sum_over_sweeps() -> None:
+    n, kd = 97, 6
+    assert _bulge._blocks(n, kd, 10, 40) == pytest.approx(sum(2 * (n - 1 - s) / kd + 1 for s in range(10, 40)))
