@@ -164,9 +164,9 @@ def double_centre(distances: np.ndarray, block: int = 128) -> np.ndarray:
 # threads of 2/3.
 
 # Half-width of the band of stage 1. Stage 1 gets faster with a wider band (more of it in
-# matrix-matrix kernels), stage 2 slower, in proportion. On COCO (n = 5000, 2 idle cores,
-# 2 threads): 48 / 64 / 96 / 128 take 2.5 / 2.4 / 2.3 / 2.1 s for stage 1 and 0.74 / 0.52 / 0.71 /
-# 0.86 s for stage 2 (medians, docs/benchmarks.md): 64 to 128 cost about the same.
+# matrix-matrix kernels), stage 2 slower, in proportion. On COCO (n = 5000, 2 cores, 2 threads),
+# stage 2 alone: 0.52 / 0.70 / 0.75 s for 64 / 96 / 128 (medians of 7); whole spectrum() calls
+# alternating over 6 rounds: medians 4.54 / 4.96 / 5.21 s (docs/benchmarks.md).
 BAND_WIDTH = 64
 DENSE_MAX_POINTS = 50  # up to this many points, one dense scipy.linalg.eigh: exact and instant
 
@@ -367,7 +367,7 @@ class Spectrum:
     threads: int  # threads of the reduction (BLAS in stage 1, bulge chasing in stage 2)
     values_how: str  # for the progress lines
     vectors_how: str
-    phases: dict[str, float]  # seconds: eigenvalues, vectors (overlapping), reduction, band
+    phases: dict[str, float]  # seconds: eigenvalues, vectors (overlapping), reduction, band, tridiagonal
 
 
 def _lanczos_top(band: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
