@@ -13,6 +13,7 @@ import ctypes
 import datetime as _dt
 import functools
 import logging
+import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -147,8 +148,9 @@ def double_centre(distances: np.ndarray, block: int = 128) -> np.ndarray:
 # ------------------------------------------------------------------------------ the eigensolver
 #
 # All n eigenvalues and the top k eigenvectors of B from one reduction, LAPACK's two-stage one:
-#   1. dense → band of half-width BAND_WIDTH (dsytrd_sy2sb: Householder panels, matrix-matrix
-#      kernels, the one O(n³) step, in `threads` BLAS threads),
+#   1. dense → band of half-width BAND_WIDTH (LAPACK's dsytrd_sy2sb: Householder panels, the one
+#      O(n³) step, in matrix-matrix kernels; here its products cut into tasks for `threads`
+#      threads of one BLAS thread each, with look-ahead: _Lapack.reduce_to_band),
 #   2. band → tridiagonal by bulge chasing (analysis._bulge: dsytrd_sb2st's kernels and task
 #      order, in `threads` threads, where SciPy's OpenBLAS runs it on one core), then the
 #      tridiagonal matrix's eigenvalues (dsterf): the whole spectrum, B's up to rounding,
@@ -158,10 +160,10 @@ def double_centre(distances: np.ndarray, block: int = 128) -> np.ndarray:
 #      flops). A check: their Ritz values must be the top k of the spectrum from 2 (else the band's
 #      top eigenvectors come from LAPACK's dsbevx instead).
 # scipy.linalg.eigh computes the same reduction in one stage (half of it in memory-bound
-# matrix-vector products), then all n eigenvectors (another 2·n³ flops). SciPy wraps neither
-# dsytrd_sy2sb nor dormqr's use here, so they and dsterf are called through ctypes from the
-# OpenBLAS SciPy ships (LP64, symbols prefixed scipy_); ctypes releases the GIL, hence the two
-# threads of 2/3.
+# matrix-vector products), then all n eigenvectors (another 2·n³ flops). The BLAS and LAPACK
+# routines of stage 1, dsterf and dormqr are called through ctypes from the OpenBLAS SciPy ships
+# (LP64, symbols prefixed scipy_; SciPy's wrappers copy strided blocks and hold the GIL): ctypes
+# releases the GIL, so Python threads run them side by side.
 
 # Half-width of the band of stage 1. Stage 1 gets faster with a wider band (more of it in
 # matrix-matrix kernels), stage 2 slower, in proportion. On COCO (n = 5000, 2 cores, 2 threads),
@@ -253,16 +255,38 @@ def blas_threads(window: IdleWindow | None = None) -> tuple[int, str]:
     return choose_threads(cores, idle), f"{max(idle, 0.0):.1f} of {cores} cores idle"
 
 
+@dataclass
+class _Panel:
+    """One panel's update in stage 1 (_Lapack.reduce_to_band): the matrix ``a`` (n × n), the
+    trailing matrix A22 = A(r0:, r0:) of m rows at offset ``base``, the panel's pk reflectors,
+    V | W in ``vw`` and V·T in ``vt`` (n × 2·kd and n × kd, column-major)."""
+
+    a: np.ndarray
+    n: int
+    kd: int
+    m: int
+    pk: int
+    base: int
+    vw: np.ndarray
+    vt: np.ndarray
+
+
 class _Lapack:
-    """The LAPACK routines of SciPy's OpenBLAS that SciPy does not wrap, by their Fortran entry
-    points (every argument by reference, the lengths of character arguments appended)."""
+    """The BLAS and LAPACK routines of SciPy's OpenBLAS that the eigensolver calls, by their
+    Fortran entry points (every argument by reference, the lengths of character arguments
+    appended): without the GIL, on blocks addressed inside the n × n matrix."""
 
     def __init__(self, library: ctypes.CDLL, prefix: str) -> None:
         self.library = library
-        self._sy2sb = getattr(library, f"{prefix}dsytrd_sy2sb_")
+        self._geqrf = getattr(library, f"{prefix}dgeqrf_")
+        self._larft = getattr(library, f"{prefix}dlarft_")
+        self._gemm = getattr(library, f"{prefix}dgemm_")
+        self._symm = getattr(library, f"{prefix}dsymm_")
+        self._syr2k = getattr(library, f"{prefix}dsyr2k_")
         self._sterf = getattr(library, f"{prefix}dsterf_")
         self._ormqr = getattr(library, f"{prefix}dormqr_")
-        for function in (self._sy2sb, self._sterf, self._ormqr):
+        self._sy2sb = getattr(library, f"{prefix}dsytrd_sy2sb_")  # LAPACK's own stage 1 (tests compare)
+        for function in (self._geqrf, self._larft, self._gemm, self._symm, self._syr2k, self._sterf, self._ormqr):
             function.restype = None
 
     @staticmethod
@@ -270,25 +294,112 @@ class _Lapack:
         if info.value != 0:
             raise SemspaceError(f"LAPACK's {what} failed (info {info.value}) on a {n} × {n} matrix")
 
-    def reduce_to_band(self, a: np.ndarray, kd: int) -> tuple[np.ndarray, np.ndarray]:
-        """Stage 1 on the symmetric matrix ``a`` (float64, contiguous, destroyed: it then holds the
-        reflectors): (the lower band, LAPACK band storage (kd + 1) × n, the reflectors' tau)."""
+    def reduce_to_band(self, a: np.ndarray, kd: int, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Stage 1 on the symmetric matrix ``a`` (float64, contiguous, its lower triangle in
+        column-major order read; destroyed: it then holds the reflectors): (the lower band, LAPACK
+        band storage (kd + 1) × n, the reflectors' tau), as dsytrd_sy2sb gives them, in ``threads``
+        threads that each call BLAS on one core (the caller limits BLAS to one thread).
+
+        dsytrd_sy2sb's algorithm, its two matrix-matrix products cut into tasks: for each panel of
+        kd columns, the QR factor of the panel below the band (dgeqrf, dlarft: V, T), then
+        W = A·V·T (by blocks of rows: dsymm on the diagonal block, dgemm on the rest of the row),
+        W -= ½·V·(Tᵀ·Vᵀ·W), and A -= V·Wᵀ + W·Vᵀ on the lower triangle (by blocks of columns of
+        equal area: dsyr2k on the diagonal block, one dgemm of [V W]·[W V]ᵀ below it). Where
+        OpenBLAS splits each call evenly over its threads and waits for the slowest, the tasks go
+        to whichever thread is free; and the next panel's QR (one thread) runs as soon as its
+        columns are updated, beside the rest of the update (look-ahead)."""
         n = len(a)
-        band = np.zeros((kd + 1, n), order="F")
+        f = a.T if a.flags.c_contiguous and not a.flags.f_contiguous else a  # column-major view
         tau = np.zeros(max(n, 1))
-        work, info = np.zeros(1), ctypes.c_int(0)
+        lwork = max(1, n * kd)
+        # per panel parity (the look-ahead builds panel p + 1's while panel p's are in use)
+        vw = [np.zeros((n, 2 * kd), order="F") for _ in range(2)]  # V | W
+        vt = [np.zeros((n, kd), order="F") for _ in range(2)]
+        t = [np.zeros((kd, kd), order="F") for _ in range(2)]
+        saved = [np.zeros((0, 0)), np.zeros((0, 0))]  # each panel's R, while V takes its place
+        s1 = np.zeros((kd, kd), order="F")
+        starts = list(range(0, max(n - kd, 0), kd))
 
-        def call(lwork: int) -> None:
-            self._sy2sb(
-                b"L", _int(n), _int(kd), _ptr(a), _int(n), _ptr(band), _int(kd + 1), _ptr(tau),
-                _ptr(work), _int(lwork), ctypes.byref(info), _LEN1,
-            )  # fmt: skip
+        def factor(index: int) -> None:
+            """Panel index's QR: its reflectors V (unit lower, also copied into vw), T, V·T; its R
+            saved, to be put back once the update no longer reads V from where R goes."""
+            j = starts[index]
+            r0, half = j + kd, index % 2
+            m = n - r0
+            pk = min(kd, m)
+            work, info = np.zeros(lwork), ctypes.c_int(0)
+            self._geqrf(_int(m), _int(kd), _at(a, r0 + j * n), _int(n), _at(tau, j), _ptr(work), _int(lwork),
+                        ctypes.byref(info))  # fmt: skip
+            self._check(info, "dgeqrf", n)
+            saved[half] = f[r0 : r0 + pk, j : j + kd].copy()
+            block = f[r0 : r0 + pk, j : j + pk]
+            block[np.triu_indices(pk)] = 0.0
+            np.fill_diagonal(block, 1.0)
+            self._larft(b"F", b"C", _int(m), _int(pk), _at(a, r0 + j * n), _int(n), _at(tau, j), _ptr(t[half]),
+                        _int(kd), _LEN1, _LEN1)  # fmt: skip
+            vw[half][:m, :pk] = f[r0:, j : j + pk]
+            self._gemm(b"N", b"N", _int(m), _int(pk), _int(pk), _ONE, _ptr(vw[half]), _int(n), _ptr(t[half]),
+                       _int(kd), _ZERO, _ptr(vt[half]), _int(n), _LEN1, _LEN1)  # fmt: skip
 
-        call(-1)
-        work = np.zeros(max(int(work[0]), 1))
-        call(len(work))
-        self._check(info, "dsytrd_sy2sb", n)
+        with ThreadPoolExecutor(max(1, threads)) as pool:
+            if starts:
+                factor(0)
+            for index, j in enumerate(starts):
+                r0, half = j + kd, index % 2
+                m = n - r0
+                pk = min(kd, m)
+                base = r0 + r0 * n  # A22 = A(r0:, r0:)
+                v_w, v_t = vw[half], vt[half]
+                panel = _Panel(a, n, kd, m, pk, base, v_w, v_t)
+                for done in [pool.submit(self._rows_of_w, panel, i0, i1) for i0, i1 in _row_blocks(m, 4 * threads)]:
+                    done.result()
+                # W -= ½ V (VTᵀ W)
+                self._gemm(b"T", b"N", _int(pk), _int(pk), _int(m), _ONE, _ptr(v_t), _int(n), _at(v_w, kd * n),
+                           _int(n), _ZERO, _ptr(s1), _int(kd), _LEN1, _LEN1)  # fmt: skip
+                self._gemm(b"N", b"N", _int(m), _int(pk), _int(pk), _HALF_DOWN, _ptr(v_w), _int(n), _ptr(s1),
+                           _int(kd), _ONE, _at(v_w, kd * n), _int(n), _LEN1, _LEN1)  # fmt: skip
+
+                blocks = _column_blocks(m, kd, 4 * threads)
+                futures = [pool.submit(self._update_columns, panel, c0, c1) for c0, c1 in blocks]
+                if index + 1 < len(starts):  # the next panel is A22's first kd columns: blocks[0]
+                    futures[0].result()
+                    factor(index + 1)
+                for done in futures:
+                    done.result()
+                upper = np.triu(np.ones((pk, kd), dtype=bool))
+                f[r0 : r0 + pk, j : j + kd][upper] = saved[half][upper]
+        band = np.zeros((kd + 1, n), order="F")
+        for d in range(kd + 1):
+            band[d, : n - d] = np.diagonal(f, -d)
         return band, tau
+
+    def _rows_of_w(self, p: _Panel, i0: int, i1: int) -> None:
+        """W(i0:i1) = A22(i0:i1, :) · VT, A22 symmetric from its lower triangle: dsymm on the
+        diagonal block, dgemm on the row to its left and on the column below it (transposed)."""
+        n, h, out = p.n, i1 - i0, _at(p.vw, p.kd * p.n + i0)
+        self._symm(b"L", b"L", _int(h), _int(p.pk), _ONE, _at(p.a, p.base + i0 + i0 * n), _int(n), _at(p.vt, i0),
+                   _int(n), _ZERO, out, _int(n), _LEN1, _LEN1)  # fmt: skip
+        if i0 > 0:
+            self._gemm(b"N", b"N", _int(h), _int(p.pk), _int(i0), _ONE, _at(p.a, p.base + i0), _int(n), _ptr(p.vt),
+                       _int(n), _ONE, out, _int(n), _LEN1, _LEN1)  # fmt: skip
+        if i1 < p.m:
+            self._gemm(b"T", b"N", _int(h), _int(p.pk), _int(p.m - i1), _ONE, _at(p.a, p.base + i1 + i0 * n),
+                       _int(n), _at(p.vt, i1), _int(n), _ONE, out, _int(n), _LEN1, _LEN1)  # fmt: skip
+
+    def _update_columns(self, p: _Panel, c0: int, c1: int) -> None:
+        """A22(c0:, c0:c1) -= V·Wᵀ + W·Vᵀ: dsyr2k on the diagonal block, one dgemm of
+        [V W]·[W V]ᵀ (inner dimension 2·kd) below it."""
+        n, kd, width = p.n, p.kd, c1 - c0
+        self._syr2k(b"L", b"N", _int(width), _int(p.pk), _MINUS_ONE, _at(p.vw, c0), _int(n),
+                    _at(p.vw, kd * n + c0), _int(n), _ONE, _at(p.a, p.base + c0 + c0 * n), _int(n), _LEN1,
+                    _LEN1)  # fmt: skip
+        if c1 < p.m:  # then pk == kd (a narrower last panel is a single block)
+            swapped = np.empty((width, 2 * kd), order="F")  # [W V] of these columns
+            swapped[:, :kd] = p.vw[c0:c1, kd:]
+            swapped[:, kd:] = p.vw[c0:c1, :kd]
+            self._gemm(b"N", b"T", _int(p.m - c1), _int(width), _int(2 * kd), _MINUS_ONE, _at(p.vw, c1), _int(n),
+                       _ptr(swapped), _int(width), _ONE, _at(p.a, p.base + c1 + c0 * n), _int(n), _LEN1,
+                       _LEN1)  # fmt: skip
 
     def tridiagonal_eigenvalues(self, diagonal: np.ndarray, off: np.ndarray) -> np.ndarray:
         """dsterf: the eigenvalues of the symmetric tridiagonal matrix (diagonal, off), ascending;
@@ -326,6 +437,37 @@ class _Lapack:
 
 
 _LEN1 = ctypes.c_size_t(1)
+_ONE, _ZERO = ctypes.byref(ctypes.c_double(1.0)), ctypes.byref(ctypes.c_double(0.0))
+_MINUS_ONE, _HALF_DOWN = ctypes.byref(ctypes.c_double(-1.0)), ctypes.byref(ctypes.c_double(-0.5))
+
+
+def _at(array: np.ndarray, offset: int) -> ctypes.c_void_p:
+    """The address of the ``offset``-th float64 of ``array``'s memory."""
+    return ctypes.c_void_p(array.ctypes.data + 8 * int(offset))
+
+
+def _row_blocks(m: int, parts: int, smallest: int = 256) -> list[tuple[int, int]]:
+    """Up to ``parts`` blocks of rows of nearly equal height covering 0 .. m - 1."""
+    count = max(1, min(parts, m // smallest))
+    edges = [round(m * i / count) for i in range(count + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _column_blocks(m: int, first: int, parts: int, smallest: int = 128) -> list[tuple[int, int]]:
+    """Blocks of columns covering the lower triangle of an m × m matrix: the first ``first``
+    columns (the next panel's), then up to ``parts`` blocks of about equal area."""
+    first = min(first, m)
+    edges = [0, first] if first < m else [0, m]
+    rest = m - first
+    count = max(1, min(parts, rest // smallest)) if rest > 0 else 0
+    area = rest * (rest + 1) / 2  # of the triangle from column `first` on
+    for i in range(1, count):
+        # columns [first, first + x) of the remaining triangle hold x·rest - x(x-1)/2 entries
+        x = (2 * rest + 1 - math.sqrt((2 * rest + 1) ** 2 - 8 * area * i / count)) / 2
+        edges.append(max(edges[-1] + 1, first + round(x)))
+    if edges[-1] != m:
+        edges.append(m)
+    return list(zip(edges[:-1], edges[1:]))
 
 
 def _int(value: int) -> ctypes._Pointer[ctypes.c_int]:
@@ -355,8 +497,9 @@ def _load_lapack() -> _Lapack | None:
 
 
 def _two_stage_solver() -> _Lapack | None:
-    """LAPACK's two-stage reduction (and dsterf, dormqr) from the OpenBLAS SciPy ships, or None
-    where it is not there (then :func:`spectrum` falls back to scipy.linalg.eigh and eigsh)."""
+    """The routines of the two-stage reduction (stage 1's BLAS and LAPACK, dsterf, dormqr) from
+    the OpenBLAS SciPy ships, or None where they are not there (then :func:`spectrum` falls back
+    to scipy.linalg.eigh and eigsh)."""
     return _load_lapack()
 
 
@@ -444,8 +587,8 @@ def spectrum(
     a = b if overwrite and b.dtype == np.float64 and (b.flags.c_contiguous or b.flags.f_contiguous) else None
     if a is None:
         a = np.array(b, dtype=np.float64, order="F")
-    with threadpool_limits(threads, user_api="blas"):
-        band, tau = lapack.reduce_to_band(a, kd)
+    with threadpool_limits(1, user_api="blas"):  # `threads` threads of its own, one BLAS thread each
+        band, tau = lapack.reduce_to_band(a, kd, threads)
     reduced = time.perf_counter()
 
     diagonal, off, chase_how = _bulge.tridiagonal(band, threads)  # stage 2, in up to `threads` threads

@@ -191,6 +191,60 @@ def test_spectrum_matches_eigh_on_set_distances(n: int, band_width: int, seed: i
             assert_same_axis(got.vectors[:, r], vectors[:, r])
 
 
+@pytest.mark.parametrize(
+    "n, kd, threads, order",
+    [(300, 16, 1, "F"), (300, 16, 2, "C"), (1000, 64, 2, "C"), (1000, 64, 3, "F"), (700, 48, 2, "C"), (130, 64, 2, "F"),
+     (65, 64, 2, "C"), (40, 64, 2, "F")],
+)  # fmt: skip
+def test_stage_one_in_tasks_is_an_orthogonal_similarity(n: int, kd: int, threads: int, order: str) -> None:
+    """Stage 1 (_Lapack.reduce_to_band, dsytrd_sy2sb's algorithm in tasks with look-ahead): the
+    band matrix and the stored reflectors give back the input, Q·band·Qᵀ = A, and the band has
+    A's eigenvalues; whatever the threads, the memory order, a last panel narrower than kd, or a
+    band as wide as the matrix. The same band as LAPACK's own dsytrd_sy2sb up to rounding."""
+    import ctypes
+
+    from threadpoolctl import threadpool_limits
+
+    mds = mds_module()
+    lapack = mds._two_stage_solver()
+    assert lapack is not None
+    x = np.random.default_rng(n + kd).normal(size=(n, n))
+    x = x + x.T
+    a = np.array(x, order=order)  # type: ignore[call-overload]
+    kd = min(kd, n - 1)
+    with threadpool_limits(1, user_api="blas"):
+        band, tau = lapack.reduce_to_band(a, kd, threads)
+    dense = np.zeros((n, n))
+    for d in range(kd + 1):
+        i = np.arange(n - d)
+        dense[i + d, i] = dense[i, i + d] = band[d, : n - d]
+    q = lapack.apply_q(a, tau, kd, np.eye(n))
+    assert np.abs(q @ dense @ q.T - x).max() <= 1e-12 * np.abs(x).max()
+    assert np.allclose(q.T @ q, np.eye(n), atol=1e-12)
+    values = np.linalg.eigvalsh(x)
+    assert np.abs(np.linalg.eigvalsh(dense) - values).max() <= 1e-13 * np.abs(values).max()
+    theirs, work, info = np.zeros((kd + 1, n), order="F"), np.zeros(1), ctypes.c_int(0)
+    y, their_tau = np.array(x, order="F"), np.zeros(n)
+    for query in (True, False):
+        lapack._sy2sb(
+            b"L", mds._int(n), mds._int(kd), mds._ptr(y), mds._int(n), mds._ptr(theirs), mds._int(kd + 1),
+            mds._ptr(their_tau), mds._ptr(work), mds._int(-1 if query else len(work)), ctypes.byref(info), mds._LEN1,
+        )  # fmt: skip
+        work = np.zeros(max(1, int(work[0]))) if query else work
+    assert info.value == 0
+    assert np.abs(np.abs(band) - np.abs(theirs)).max() <= 1e-11 * np.abs(x).max()
+
+
+@pytest.mark.parametrize("m, first, parts", [(5000, 64, 8), (300, 16, 8), (12, 16, 8), (1000, 64, 1), (200, 64, 8)])
+def test_the_update_blocks_cover_the_trailing_matrix_once(m: int, first: int, parts: int) -> None:
+    mds = mds_module()
+    for blocks in (mds._column_blocks(m, first, parts), mds._row_blocks(m, parts)):
+        assert blocks[0][0] == 0 and blocks[-1][1] == m
+        assert all(b[1] == c[0] and b[0] < b[1] for b, c in zip(blocks, blocks[1:]))
+    columns = mds._column_blocks(m, first, parts)
+    assert columns[0] == (0, min(first, m))  # the next panel's columns first, alone
+
+
 @pytest.mark.parametrize("lanczos", ["found", "failed", "missed one"])
 def test_spectrum_with_tied_eigenvalues(lanczos: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Equal eigenvalues: the spectrum is still eigh's, and the top-4 vectors (two whole pairs)
