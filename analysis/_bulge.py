@@ -272,9 +272,8 @@ TRIAL_SHARE = 0.02
 
 def _trial_stop(n: int, kd: int, start: int, steps: float) -> int:
     """The sweep after a stretch from ``start`` of about ``steps`` steps."""
-    stop, done = start, 0.0
-    while stop < n - 1 and done < steps:
-        done += 2 * (n - 1 - stop) / kd + 1
+    stop = start
+    while stop < n - 1 and _blocks(n, kd, start, stop) < steps:
         stop += 1
     return stop
 

@@ -262,8 +262,6 @@ class _Panel:
     V | W in ``vw`` and V·T in ``vt`` (n × 2·kd and n × kd, column-major)."""
 
     a: np.ndarray
-    n: int
-    kd: int
     m: int
     pk: int
     base: int
@@ -285,7 +283,6 @@ class _Lapack:
         self._syr2k = getattr(library, f"{prefix}dsyr2k_")
         self._sterf = getattr(library, f"{prefix}dsterf_")
         self._ormqr = getattr(library, f"{prefix}dormqr_")
-        self._sy2sb = getattr(library, f"{prefix}dsytrd_sy2sb_")  # LAPACK's own stage 1 (tests compare)
         for function in (self._geqrf, self._larft, self._gemm, self._symm, self._syr2k, self._sterf, self._ormqr):
             function.restype = None
 
@@ -350,7 +347,7 @@ class _Lapack:
                 pk = min(kd, m)
                 base = r0 + r0 * n  # A22 = A(r0:, r0:)
                 v_w, v_t = vw[half], vt[half]
-                panel = _Panel(a, n, kd, m, pk, base, v_w, v_t)
+                panel = _Panel(a, m, pk, base, v_w, v_t)
                 for done in [pool.submit(self._rows_of_w, panel, i0, i1) for i0, i1 in _row_blocks(m, 4 * threads)]:
                     done.result()
                 # W -= ½ V (VTᵀ W)
@@ -376,7 +373,8 @@ class _Lapack:
     def _rows_of_w(self, p: _Panel, i0: int, i1: int) -> None:
         """W(i0:i1) = A22(i0:i1, :) · VT, A22 symmetric from its lower triangle: dsymm on the
         diagonal block, dgemm on the row to its left and on the column below it (transposed)."""
-        n, h, out = p.n, i1 - i0, _at(p.vw, p.kd * p.n + i0)
+        n, h = len(p.a), i1 - i0
+        out = _at(p.vw, p.vt.shape[1] * n + i0)  # W: the second kd columns of V | W
         self._symm(b"L", b"L", _int(h), _int(p.pk), _ONE, _at(p.a, p.base + i0 + i0 * n), _int(n), _at(p.vt, i0),
                    _int(n), _ZERO, out, _int(n), _LEN1, _LEN1)  # fmt: skip
         if i0 > 0:
@@ -389,7 +387,7 @@ class _Lapack:
     def _update_columns(self, p: _Panel, c0: int, c1: int) -> None:
         """A22(c0:, c0:c1) -= V·Wᵀ + W·Vᵀ: dsyr2k on the diagonal block, one dgemm of
         [V W]·[W V]ᵀ (inner dimension 2·kd) below it."""
-        n, kd, width = p.n, p.kd, c1 - c0
+        n, kd, width = len(p.a), p.vt.shape[1], c1 - c0
         self._syr2k(b"L", b"N", _int(width), _int(p.pk), _MINUS_ONE, _at(p.vw, c0), _int(n),
                     _at(p.vw, kd * n + c0), _int(n), _ONE, _at(p.a, p.base + c0 + c0 * n), _int(n), _LEN1,
                     _LEN1)  # fmt: skip
@@ -650,8 +648,9 @@ def classical_mds(
     window: IdleWindow | None = None,
 ) -> MdsResult:
     """All eigenvalues and the top-k coordinates x_r = v_r √λ_r, from one reduction
-    (:func:`spectrum`); ``threads``: BLAS threads of the reduction (default: the idle cores,
-    :func:`blas_threads`, measured over ``window`` where given). A progress line per phase (logging, INFO; :func:`show_progress`).
+    (:func:`spectrum`); ``threads``: the threads of the reduction (default: the idle cores,
+    :func:`blas_threads`, measured over ``window`` where given). A progress line per phase
+    (logging, INFO; :func:`show_progress`).
 
     Tolerance for calling an eigenvalue positive, negative or zero: n · eps · max|λ|, the usual
     numerical-rank threshold. B always has the exact eigenvalue 0 of the constant vector (J·1 = 0);
